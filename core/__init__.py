@@ -1,0 +1,1 @@
+"""Cross-cutting plumbing: configuration and the database connection."""

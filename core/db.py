@@ -1,0 +1,145 @@
+"""The database: one URL, two first-class engines (SQLite embedded, PostgreSQL through aiopg)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import peewee
+import peewee_async
+
+from core.config import PROJECT_ROOT
+
+Engine = Literal["sqlite", "postgresql"]
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+aiopg", "postgresql+psycopg2")
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    engine: Engine
+    database: str
+    user: str | None = None
+    password: str | None = None
+    host: str | None = None
+    port: int | None = None
+
+    @property
+    def safe(self) -> str:
+        """The URL without its password, fit for logs."""
+        if self.engine == "sqlite":
+            return f"sqlite:///{self.database}"
+        user = f"{self.user}@" if self.user else ""
+        return f"postgresql://{user}{self.host}:{self.port}/{self.database}"
+
+
+def parse_database_url(url: str) -> DatabaseURL:
+    """Parse DATABASE_URL; raise ValueError with a reason a person can act on."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        raw_path = url.split("://", 1)[1]
+        if not raw_path.startswith("/"):
+            raise ValueError("sqlite URLs look like sqlite:///relative/path.db or sqlite:////absolute/path.db")
+        path = raw_path[1:]
+        if not path:
+            raise ValueError("sqlite URL has no file path")
+        if path == ":memory:":
+            raise ValueError("in-memory SQLite is not supported: every connection would see its own database")
+        resolved = Path(path) if Path(path).is_absolute() else PROJECT_ROOT / path
+        return DatabaseURL(engine="sqlite", database=str(resolved))
+    if parts.scheme in POSTGRES_SCHEMES:
+        name = parts.path.lstrip("/")
+        if not name:
+            raise ValueError("PostgreSQL URL has no database name (postgresql://user:pass@host:5432/db)")
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ValueError("PostgreSQL URL has an invalid port") from None
+        return DatabaseURL(
+            engine="postgresql",
+            database=unquote(name),
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            host=parts.hostname or "127.0.0.1",
+            port=port,
+        )
+    raise ValueError(
+        f"unsupported scheme {parts.scheme or '(none)'!r}: use sqlite:///path.db or postgresql://user:pass@host/db"
+    )
+
+
+def make_database(url: str, pool_size: int = 10) -> peewee_async.AioDatabase:
+    """An async peewee database for the URL; sync queries stay forbidden so nothing blocks the loop."""
+    parsed = parse_database_url(url)
+    if parsed.engine == "sqlite":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # sqlite3's `timeout` is the busy timeout: a writer waits for the lock instead of failing at once.
+        return peewee_async.SqliteDatabase(parsed.database, timeout=15)
+    return peewee_async.PostgresqlDatabase(
+        parsed.database,
+        user=parsed.user,
+        password=parsed.password,
+        host=parsed.host,
+        port=parsed.port,
+        pool_params={"minsize": 1, "maxsize": pool_size, "timeout": 10},
+    )
+
+
+def make_sync_database(url: str) -> peewee.Database:
+    """A blocking twin of the same database, used only by migrations (peewee-migrate is synchronous)."""
+    parsed = parse_database_url(url)
+    if parsed.engine == "sqlite":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return peewee.SqliteDatabase(parsed.database, timeout=15, pragmas={"journal_mode": "wal"})
+    return peewee.PostgresqlDatabase(
+        parsed.database,
+        user=parsed.user,
+        password=parsed.password,
+        host=parsed.host,
+        port=parsed.port,
+        connect_timeout=10,
+    )
+
+
+def is_sqlite(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.SqliteDatabase)
+
+
+_sqlite_write_lock: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_write_lock", default=False)
+# Keyed by loop too: an asyncio.Lock belongs to the loop it first waited in, and tests run many loops.
+_sqlite_locks: dict[tuple[int, int], asyncio.Lock] = {}
+
+
+@contextlib.asynccontextmanager
+async def transaction(db: peewee_async.AioDatabase) -> AsyncIterator[None]:
+    """All-or-nothing block.
+
+    SQLite allows one writer at a time and a deferred transaction that later writes can fail with
+    SQLITE_BUSY without waiting; serialising this process's write transactions avoids that, and this
+    process is the only writer. PostgreSQL needs nothing of the kind.
+    """
+    if not is_sqlite(db) or _sqlite_write_lock.get():
+        async with db.aio_atomic():
+            yield
+        return
+    lock = _sqlite_locks.setdefault((id(db), id(asyncio.get_running_loop())), asyncio.Lock())
+    async with lock:
+        token = _sqlite_write_lock.set(True)
+        try:
+            async with db.aio_atomic():
+                yield
+        finally:
+            _sqlite_write_lock.reset(token)
+
+
+async def ping(db: peewee_async.AioDatabase) -> bool:
+    try:
+        await asyncio.wait_for(db.aio_execute_sql("SELECT 1"), timeout=3)
+    except Exception:
+        return False
+    return True

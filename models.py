@@ -1,0 +1,206 @@
+"""The schema. Every timestamp is naive UTC (`utcnow()`); the API adds the "Z" when it speaks ISO 8601.
+
+Changing a model means writing a migration in migrations/ too: production code never calls create_tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import peewee
+from peewee_async import AioModel
+
+database_proxy = peewee.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(AioModel):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class ChatStatus:
+    """The support chat lifecycle; only support.service moves a chat between these."""
+
+    WAITING = "waiting"  # created, no manager has accepted yet (offered or queued)
+    ASSIGNED = "assigned"  # a manager accepted it
+    CLOSED = "closed"
+
+    OPEN = (WAITING, ASSIGNED)
+
+
+class Sender:
+    USER = "user"
+    AI = "ai"
+    MANAGER = "manager"
+    SYSTEM = "system"
+
+
+class Manager(BaseModel):
+    telegram_id = peewee.BigIntegerField(unique=True)
+    name = peewee.CharField(max_length=255, default="")
+    username = peewee.CharField(max_length=64, null=True)
+    is_active = peewee.BooleanField(default=True)  # an admin can disable a manager without deleting history
+    is_admin = peewee.BooleanField(default=False)
+    is_online = peewee.BooleanField(default=False)
+    created_at = peewee.DateTimeField(default=utcnow)
+    online_since = peewee.DateTimeField(null=True)
+    # Routing ties go to whoever has waited longest for a chat.
+    last_assigned_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "managers"
+        indexes = ((("is_online", "is_active"), False),)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (f"@{self.username}" if self.username else str(self.telegram_id))
+
+
+class VisitorSession(BaseModel):
+    """One widget visitor: the browser keeps session_id + token in localStorage."""
+
+    session_id = peewee.CharField(max_length=64, unique=True)
+    token_hash = peewee.CharField(max_length=64)
+    page_url = peewee.TextField(null=True)
+    locale = peewee.CharField(max_length=8, default="ru")
+    name = peewee.CharField(max_length=100, null=True)
+    phone = peewee.CharField(max_length=32, null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    last_seen_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "visitor_sessions"
+
+
+class SupportChat(BaseModel):
+    session = peewee.ForeignKeyField(VisitorSession, backref="support_chats", on_delete="CASCADE")
+    manager = peewee.ForeignKeyField(Manager, backref="support_chats", null=True, on_delete="SET NULL")
+    status = peewee.CharField(max_length=16, default=ChatStatus.WAITING)
+    client_name = peewee.CharField(max_length=100, null=True)
+    client_phone = peewee.CharField(max_length=32, null=True)
+    page_url = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    assigned_at = peewee.DateTimeField(null=True)
+    first_response_at = peewee.DateTimeField(null=True)
+    last_activity_at = peewee.DateTimeField(default=utcnow)
+    closed_at = peewee.DateTimeField(null=True)
+    close_reason = peewee.CharField(max_length=16, null=True)  # manager | idle | visitor | admin
+
+    class Meta:
+        table_name = "support_chats"
+        indexes = (
+            (("status", "created_at"), False),
+            (("manager", "status"), False),
+            (("session", "status"), False),
+        )
+
+
+class ChatMessage(BaseModel):
+    """Every message of a session, AI era and manager era alike; its id is the widget's event id."""
+
+    session = peewee.ForeignKeyField(VisitorSession, backref="messages", on_delete="CASCADE")
+    support_chat = peewee.ForeignKeyField(SupportChat, backref="messages", null=True, on_delete="SET NULL")
+    sender = peewee.CharField(max_length=16)
+    manager = peewee.ForeignKeyField(Manager, null=True, on_delete="SET NULL")
+    author_name = peewee.CharField(max_length=255, null=True)
+    text = peewee.TextField()
+    # The widget's own id for a message typed offline, so a resend after reconnection is stored once.
+    client_message_id = peewee.CharField(max_length=64, null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "chat_messages"
+        indexes = (
+            (("session", "id"), False),
+            (("support_chat", "id"), False),
+            (("session", "client_message_id"), True),
+        )
+
+
+class OutboxStatus:
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # Telegram refused it for good (blocked bot, bad request); kept for the record
+
+
+class Outbox(BaseModel):
+    """Bot API calls that must not be lost: written in the same transaction as their cause, sent later."""
+
+    chat_id = peewee.BigIntegerField()
+    method = peewee.CharField(max_length=64)
+    payload = peewee.TextField()  # JSON of the method's parameters
+    purpose = peewee.CharField(max_length=32, default="notice")
+    support_chat = peewee.ForeignKeyField(SupportChat, null=True, on_delete="SET NULL")
+    # For edits: the outbox row whose Telegram message this call edits (its message_id is known only later).
+    edits = peewee.ForeignKeyField("self", null=True, on_delete="SET NULL")
+    status = peewee.CharField(max_length=16, default=OutboxStatus.PENDING)
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DateTimeField(default=utcnow)
+    last_error = peewee.TextField(null=True)
+    telegram_message_id = peewee.BigIntegerField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    sent_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "outbox"
+        indexes = (
+            (("status", "next_attempt_at"), False),
+            (("chat_id", "telegram_message_id"), False),
+            (("support_chat", "purpose"), False),
+        )
+
+
+class ProcessedUpdate(BaseModel):
+    """Telegram update ids already handled: a webhook retry of the same update does nothing twice."""
+
+    update_id = peewee.BigIntegerField(primary_key=True)
+    processed_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "processed_updates"
+
+
+class FsmState(BaseModel):
+    """aiogram FSM storage, so a manager's reply mode survives a restart."""
+
+    key = peewee.CharField(max_length=255, primary_key=True)
+    state = peewee.CharField(max_length=255, null=True)
+    data = peewee.TextField(default="{}")
+
+    class Meta:
+        table_name = "fsm_states"
+
+
+class AuditLog(BaseModel):
+    """Who changed what in the team (admin actions), for the record."""
+
+    actor_telegram_id = peewee.BigIntegerField()
+    action = peewee.CharField(max_length=64)
+    target = peewee.CharField(max_length=255, default="")
+    details = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "audit_log"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Manager,
+    VisitorSession,
+    SupportChat,
+    ChatMessage,
+    Outbox,
+    ProcessedUpdate,
+    FsmState,
+    AuditLog,
+)
+
+
+def bind_database(db: Any) -> None:
+    database_proxy.initialize(db)
