@@ -112,6 +112,8 @@ class ChatMessage(BaseModel):
     text = peewee.TextField()
     # The widget's own id for a message typed offline, so a resend after reconnection is stored once.
     client_message_id = peewee.CharField(max_length=64, null=True)
+    # JSON for system messages the widget acts on: {"status": "waiting|assigned|closed", "manager": "..."}.
+    meta = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:

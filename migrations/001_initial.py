@@ -111,6 +111,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         author_name = pw.CharField(max_length=255, null=True)
         text = pw.TextField()
         client_message_id = pw.CharField(max_length=64, null=True)
+        meta = pw.TextField(null=True)
         created_at = pw.DateTimeField()
 
         class Meta:

@@ -1,0 +1,44 @@
+"""The Telegram side: the aiogram Bot and Dispatcher managers and admins work in."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+
+from bot.fsm_storage import DatabaseStorage
+from bot.handlers import routers
+from bot.middlewares import ManagerContext, OncePerUpdate
+from support.service import SupportService
+
+MANAGER_COMMANDS = [
+    BotCommand(command="start", description="Главное меню и регистрация"),
+    BotCommand(command="online", description="Начать рабочую смену (принимать чаты)"),
+    BotCommand(command="offline", description="Завершить смену"),
+    BotCommand(command="chats", description="Показать активные чаты"),
+    BotCommand(command="cancel", description="Отменить текущее действие"),
+]
+ADMIN_COMMANDS = [*MANAGER_COMMANDS, BotCommand(command="admin", description="Админ-меню")]
+
+
+def build_bot(token: str, api_base: str, *, request_timeout: float = 30.0) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=request_timeout)
+    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def build_dispatcher(service: SupportService) -> Dispatcher:
+    dispatcher = Dispatcher(storage=DatabaseStorage(), service=service)
+    dispatcher.update.outer_middleware(OncePerUpdate())
+    dispatcher.message.outer_middleware(ManagerContext())
+    dispatcher.callback_query.outer_middleware(ManagerContext())
+    dispatcher.include_routers(*routers())
+    return dispatcher
+
+
+async def set_commands(bot: Bot, admin_ids: tuple[int, ...]) -> None:
+    await bot.set_my_commands(MANAGER_COMMANDS, scope=BotCommandScopeDefault())
+    for admin_id in admin_ids:
+        await bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(chat_id=admin_id))

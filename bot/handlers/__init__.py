@@ -1,0 +1,8 @@
+from aiogram import Router
+
+from bot.handlers import admin, chats, errors, fallback, shift, start
+
+
+def routers() -> list[Router]:
+    # Order matters: the fallback router answers strangers and anything nobody else took.
+    return [errors.router, start.router, shift.router, admin.router, chats.router, fallback.router]

@@ -1,0 +1,242 @@
+"""Working a chat: accept, details, reply mode, reply-by-quote, close, and the /chats list."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.callbacks import ChatAction, ChatCallback, HistoryPage
+from bot.middlewares import IsManager
+from bot.render import assigned_keyboard, client_label, details_pages, history_keyboard
+from bot.states import ReplyMode
+from models import Manager
+from support.service import (
+    ChatAlreadyTaken,
+    ChatClosed,
+    ChatNotFound,
+    NotAllowed,
+    SupportError,
+    SupportService,
+)
+
+router = Router(name="chats")
+router.message.filter(IsManager())
+router.callback_query.filter(IsManager())
+
+
+def refusal(error: SupportError) -> str:
+    if isinstance(error, ChatAlreadyTaken):
+        return f"Этот чат уже принял(а) {error.manager_name}."
+    if isinstance(error, ChatClosed):
+        return "Этот чат уже завершён."
+    if isinstance(error, ChatNotFound):
+        return "Чат не найден."
+    if isinstance(error, NotAllowed):
+        return "⛔ Это чат другого менеджера: у вас нет к нему доступа."
+    return "Не получилось выполнить действие."
+
+
+async def send_chat_list(chat_id: int, bot: Bot | None, service: SupportService, manager: Manager) -> None:
+    assert bot is not None
+    active = await service.active_chats(manager)
+    waiting = await service.waiting_chats()
+    if not active and not waiting:
+        await bot.send_message(chat_id, "📭 Активных чатов нет." + (
+            "" if manager.is_online else " Начните смену командой /online, чтобы получать новые."))
+        return
+    rows: list[list[InlineKeyboardButton]] = []
+    lines = []
+    if active:
+        lines.append(f"💬 <b>Ваши активные чаты ({len(active)}):</b>")
+        for card in active:
+            lines.append(f"• #{card.chat_id} {client_label(card)} — сообщений: {card.message_count}")
+            rows.append([
+                InlineKeyboardButton(text=f"💬 #{card.chat_id} Ответить", callback_data=ChatCallback(
+                    action=ChatAction.REPLY, chat_id=card.chat_id).pack()),
+                InlineKeyboardButton(text="📋", callback_data=ChatCallback(
+                    action=ChatAction.DETAILS, chat_id=card.chat_id).pack()),
+                InlineKeyboardButton(text="🔚", callback_data=ChatCallback(
+                    action=ChatAction.CLOSE, chat_id=card.chat_id).pack()),
+            ])
+    if waiting:
+        lines.append(f"\n⏳ <b>Ожидают менеджера ({len(waiting)}):</b>")
+        for card in waiting:
+            lines.append(f"• #{card.chat_id} {client_label(card)}")
+            rows.append([
+                InlineKeyboardButton(text=f"✅ Принять #{card.chat_id}", callback_data=ChatCallback(
+                    action=ChatAction.ACCEPT, chat_id=card.chat_id).pack()),
+                InlineKeyboardButton(text="📋", callback_data=ChatCallback(
+                    action=ChatAction.DETAILS, chat_id=card.chat_id).pack()),
+            ])
+    await bot.send_message(chat_id, "\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.message(Command("chats"))
+async def chats(message: Message, bot: Bot, service: SupportService, manager: Manager) -> None:
+    await send_chat_list(message.chat.id, bot, service, manager)
+
+
+@router.callback_query(ChatCallback.filter(F.action == ChatAction.ACCEPT))
+async def accept(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await service.accept(callback_data.chat_id, manager)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    await query.answer(f"✅ Чат #{card.chat_id} ваш.")
+    # The accepted chat is the one the manager is most likely to answer next.
+    await state.set_state(ReplyMode.active)
+    await state.update_data(chat_id=card.chat_id)
+    if query.message is not None and query.message.chat.id != manager.telegram_id:
+        return
+    assert query.bot is not None
+    await query.bot.send_message(
+        manager.telegram_id,
+        f"💬 Режим ответа: ваши сообщения уходят клиенту <b>{client_label(card)}</b> (чат #{card.chat_id}). "
+        "/cancel — выйти.",
+        reply_markup=assigned_keyboard(card),
+    )
+
+
+@router.callback_query(ChatCallback.filter(F.action == ChatAction.REPLY))
+async def reply_mode(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await service.chat_card(callback_data.chat_id, manager)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
+        await query.answer("Сначала примите чат." if card.status == "waiting" else refusal(ChatClosed(0)),
+                           show_alert=True)
+        return
+    await state.set_state(ReplyMode.active)
+    await state.update_data(chat_id=card.chat_id)
+    await query.answer(f"💬 Отвечаете в чат #{card.chat_id}")
+    assert query.bot is not None
+    await query.bot.send_message(
+        manager.telegram_id,
+        f"💬 Режим ответа: пишите сообщение — оно уйдёт клиенту <b>{client_label(card)}</b> "
+        f"(чат #{card.chat_id}). /cancel — выйти.",
+    )
+
+
+@router.callback_query(ChatCallback.filter(F.action == ChatAction.DETAILS))
+async def details(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
+) -> None:
+    await show_history(query, callback_data.chat_id, 0, service, manager, edit=False)
+
+
+@router.callback_query(HistoryPage.filter())
+async def history_page(
+    query: CallbackQuery, callback_data: HistoryPage, service: SupportService, manager: Manager
+) -> None:
+    await show_history(query, callback_data.chat_id, callback_data.page, service, manager, edit=True)
+
+
+async def show_history(
+    query: CallbackQuery, chat_id: int, page: int, service: SupportService, manager: Manager, *, edit: bool
+) -> None:
+    try:
+        card = await service.chat_card(chat_id, manager)
+        history = await service.chat_history(chat_id, manager)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    pages = details_pages(card, history)
+    page = max(0, min(page, len(pages) - 1))
+    markup = history_keyboard(card, page, len(pages), can_act=card.manager_telegram_id == manager.telegram_id)
+    await query.answer()
+    if edit and query.message is not None:
+        await query.message.edit_text(pages[page], reply_markup=markup)  # type: ignore[union-attr]
+    else:
+        assert query.bot is not None
+        await query.bot.send_message(manager.telegram_id, pages[page], reply_markup=markup)
+
+
+@router.callback_query(ChatCallback.filter(F.action == ChatAction.CALL))
+async def call_client(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
+) -> None:
+    try:
+        card = await service.chat_card(callback_data.chat_id, manager)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    if not card.client_phone:
+        await query.answer("Клиент не оставил телефон.", show_alert=True)
+        return
+    await query.answer()
+    assert query.bot is not None
+    # A contact card: one tap calls the client from the manager's phone.
+    await query.bot.send_contact(
+        manager.telegram_id, phone_number=card.client_phone, first_name=card.client_name or f"Клиент #{card.chat_id}"
+    )
+
+
+@router.callback_query(ChatCallback.filter(F.action == ChatAction.CLOSE))
+async def close(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await service.close(manager, callback_data.chat_id)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    data = await state.get_data()
+    if data.get("chat_id") == card.chat_id:
+        await state.clear()
+    await query.answer(f"🔚 Чат #{card.chat_id} завершён.")
+    assert query.bot is not None
+    await query.bot.send_message(
+        manager.telegram_id, f"🔚 Чат #{card.chat_id} с {client_label(card)} завершён. Клиент уведомлён."
+    )
+
+
+@router.message(F.reply_to_message.from_user.is_bot, F.text, ~F.text.startswith("/"))
+async def reply_by_quote(message: Message, service: SupportService, manager: Manager) -> None:
+    """A Telegram reply to a client's forwarded message answers that client, no mode needed."""
+    assert message.reply_to_message is not None and message.text is not None
+    chat_id = await service.chat_for_telegram_message(manager, message.reply_to_message.message_id)
+    if chat_id is None:
+        await message.answer("Не понял, какому клиенту ответить: ответьте на сообщение клиента или "
+                             "нажмите «💬 Ответить» у нужного чата.")
+        return
+    await deliver_reply(message, service, manager, chat_id)
+
+
+@router.message(ReplyMode.active, F.text, ~F.text.startswith("/"))
+async def reply_in_mode(message: Message, service: SupportService, manager: Manager, state: FSMContext) -> None:
+    chat_id = (await state.get_data()).get("chat_id")
+    if chat_id is None:
+        await state.clear()
+        return
+    if not await deliver_reply(message, service, manager, int(chat_id)):
+        await state.clear()
+
+
+@router.message(ReplyMode.active, ~F.text)
+async def unsupported_in_mode(message: Message) -> None:
+    await message.answer("Пока в веб-чат можно отправлять только текст. Напишите сообщение словами.")
+
+
+async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> bool:
+    assert message.text is not None
+    try:
+        await service.manager_reply(manager, chat_id, message.text)
+    except SupportError as error:
+        await message.answer(refusal(error))
+        return False
+    await message.reply(f"✅ Отправлено клиенту (чат #{chat_id}).")
+    return True
+
+

@@ -1,0 +1,42 @@
+"""Whatever no other router took: strangers are told politely how to get access; nothing changes."""
+
+from html import escape
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from models import Manager
+
+router = Router(name="fallback")
+
+NO_ACCESS = (
+    "👋 Здравствуйте{name}! Это рабочий бот менеджеров поддержки ILPO-TAXI.\n\n"
+    "У вас пока нет доступа. Чтобы стать менеджером, передайте администратору ваш Telegram ID: "
+    "<code>{telegram_id}</code>\n\n"
+    "Если вы хотите стать водителем — напишите нам на сайте, в чате ИИ-консультанта."
+)
+
+
+def no_access_text(message: Message) -> str:
+    user = message.from_user
+    name = f", {escape(user.first_name)}" if user and user.first_name else ""
+    return NO_ACCESS.format(name=name, telegram_id=user.id if user else "?")
+
+
+@router.message()
+async def anything_else(message: Message, manager: Manager | None) -> None:
+    if manager is None:
+        await message.answer(no_access_text(message))
+        return
+    await message.answer(
+        "Не понял команду. Чтобы ответить клиенту, нажмите «💬 Ответить» у его чата или ответьте (reply) "
+        "на его сообщение. Команды: /online, /offline, /chats, /cancel."
+    )
+
+
+@router.callback_query()
+async def foreign_button(query: CallbackQuery, manager: Manager | None) -> None:
+    if manager is None:
+        await query.answer("⛔ Нет доступа: эта кнопка только для менеджеров ILPO-TAXI.", show_alert=True)
+    else:
+        await query.answer("Эта кнопка больше не действует.", show_alert=True)

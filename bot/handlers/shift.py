@@ -1,0 +1,53 @@
+"""/online and /offline: the manager's shift."""
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.callbacks import MenuAction, MenuCallback
+from bot.middlewares import IsManager
+from models import Manager
+from support.service import SupportService
+
+router = Router(name="shift")
+router.message.filter(IsManager())
+router.callback_query.filter(IsManager())
+
+
+async def go_online(chat_id: int, bot: Bot, service: SupportService, manager: Manager) -> None:
+    offered = await service.set_online(manager, True)
+    text = "🟢 Смена начата. Новые чаты будут приходить сюда."
+    if offered:
+        text += f"\n⏳ В очереди ждут клиенты: {len(offered)}. Предложения отправлены ниже."
+    await bot.send_message(chat_id, text)
+
+
+async def go_offline(chat_id: int, bot: Bot, service: SupportService, manager: Manager) -> None:
+    await service.set_online(manager, False)
+    active = await service.active_chats(manager)
+    text = "🔴 Смена завершена. Новые чаты приходить не будут."
+    if active:
+        text += f"\nУ вас остались открытые чаты: {len(active)} — завершите их через /chats."
+    await bot.send_message(chat_id, text)
+
+
+@router.message(Command("online"))
+async def online(message: Message, bot: Bot, service: SupportService, manager: Manager) -> None:
+    await go_online(message.chat.id, bot, service, manager)
+
+
+@router.message(Command("offline"))
+async def offline(message: Message, bot: Bot, service: SupportService, manager: Manager) -> None:
+    await go_offline(message.chat.id, bot, service, manager)
+
+
+@router.callback_query(MenuCallback.filter(F.action.in_({MenuAction.ONLINE, MenuAction.OFFLINE})))
+async def shift_button(
+    query: CallbackQuery, callback_data: MenuCallback, bot: Bot, service: SupportService, manager: Manager
+) -> None:
+    await query.answer()
+    assert query.from_user is not None
+    if callback_data.action == MenuAction.ONLINE:
+        await go_online(query.from_user.id, bot, service, manager)
+    else:
+        await go_offline(query.from_user.id, bot, service, manager)

@@ -1,0 +1,66 @@
+"""/start (registration and the main menu), /help and /cancel."""
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.callbacks import MenuAction, MenuCallback
+from bot.handlers.fallback import no_access_text
+from bot.middlewares import IsManager
+from bot.render import menu_keyboard
+from models import Manager
+from support.service import SupportService
+
+router = Router(name="start")
+
+HELP = (
+    "ℹ️ <b>Как работать</b>\n"
+    "/online — начать смену: вам будут приходить новые чаты\n"
+    "/offline — завершить смену\n"
+    "/chats — ваши активные чаты\n"
+    "/cancel — выйти из режима ответа\n\n"
+    "Новый чат приходит с кнопками «✅ Принять чат» и «📋 Подробности». После принятия нажмите "
+    "«💬 Ответить» — и все ваши сообщения пойдут клиенту, пока не нажмёте /cancel. Можно и просто "
+    "ответить (reply) на сообщение клиента."
+)
+
+
+def menu_text(manager: Manager) -> str:
+    shift = "🟢 вы на смене" if manager.is_online else "🔴 смена не начата"
+    return f"👋 {manager.display_name}, это рабочее место менеджера ILPO-TAXI.\nСтатус: {shift}.\n\n{HELP}"
+
+
+@router.message(CommandStart())
+async def start(message: Message, service: SupportService, is_admin: bool) -> None:
+    user = message.from_user
+    assert user is not None
+    manager = await service.register_manager(user.id, name=user.full_name, username=user.username)
+    if manager is None:
+        await message.answer(no_access_text(message))
+        return
+    await message.answer(menu_text(manager), reply_markup=menu_keyboard(online=manager.is_online, admin=is_admin))
+
+
+@router.message(Command("help"), IsManager())
+async def help_(message: Message) -> None:
+    await message.answer(HELP)
+
+
+@router.message(Command("cancel"), IsManager())
+async def cancel(message: Message, state: FSMContext) -> None:
+    current = await state.get_state()
+    await state.clear()
+    if current is None:
+        await message.answer("Нечего отменять: вы не в режиме ответа.")
+    else:
+        await message.answer("↩️ Режим ответа выключен. Сообщения больше не уходят клиенту.")
+
+
+@router.callback_query(MenuCallback.filter(F.action == MenuAction.CHATS), IsManager())
+async def menu_chats(query: CallbackQuery, service: SupportService, manager: Manager) -> None:
+    from bot.handlers.chats import send_chat_list
+
+    await query.answer()
+    if query.message is not None:
+        await send_chat_list(query.message.chat.id, query.bot, service, manager)

@@ -1,0 +1,254 @@
+"""How chats look in Telegram: HTML texts (client text always escaped) and inline keyboards."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from html import escape
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import ChatAction, ChatCallback, HistoryPage, MenuAction, MenuCallback
+from models import ChatStatus, Outbox
+from support.markdown import markdown_to_plain
+from support.outbox import OutgoingCall
+from support.service import ChatCard, HistoryEntry
+
+TELEGRAM_TEXT_LIMIT = 4096
+AI_QUOTE_LIMIT = 300
+HISTORY_PAGE_CHARS = 3500
+NOT_GIVEN = "не указано"
+
+SENDER_LABELS = {"user": "👤 Клиент", "ai": "🤖 ИИ", "manager": "🧑‍💼", "system": "ℹ️ Система"}
+
+
+def client_label(card: ChatCard) -> str:
+    return escape(card.client_name) if card.client_name else f"Клиент #{card.chat_id}"
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def card_text(card: ChatCard) -> str:
+    lines = [
+        f"🆕 <b>Чат поддержки #{card.chat_id}</b>",
+        "",
+        f"👤 Клиент: {escape(card.client_name) if card.client_name else NOT_GIVEN}",
+        f"📞 Телефон: {escape(card.client_phone) if card.client_phone else NOT_GIVEN}",
+        f"🌐 Страница: {escape(card.page_url) if card.page_url else NOT_GIVEN}",
+        f"🕐 Создан: {card.created_at:%d.%m.%Y %H:%M} UTC",
+    ]
+    if card.recent_ai_messages:
+        lines += ["", f"🤖 <b>Последние сообщения ИИ ({len(card.recent_ai_messages)}):</b>"]
+        lines += [f"{n}. <i>{escape(_shorten(markdown_to_plain(text), AI_QUOTE_LIMIT))}</i>"
+                  for n, text in enumerate(card.recent_ai_messages, 1)]
+    else:
+        lines += ["", "🤖 Клиент ещё не общался с ИИ."]
+    return "\n".join(lines)
+
+
+def _chat_button(text: str, action: ChatAction, chat_id: int) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=ChatCallback(action=action, chat_id=chat_id).pack())
+
+
+def offer_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
+    rows = [[_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)],
+            [_chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]]
+    if card.client_phone:
+        rows[1].append(_chat_button("📞 Позвонить", ChatAction.CALL, card.chat_id))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def assigned_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
+    rows = [[_chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+             _chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)],
+            [_chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)]]
+    if card.client_phone:
+        rows[1].insert(0, _chat_button("📞 Позвонить", ChatAction.CALL, card.chat_id))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def menu_keyboard(*, online: bool, admin: bool) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    if online:
+        builder.button(text="🔴 Завершить смену", callback_data=MenuCallback(action=MenuAction.OFFLINE))
+    else:
+        builder.button(text="🟢 Начать смену", callback_data=MenuCallback(action=MenuAction.ONLINE))
+    builder.button(text="💬 Мои чаты", callback_data=MenuCallback(action=MenuAction.CHATS))
+    if admin:
+        builder.button(text="⚙️ Админ-меню", callback_data=MenuCallback(action=MenuAction.ADMIN))
+    builder.adjust(2, 1)
+    return builder.as_markup()
+
+
+def _markup(markup: InlineKeyboardMarkup | None) -> dict | None:
+    return markup.model_dump(mode="json", exclude_none=True) if markup else None
+
+
+def _send(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None, **extra: object) -> dict:
+    params: dict = {"chat_id": chat_id, "text": text, "parse_mode": "HTML", **extra}
+    if markup is not None:
+        params["reply_markup"] = _markup(markup)
+    return params
+
+
+def split_for_telegram(header: str, text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
+    """`text` escaped and cut into messages that fit Telegram's limit with their header; nothing dropped.
+
+    Cuts fall between words where possible, and always on the raw text, so an HTML entity is never split.
+    """
+    budget = limit - len(header) - 32  # room for " (часть 10/12)" and the blank line
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for token in re.split(r"(\s+)", text):
+        # An escaped character is at most 5 long ("&amp;"), so budget // 5 raw characters always fit.
+        for part in (token[i:i + budget // 5] for i in range(0, len(token), budget // 5)) if len(
+            escape(token, quote=False)
+        ) > budget else (token,):
+            cost = len(escape(part, quote=False))
+            if size + cost > budget and current:
+                pieces.append("".join(current))
+                current, size = [], 0
+            current.append(part)
+            size += cost
+    pieces.append("".join(current))
+    escaped = [escape(piece, quote=False) for piece in pieces if piece] or [""]
+    if len(escaped) == 1:
+        return [f"{header}\n\n{escaped[0]}"]
+    return [f"{header} (часть {n}/{len(escaped)})\n\n{piece}" for n, piece in enumerate(escaped, 1)]
+
+
+class TelegramManagerChannel:
+    """support.service.ManagerChannel for Telegram: what managers and admins receive."""
+
+    def offer(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall:
+        text = card_text(card) + "\n\n⏳ <b>Клиент ждёт ответа.</b> Примите чат, чтобы ответить."
+        return OutgoingCall(
+            chat_id=manager_telegram_id,
+            method="sendMessage",
+            params=_send(manager_telegram_id, text, offer_keyboard(card)),
+            purpose="offer",
+            support_chat_id=card.chat_id,
+        )
+
+    def offer_taken(self, card: ChatCard, offer: Outbox, *, winner: bool) -> OutgoingCall:
+        if winner:
+            text = card_text(card) + (
+                "\n\n✅ <b>Вы приняли этот чат.</b> Нажмите «💬 Ответить» или ответьте (reply) "
+                "на сообщение клиента."
+            )
+            markup: InlineKeyboardMarkup | None = assigned_keyboard(card)
+        else:
+            text = card_text(card) + f"\n\n🔒 Чат принял(а) {escape(card.manager_name or '?')}."
+            markup = None
+        params = {"chat_id": offer.chat_id, "text": text, "parse_mode": "HTML"}
+        if markup is not None:
+            params["reply_markup"] = _markup(markup)
+        return OutgoingCall(
+            chat_id=offer.chat_id,
+            method="editMessageText",
+            params=params,
+            purpose="offer_update",
+            support_chat_id=card.chat_id,
+            edits_outbox_id=offer.id,
+        )
+
+    def queued_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall:
+        text = card_text(card) + (
+            "\n\n⚠️ <b>Нет менеджеров онлайн</b> — чат ждёт в очереди. Менеджер, который начнёт смену "
+            "(/online), получит его."
+        )
+        markup = InlineKeyboardMarkup(inline_keyboard=[
+            [_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)],
+        ])
+        return OutgoingCall(
+            chat_id=admin_telegram_id,
+            method="sendMessage",
+            params=_send(admin_telegram_id, text, markup),
+            purpose="offer",
+            support_chat_id=card.chat_id,
+        )
+
+    def visitor_message(self, card: ChatCard, manager_telegram_id: int, text: str) -> list[OutgoingCall]:
+        header = f"💬 <b>{client_label(card)}</b> · чат #{card.chat_id}"
+        pieces = split_for_telegram(header, text)
+        markup = InlineKeyboardMarkup(inline_keyboard=[[
+            _chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+            _chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id),
+        ]])
+        return [
+            OutgoingCall(
+                chat_id=manager_telegram_id,
+                method="sendMessage",
+                params=_send(manager_telegram_id, piece, markup if n == len(pieces) else None),
+                purpose="relay",
+                support_chat_id=card.chat_id,
+            )
+            for n, piece in enumerate(pieces, 1)
+        ]
+
+
+def status_label(status: str) -> str:
+    return {ChatStatus.WAITING: "⏳ ожидает менеджера", ChatStatus.ASSIGNED: "💬 в работе",
+            ChatStatus.CLOSED: "🔚 закрыт"}.get(status, status)
+
+
+def details_pages(card: ChatCard, history: Sequence[HistoryEntry]) -> list[str]:
+    """The chat's info and its whole history, cut into pages that fit a Telegram message."""
+    head = [
+        f"📋 <b>Чат #{card.chat_id}</b> — {status_label(card.status)}",
+        f"👤 Клиент: {escape(card.client_name) if card.client_name else NOT_GIVEN}",
+        f"📞 Телефон: {escape(card.client_phone) if card.client_phone else NOT_GIVEN}",
+        f"🌐 Страница: {escape(card.page_url) if card.page_url else NOT_GIVEN}",
+        f"🧑‍💼 Менеджер: {escape(card.manager_name) if card.manager_name else 'не назначен'}",
+        f"🕐 Создан: {card.created_at:%d.%m.%Y %H:%M} UTC",
+        f"✉️ Сообщений: {len(history)}",
+        "",
+        "<b>История:</b>",
+    ]
+    entries = []
+    for entry in history:
+        label = SENDER_LABELS.get(entry.sender, entry.sender)
+        if entry.sender == "manager":
+            label = f"🧑‍💼 {escape(entry.author or 'Менеджер')}"
+        body = escape(entry.text)
+        if len(body) > HISTORY_PAGE_CHARS - 200:
+            body = body[: HISTORY_PAGE_CHARS - 200].rsplit("&", 1)[0] + "…"
+        entries.append(f"<b>{label}</b> <i>{entry.created_at:%H:%M}</i>\n{body}")
+    if not entries:
+        entries.append("<i>Сообщений пока нет.</i>")
+    pages: list[str] = []
+    current = "\n".join(head)
+    for entry in entries:
+        if len(current) + len(entry) + 2 > HISTORY_PAGE_CHARS:
+            pages.append(current)
+            current = entry
+        else:
+            current = f"{current}\n\n{entry}"
+    pages.append(current)
+    return pages
+
+
+def history_keyboard(card: ChatCard, page: int, total: int, *, can_act: bool) -> InlineKeyboardMarkup | None:
+    builder = InlineKeyboardBuilder()
+    if total > 1:
+        if page > 0:
+            builder.button(text="◀️", callback_data=HistoryPage(chat_id=card.chat_id, page=page - 1))
+        builder.button(text=f"{page + 1}/{total}", callback_data=HistoryPage(chat_id=card.chat_id, page=page))
+        if page < total - 1:
+            builder.button(text="▶️", callback_data=HistoryPage(chat_id=card.chat_id, page=page + 1))
+    nav = len(builder.buttons)
+    if card.status == ChatStatus.WAITING:
+        builder.row(_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id))
+    elif card.status == ChatStatus.ASSIGNED and can_act:
+        builder.row(_chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+                    _chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id))
+    if not builder.buttons:
+        return None
+    if nav:
+        builder.adjust(nav, 2)
+    return builder.as_markup()

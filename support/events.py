@@ -1,0 +1,54 @@
+"""In-process wake-ups for the widget's live connections.
+
+Stored messages are the event log (their ids are the event ids), so a listener that missed a wake-up
+loses nothing: it re-reads after its last id. Ephemeral events (typing) are only pushed to whoever is
+listening at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+
+class EventHub:
+    def __init__(self) -> None:
+        self._listeners: dict[int, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
+
+    def subscribe(self, session_pk: int) -> asyncio.Queue[dict[str, Any] | None]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=256)
+        self._listeners[session_pk].add(queue)
+        return queue
+
+    def unsubscribe(self, session_pk: int, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        listeners = self._listeners.get(session_pk)
+        if listeners is not None:
+            listeners.discard(queue)
+            if not listeners:
+                del self._listeners[session_pk]
+
+    def wake(self, session_pk: int) -> None:
+        """New stored events exist for this session: listeners re-read from the database."""
+        self._push(session_pk, None)
+
+    def publish_ephemeral(self, session_pk: int, event: dict[str, Any]) -> None:
+        self._push(session_pk, event)
+
+    def listener_count(self, session_pk: int | None = None) -> int:
+        if session_pk is None:
+            return sum(len(queues) for queues in self._listeners.values())
+        return len(self._listeners.get(session_pk, ()))
+
+    def _push(self, session_pk: int, item: dict[str, Any] | None) -> None:
+        for queue in list(self._listeners.get(session_pk, ())):
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                # A stalled listener only needs to know "something changed": it re-reads from the database.
+                continue
+
+    def close_all(self) -> None:
+        """Shutdown: wake every listener so long-polls and sockets can finish promptly."""
+        for session_pk in list(self._listeners):
+            self._push(session_pk, None)

@@ -1,0 +1,200 @@
+"""The persisted outbox: Bot API calls that must reach Telegram, whatever Telegram does meanwhile.
+
+A call is written in the same transaction as what caused it (a visitor message, a handoff), then
+delivered by OutboxWorker: retried with backoff on network errors and 5xx, after `retry_after` on 429,
+one at a time per Telegram chat so a chat's messages keep their order, and picked up again after a
+restart because the rows are the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, methods
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+
+from models import Outbox, OutboxStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class OutgoingCall:
+    """One Bot API call to make, in Telegram's own method and field names."""
+
+    chat_id: int
+    method: str
+    params: dict[str, Any]
+    purpose: str = "notice"
+    support_chat_id: int | None = None
+    # For editMessageText/editMessageReplyMarkup: the outbox row whose sent message is edited.
+    edits_outbox_id: int | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+async def enqueue(calls: list[OutgoingCall]) -> list[Outbox]:
+    """Store calls; call inside the transaction that stores their cause, then wake the worker."""
+    rows = []
+    for call in calls:
+        rows.append(
+            await Outbox.aio_create(
+                chat_id=call.chat_id,
+                method=call.method,
+                payload=json.dumps(call.params, ensure_ascii=False),
+                purpose=call.purpose,
+                support_chat=call.support_chat_id,
+                edits=call.edits_outbox_id,
+            )
+        )
+    return rows
+
+
+def _method_class(name: str) -> type[methods.TelegramMethod[Any]]:
+    cls = getattr(methods, name[0].upper() + name[1:], None)
+    if cls is None:
+        raise ValueError(f"unknown Bot API method {name!r}")
+    return cls  # type: ignore[no-any-return]
+
+
+def _backoff(attempts: int) -> float:
+    base: float = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(attempts, 10))
+    return base * random.uniform(0.8, 1.2)
+
+
+DeliveredHook = Callable[[Outbox, Any], Awaitable[None]]
+
+
+class OutboxWorker:
+    def __init__(self, bot: Bot, *, batch: int = 200, idle_poll_seconds: float = 1.0) -> None:
+        self.bot = bot
+        self.batch = batch
+        self.idle_poll_seconds = idle_poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._on_delivered: list[DeliveredHook] = []
+
+    def on_delivered(self, hook: DeliveredHook) -> None:
+        self._on_delivered.append(hook)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        """Finish the round in flight, then stop; what is left stays pending for the next start."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                delivered, next_due = await self.deliver_due()
+            except Exception:
+                log.exception("Outbox round failed; retrying shortly")
+                delivered, next_due = 0, self.idle_poll_seconds
+            if delivered and not self._stopping:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=min(next_due, self.idle_poll_seconds))
+
+    async def deliver_due(self) -> tuple[int, float]:
+        """One round: the oldest pending call of each Telegram chat, if due. Returns (sent, seconds to next)."""
+        now = utcnow()
+        pending = await Outbox.select().where(Outbox.status == OutboxStatus.PENDING).order_by(
+            Outbox.id
+        ).limit(self.batch).aio_execute()
+        heads: dict[int, Outbox] = {}
+        for row in pending:
+            heads.setdefault(row.chat_id, row)
+        due = [row for row in heads.values() if row.next_attempt_at <= now]
+        waits = [(row.next_attempt_at - now).total_seconds() for row in heads.values() if row not in due]
+        next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds
+        if not due:
+            return 0, next_due
+        results = await asyncio.gather(*(self._deliver(row) for row in due))
+        return sum(results), next_due
+
+    async def _deliver(self, row: Outbox) -> int:
+        params = json.loads(row.payload)
+        if row.edits_id is not None:
+            target = await Outbox.aio_get_or_none(Outbox.id == row.edits_id)
+            if target is None or target.status == OutboxStatus.FAILED or target.telegram_message_id is None:
+                # The message to edit never reached Telegram: there is nothing to edit.
+                await self._finish(row, OutboxStatus.FAILED, error="edited message was never delivered")
+                return 0
+            params["message_id"] = target.telegram_message_id
+        try:
+            call = _method_class(row.method)(**params)
+            result = await self.bot(call)
+        except TelegramRetryAfter as exc:
+            await self._retry(row, float(exc.retry_after), f"429 retry after {exc.retry_after}s")
+            return 0
+        except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
+            await self._retry(row, _backoff(row.attempts), f"{type(exc).__name__}: {exc}")
+            return 0
+        except TelegramBadRequest as exc:
+            if "message is not modified" in exc.message:
+                await self._finish(row, OutboxStatus.SENT)
+                return 1
+            log.error("Telegram refused outbox call %s (%s to %s): %s", row.id, row.method, row.chat_id, exc)
+            await self._finish(row, OutboxStatus.FAILED, error=str(exc))
+            return 0
+        except (TelegramForbiddenError, TelegramAPIError, ValueError) as exc:
+            log.error("Outbox call %s (%s to %s) failed for good: %s", row.id, row.method, row.chat_id, exc)
+            await self._finish(row, OutboxStatus.FAILED, error=str(exc))
+            return 0
+        message_id = getattr(result, "message_id", None)
+        await self._finish(row, OutboxStatus.SENT, message_id=message_id)
+        for hook in self._on_delivered:
+            try:
+                await hook(row, result)
+            except Exception:
+                log.exception("Outbox delivery hook failed for call %s", row.id)
+        return 1
+
+    async def _retry(self, row: Outbox, delay: float, error: str) -> None:
+        log.warning("Outbox call %s (%s to %s) will be retried in %.1fs: %s",
+                    row.id, row.method, row.chat_id, delay, error)
+        await Outbox.update(
+            attempts=Outbox.attempts + 1,
+            next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
+            last_error=error[:2000],
+        ).where(Outbox.id == row.id).aio_execute()
+
+    async def _finish(self, row: Outbox, status: str, *, message_id: int | None = None,
+                      error: str | None = None) -> None:
+        row.status = status
+        row.telegram_message_id = message_id
+        await Outbox.update(
+            status=status,
+            attempts=Outbox.attempts + 1,
+            sent_at=utcnow() if status == OutboxStatus.SENT else None,
+            telegram_message_id=message_id,
+            last_error=error[:2000] if error else None,
+        ).where(Outbox.id == row.id).aio_execute()

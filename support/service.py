@@ -1,0 +1,638 @@
+"""SupportService: the one place where a chat changes state, is routed, and is relayed.
+
+Every message is stored before anything is sent anywhere: a visitor's text becomes a chat_messages row
+(and, after the handoff, an outbox row for Telegram) in one transaction; a manager's reply becomes a row
+that the widget reads by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import peewee
+import peewee_async
+
+from core.db import transaction
+from models import ChatMessage, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession, utcnow
+from support.events import EventHub
+from support.markdown import render_markdown
+from support.outbox import OutboxWorker, OutgoingCall, enqueue
+from support.texts import visitor_text
+
+log = logging.getLogger("support")
+
+AI_HISTORY_TURNS = 12
+NOTIFICATION_AI_MESSAGES = 3
+
+
+# --- errors the rooms translate into HTTP codes or polite bot replies -------------------------------
+
+
+class SupportError(Exception):
+    code = "error"
+
+
+class SessionNotFound(SupportError):
+    code = "session_not_found"
+
+
+class InvalidToken(SupportError):
+    code = "invalid_token"
+
+
+class ChatNotFound(SupportError):
+    code = "chat_not_found"
+
+
+class NotAllowed(SupportError):
+    code = "forbidden"
+
+
+class ChatAlreadyTaken(SupportError):
+    code = "already_taken"
+
+    def __init__(self, manager_name: str) -> None:
+        super().__init__(manager_name)
+        self.manager_name = manager_name
+
+
+class ChatClosed(SupportError):
+    code = "chat_closed"
+
+
+# --- what the rooms get back --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatCard:
+    """Everything a manager-facing message about a chat needs, already read from the database."""
+
+    chat_id: int
+    session_id: str
+    status: str
+    client_name: str | None
+    client_phone: str | None
+    page_url: str | None
+    created_at: Any
+    manager_name: str | None
+    manager_telegram_id: int | None
+    recent_ai_messages: tuple[str, ...] = ()
+    message_count: int = 0
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    sender: str
+    author: str | None
+    text: str
+    created_at: Any
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    telegram_id: int
+    name: str
+    online: bool
+    active: bool
+    admin: bool
+    active_chats: int
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    status: str  # assigned | waiting | queued
+    support_chat_id: int
+    created: bool
+
+
+class ManagerChannel(Protocol):
+    """How manager-facing messages look in Telegram; implemented by the bot room."""
+
+    def offer(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall: ...
+
+    def offer_taken(self, card: ChatCard, offer: Outbox, *, winner: bool) -> OutgoingCall: ...
+
+    def queued_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall: ...
+
+    def visitor_message(self, card: ChatCard, manager_telegram_id: int, text: str) -> list[OutgoingCall]: ...
+
+
+class Consultant(Protocol):
+    async def answer(self, question: str, history: Sequence[Any], locale: str = "ru") -> Any: ...
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def iso(value: Any) -> str:
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def message_event(message: ChatMessage) -> dict[str, Any]:
+    """The widget's event for a stored message (the public contract of the events API)."""
+    event: dict[str, Any] = {
+        "id": message.id,
+        "type": f"{message.sender}_message",
+        "text": message.text,
+        "created_at": iso(message.created_at),
+    }
+    if message.sender in (Sender.AI, Sender.MANAGER):
+        event["html"] = render_markdown(message.text)
+    if message.sender == Sender.MANAGER:
+        event["author"] = {"name": message.author_name or ""}
+    if message.client_message_id:
+        event["client_message_id"] = message.client_message_id
+    if message.meta:
+        event["chat"] = json.loads(message.meta)
+    return event
+
+
+class SupportService:
+    def __init__(
+        self,
+        db: peewee_async.AioDatabase,
+        *,
+        hub: EventHub,
+        channel: ManagerChannel,
+        consultant: Consultant,
+        admin_ids: Sequence[int] = (),
+        manager_ids: Sequence[int] = (),
+        max_active_chats: int = 5,
+        outbox_worker: OutboxWorker | None = None,
+    ) -> None:
+        self.db = db
+        self.hub = hub
+        self.channel = channel
+        self.consultant = consultant
+        self.admin_ids = tuple(admin_ids)
+        self.manager_ids = tuple(manager_ids)
+        self.max_active_chats = max_active_chats
+        self.outbox_worker = outbox_worker
+        self._background: set[asyncio.Task[Any]] = set()
+        self._ai_locks: dict[int, asyncio.Lock] = {}
+
+    # --- visitor sessions ---------------------------------------------------------------------------
+
+    async def start_session(
+        self, *, page_url: str | None = None, locale: str = "ru", name: str | None = None,
+        phone: str | None = None,
+    ) -> tuple[VisitorSession, str]:
+        token = secrets.token_urlsafe(32)
+        session = await VisitorSession.aio_create(
+            session_id=uuid.uuid4().hex,
+            token_hash=hash_token(token),
+            page_url=page_url,
+            locale=locale,
+            name=name,
+            phone=phone,
+        )
+        return session, token
+
+    async def authenticate(self, session_id: str, token: str | None) -> VisitorSession:
+        session = await VisitorSession.aio_get_or_none(VisitorSession.session_id == session_id)
+        if session is None:
+            raise SessionNotFound(session_id)
+        if not token or not hmac.compare_digest(session.token_hash, hash_token(token)):
+            raise InvalidToken(session_id)
+        return session
+
+    async def events_after(self, session: VisitorSession, after: int, limit: int = 200) -> list[dict[str, Any]]:
+        rows = await ChatMessage.select().where(
+            (ChatMessage.session == session.id) & (ChatMessage.id > after)
+        ).order_by(ChatMessage.id).limit(limit).aio_execute()
+        return [message_event(row) for row in rows]
+
+    async def session_state(self, session: VisitorSession) -> dict[str, Any]:
+        chat = await self._open_chat_of(session)
+        if chat is None:
+            return {"mode": "ai", "status": "ai", "manager": None, "support_chat_id": None}
+        manager = await Manager.aio_get_or_none(Manager.id == chat.manager_id) if chat.manager_id else None
+        return {
+            "mode": "manager",
+            "status": chat.status,
+            "manager": manager.display_name if manager else None,
+            "support_chat_id": chat.id,
+        }
+
+    # --- visitor → desk -----------------------------------------------------------------------------
+
+    async def visitor_message(
+        self, session: VisitorSession, text: str, *, client_message_id: str | None = None
+    ) -> ChatMessage:
+        """Store the visitor's message, then relay it: to the manager after the handoff, else to the AI."""
+        if client_message_id:
+            existing = await ChatMessage.aio_get_or_none(
+                (ChatMessage.session == session.id) & (ChatMessage.client_message_id == client_message_id)
+            )
+            if existing is not None:
+                return existing  # a resend after a reconnection: stored once, relayed once
+        async with transaction(self.db):
+            chat = await self._open_chat_of(session)
+            try:
+                message = await ChatMessage.aio_create(
+                    session=session.id,
+                    support_chat=chat.id if chat else None,
+                    sender=Sender.USER,
+                    text=text,
+                    client_message_id=client_message_id,
+                )
+            except peewee.IntegrityError:
+                existing = await ChatMessage.aio_get_or_none(
+                    (ChatMessage.session == session.id) & (ChatMessage.client_message_id == client_message_id)
+                )
+                if existing is None:
+                    raise
+                return existing
+            await VisitorSession.update(last_seen_at=utcnow()).where(
+                VisitorSession.id == session.id
+            ).aio_execute()
+            relayed = False
+            if chat is not None:
+                await SupportChat.update(last_activity_at=utcnow()).where(
+                    SupportChat.id == chat.id
+                ).aio_execute()
+                if chat.status == ChatStatus.ASSIGNED and chat.manager_id:
+                    manager = await Manager.aio_get(Manager.id == chat.manager_id)
+                    card = await self._card(chat)
+                    await enqueue(self.channel.visitor_message(card, manager.telegram_id, text))
+                    relayed = True
+        self.hub.wake(session.id)
+        self._wake_outbox()
+        if chat is None:
+            self._spawn(self._answer_with_ai(session, message))
+        elif relayed:
+            log.debug("visitor message %s queued for manager of chat %s", message.id, chat.id)
+        return message
+
+    async def transfer_to_manager(
+        self, session: VisitorSession, *, name: str | None = None, phone: str | None = None
+    ) -> TransferResult:
+        if name or phone:
+            await VisitorSession.update(
+                name=name or session.name, phone=phone or session.phone
+            ).where(VisitorSession.id == session.id).aio_execute()
+            session.name = name or session.name
+            session.phone = phone or session.phone
+        async with transaction(self.db):
+            chat = await self._open_chat_of(session)
+            if chat is not None:
+                status = ChatStatus.ASSIGNED if chat.status == ChatStatus.ASSIGNED else "waiting"
+                return TransferResult(status=status, support_chat_id=chat.id, created=False)
+            try:
+                chat = await SupportChat.aio_create(
+                    session=session.id,
+                    client_name=session.name,
+                    client_phone=session.phone,
+                    page_url=session.page_url,
+                )
+            except peewee.IntegrityError:
+                # Another request opened it a moment ago (the partial unique index said so).
+                chat = await self._open_chat_of(session)
+                assert chat is not None
+                return TransferResult(status="waiting", support_chat_id=chat.id, created=False)
+            log.info("✅ Создан чат поддержки %s для сессии %s", chat.id, session.session_id)
+            # The AI conversation so far belongs to this chat: the manager sees all of it.
+            await ChatMessage.update(support_chat=chat.id).where(
+                (ChatMessage.session == session.id) & ChatMessage.support_chat.is_null()
+            ).aio_execute()
+            managers = await self._routing_candidates()
+            card = await self._card(chat)
+            if managers:
+                target = managers[0]
+                await enqueue([self.channel.offer(card, target.telegram_id)])
+                await self._system_message(session, chat, visitor_text("waiting", session.locale),
+                                           {"status": ChatStatus.WAITING})
+                status = "waiting"
+            else:
+                admins = await self._admin_telegram_ids()
+                await enqueue([self.channel.queued_alert(card, admin_id) for admin_id in admins])
+                await self._system_message(session, chat, visitor_text("queued", session.locale),
+                                           {"status": ChatStatus.WAITING, "queued": True})
+                status = "queued"
+        self.hub.wake(session.id)
+        self._wake_outbox()
+        return TransferResult(status=status, support_chat_id=chat.id, created=True)
+
+    # --- manager → desk -----------------------------------------------------------------------------
+
+    async def register_manager(
+        self, telegram_id: int, *, name: str, username: str | None
+    ) -> Manager | None:
+        """Register (or refresh) a manager allowed by MANAGER_IDS/ADMIN_IDS or added by an admin."""
+        manager = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
+        allowed = telegram_id in self.manager_ids or telegram_id in self.admin_ids
+        if manager is None:
+            if not allowed:
+                return None
+            try:
+                manager = await Manager.aio_create(
+                    telegram_id=telegram_id, name=name, username=username,
+                    is_admin=telegram_id in self.admin_ids,
+                )
+            except peewee.IntegrityError:
+                manager = await Manager.aio_get(Manager.telegram_id == telegram_id)
+            return manager
+        if not manager.is_active:
+            return None
+        await Manager.update(name=name, username=username).where(Manager.id == manager.id).aio_execute()
+        manager.name, manager.username = name, username
+        return manager
+
+    async def manager_by_telegram_id(self, telegram_id: int) -> Manager | None:
+        manager = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
+        if manager is None or not manager.is_active:
+            return None
+        return manager
+
+    def is_admin(self, manager: Manager | None, telegram_id: int) -> bool:
+        return telegram_id in self.admin_ids or bool(manager and manager.is_admin)
+
+    async def set_online(self, manager: Manager, online: bool) -> list[ChatCard]:
+        """Start or end a shift. Going online offers the chats that wait in the queue."""
+        await Manager.update(is_online=online, online_since=utcnow() if online else None).where(
+            Manager.id == manager.id
+        ).aio_execute()
+        manager.is_online = online
+        if not online:
+            return []
+        waiting = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).order_by(
+            SupportChat.created_at
+        ).aio_execute()
+        offered: list[ChatCard] = []
+        async with transaction(self.db):
+            for chat in waiting:
+                already = await Outbox.select().where(
+                    (Outbox.support_chat == chat.id) & (Outbox.purpose == "offer")
+                    & (Outbox.chat_id == manager.telegram_id)
+                ).aio_exists()
+                if already:
+                    continue
+                card = await self._card(chat)
+                await enqueue([self.channel.offer(card, manager.telegram_id)])
+                offered.append(card)
+        self._wake_outbox()
+        return offered
+
+    async def accept(self, chat_id: int, manager: Manager) -> ChatCard:
+        """Take a waiting chat. Exactly one of several managers pressing at once wins."""
+        async with transaction(self.db):
+            won = await SupportChat.update(
+                status=ChatStatus.ASSIGNED, manager=manager.id, assigned_at=utcnow(), last_activity_at=utcnow()
+            ).where((SupportChat.id == chat_id) & (SupportChat.status == ChatStatus.WAITING)).aio_execute()
+            chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+            if chat is None:
+                raise ChatNotFound(chat_id)
+            if not won:
+                if chat.status == ChatStatus.ASSIGNED and chat.manager_id == manager.id:
+                    return await self._card(chat)
+                if chat.status == ChatStatus.CLOSED:
+                    raise ChatClosed(chat_id)
+                holder = await Manager.aio_get_or_none(Manager.id == chat.manager_id)
+                raise ChatAlreadyTaken(holder.display_name if holder else "?")
+            await Manager.update(last_assigned_at=utcnow()).where(Manager.id == manager.id).aio_execute()
+            session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+            await self._system_message(
+                session, chat, visitor_text("assigned", session.locale, manager=manager.display_name),
+                {"status": ChatStatus.ASSIGNED, "manager": manager.display_name},
+            )
+            card = await self._card(chat)
+            offers = await Outbox.select().where(
+                (Outbox.support_chat == chat.id) & (Outbox.purpose == "offer")
+            ).aio_execute()
+            await enqueue([
+                self.channel.offer_taken(card, offer, winner=offer.chat_id == manager.telegram_id)
+                for offer in offers
+            ])
+        self.hub.wake(chat.session_id)
+        self._wake_outbox()
+        return card
+
+    async def manager_reply(self, manager: Manager, chat_id: int, text: str) -> ChatMessage:
+        async with transaction(self.db):
+            chat = await self._chat_of_manager(manager, chat_id)
+            message = await ChatMessage.aio_create(
+                session=chat.session_id,
+                support_chat=chat.id,
+                sender=Sender.MANAGER,
+                manager=manager.id,
+                author_name=manager.display_name,
+                text=text,
+            )
+            now = utcnow()
+            await SupportChat.update(
+                last_activity_at=now,
+                first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
+            ).where(SupportChat.id == chat.id).aio_execute()
+        self.hub.wake(chat.session_id)
+        log.info("✅ Сообщение менеджера отправлено в веб-чат %s", chat.id)
+        return message
+
+    async def close(self, manager: Manager, chat_id: int) -> ChatCard:
+        async with transaction(self.db):
+            chat = await self._chat_of_manager(manager, chat_id)
+            closed = await SupportChat.update(
+                status=ChatStatus.CLOSED, closed_at=utcnow(), close_reason="manager"
+            ).where((SupportChat.id == chat.id) & (SupportChat.status != ChatStatus.CLOSED)).aio_execute()
+            if not closed:
+                raise ChatClosed(chat_id)
+            session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+            await self._system_message(
+                session, chat, visitor_text("closed_by_manager", session.locale, manager=manager.display_name),
+                {"status": ChatStatus.CLOSED},
+            )
+            chat.status = ChatStatus.CLOSED
+            card = await self._card(chat)
+        self.hub.wake(chat.session_id)
+        return card
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    async def active_chats(self, manager: Manager) -> list[ChatCard]:
+        chats = await SupportChat.select().where(
+            (SupportChat.manager == manager.id) & (SupportChat.status == ChatStatus.ASSIGNED)
+        ).order_by(SupportChat.assigned_at).aio_execute()
+        return [await self._card(chat) for chat in chats]
+
+    async def team_overview(self) -> list[TeamMember]:
+        load = _active_chat_count()
+        rows = await Manager.select(Manager, load.alias("load")).order_by(
+            Manager.is_online.desc(), Manager.name
+        ).aio_execute()
+        return [
+            TeamMember(m.telegram_id, m.display_name, m.is_online, m.is_active,
+                       self.is_admin(m, m.telegram_id), m.load)
+            for m in rows
+        ]
+
+    async def waiting_chats(self) -> list[ChatCard]:
+        chats = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).order_by(
+            SupportChat.created_at
+        ).aio_execute()
+        return [await self._card(chat) for chat in chats]
+
+    async def chat_card(self, chat_id: int, viewer: Manager) -> ChatCard:
+        chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        self._check_may_view(chat, viewer)
+        return await self._card(chat)
+
+    async def chat_history(self, chat_id: int, viewer: Manager) -> list[HistoryEntry]:
+        chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        self._check_may_view(chat, viewer)
+        rows = await ChatMessage.select().where(ChatMessage.support_chat == chat.id).order_by(
+            ChatMessage.id
+        ).aio_execute()
+        return [HistoryEntry(row.sender, row.author_name, row.text, row.created_at) for row in rows]
+
+    async def chat_for_telegram_message(self, manager: Manager, telegram_message_id: int) -> int | None:
+        """The support chat a bot message in this manager's Telegram chat was about (reply-by-quote)."""
+        row = await Outbox.aio_get_or_none(
+            (Outbox.chat_id == manager.telegram_id) & (Outbox.telegram_message_id == telegram_message_id)
+            & Outbox.support_chat.is_null(False)
+        )
+        return row.support_chat_id if row else None
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _check_may_view(self, chat: SupportChat, viewer: Manager) -> None:
+        if viewer.is_admin or viewer.telegram_id in self.admin_ids:
+            return
+        if chat.status == ChatStatus.WAITING or chat.manager_id == viewer.id:
+            return
+        raise NotAllowed(chat.id)
+
+    async def _chat_of_manager(self, manager: Manager, chat_id: int) -> SupportChat:
+        chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        if chat.status == ChatStatus.CLOSED:
+            raise ChatClosed(chat_id)
+        if chat.manager_id != manager.id:
+            raise NotAllowed(chat_id)
+        return chat
+
+    async def _open_chat_of(self, session: VisitorSession) -> SupportChat | None:
+        return await SupportChat.aio_get_or_none(
+            (SupportChat.session == session.id) & (SupportChat.status.in_(ChatStatus.OPEN))
+        )
+
+    async def _routing_candidates(self) -> list[Manager]:
+        """Online managers under their limit, least busy first, ties by who has waited longest."""
+        load = _active_chat_count()
+        rows = await Manager.select(Manager, load.alias("load")).where(
+            (Manager.is_online == True) & (Manager.is_active == True)  # noqa: E712
+        ).aio_execute()
+        candidates = [m for m in rows if m.load < self.max_active_chats]
+        never = utcnow().replace(year=1970)
+        candidates.sort(key=lambda m: (m.load, m.last_assigned_at or never, m.id))
+        return candidates
+
+    async def _admin_telegram_ids(self) -> list[int]:
+        admins = await Manager.select(Manager.telegram_id).where(
+            (Manager.is_admin == True) & (Manager.is_active == True)  # noqa: E712
+        ).aio_execute()
+        return sorted({*self.admin_ids, *(m.telegram_id for m in admins)})
+
+    async def _card(self, chat: SupportChat) -> ChatCard:
+        session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+        manager = await Manager.aio_get_or_none(Manager.id == chat.manager_id) if chat.manager_id else None
+        recent = await ChatMessage.select(ChatMessage.text).where(
+            (ChatMessage.session == chat.session_id) & (ChatMessage.sender == Sender.AI)
+            & (ChatMessage.support_chat == chat.id)
+        ).order_by(ChatMessage.id.desc()).limit(NOTIFICATION_AI_MESSAGES).aio_execute()
+        count = await ChatMessage.select().where(ChatMessage.support_chat == chat.id).aio_count()
+        return ChatCard(
+            chat_id=chat.id,
+            session_id=session.session_id,
+            status=chat.status,
+            client_name=chat.client_name or session.name,
+            client_phone=chat.client_phone or session.phone,
+            page_url=chat.page_url or session.page_url,
+            created_at=chat.created_at,
+            manager_name=manager.display_name if manager else None,
+            manager_telegram_id=manager.telegram_id if manager else None,
+            recent_ai_messages=tuple(reversed([row.text for row in recent])),
+            message_count=count,
+        )
+
+    async def _system_message(
+        self, session: VisitorSession, chat: SupportChat | None, text: str, meta: dict[str, Any] | None = None
+    ) -> ChatMessage:
+        return await ChatMessage.aio_create(
+            session=session.id,
+            support_chat=chat.id if chat else None,
+            sender=Sender.SYSTEM,
+            text=text,
+            meta=json.dumps(meta, ensure_ascii=False) if meta else None,
+        )
+
+    async def _answer_with_ai(self, session: VisitorSession, question: ChatMessage) -> None:
+        lock = self._ai_locks.setdefault(session.id, asyncio.Lock())
+        async with lock:
+            history_rows = await ChatMessage.select().where(
+                (ChatMessage.session == session.id) & (ChatMessage.id < question.id)
+                & ChatMessage.sender.in_((Sender.USER, Sender.AI))
+            ).order_by(ChatMessage.id.desc()).limit(AI_HISTORY_TURNS).aio_execute()
+            history = [_turn(row) for row in reversed(history_rows)]
+            self.hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": True})
+            try:
+                answer = await self.consultant.answer(question.text, history, locale=session.locale)
+                text = answer.text
+            except Exception:
+                log.exception("AI consultant failed for session %s", session.session_id)
+                text = visitor_text("ai_unavailable", session.locale)
+            finally:
+                self.hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": False})
+            # The visitor may have asked for a manager while the AI was thinking: it stays silent then.
+            if await self._open_chat_of(session) is not None:
+                return
+            await ChatMessage.aio_create(session=session.id, sender=Sender.AI, text=text)
+            self.hub.wake(session.id)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _wake_outbox(self) -> None:
+        if self.outbox_worker is not None:
+            self.outbox_worker.wake()
+
+    async def drain(self) -> None:
+        """Let AI answers in flight finish (shutdown)."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=10)
+
+
+def _active_chat_count() -> peewee.SelectQuery:
+    """Correlated subquery: the manager's chats in work (their load)."""
+    return SupportChat.select(peewee.fn.COUNT(SupportChat.id)).where(
+        (SupportChat.manager == Manager.id) & (SupportChat.status == ChatStatus.ASSIGNED)
+    )
+
+
+async def log_delivery(row: Outbox, result: Any) -> None:
+    """The seed's monitoring lines, written when Telegram has really taken the message."""
+    if row.purpose == "offer":
+        log.info("✅ Менеджер %s уведомлен о новом чате %s", row.chat_id, row.support_chat_id)
+    elif row.purpose == "relay":
+        log.info("✅ Сообщение от веб-клиента переслано менеджеру %s", row.chat_id)
+
+
+def _turn(row: ChatMessage) -> Any:
+    from ai import Turn
+
+    return Turn(role="user" if row.sender == Sender.USER else "assistant", text=row.text)

@@ -1,0 +1,40 @@
+"""What the visitor reads in system messages, Russian first, English second."""
+
+from __future__ import annotations
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "waiting": {
+        "ru": "⏳ Передаём ваш чат менеджеру. Он ответит здесь же, как только примет чат.",
+        "en": "⏳ Handing your chat to a manager. They will answer right here once they accept it.",
+    },
+    "queued": {
+        "ru": "🕐 Сейчас нет менеджеров онлайн. Ваш чат в очереди: первый освободившийся менеджер "
+        "ответит здесь. Можно оставить вопрос — мы его не потеряем.",
+        "en": "🕐 No manager is online right now. Your chat is in the queue: the first manager "
+        "available will answer here. Feel free to leave your question — it won't be lost.",
+    },
+    "assigned": {
+        "ru": "👤 Менеджер {manager} подключился к чату.",
+        "en": "👤 Manager {manager} has joined the chat.",
+    },
+    "closed_by_manager": {
+        "ru": "🔚 Менеджер {manager} завершил чат. Спасибо за обращение! Если появятся вопросы, "
+        "ИИ-консультант на связи, а менеджера можно позвать снова.",
+        "en": "🔚 Manager {manager} has closed the chat. Thank you! The AI consultant is here "
+        "if you have more questions, and you can call a manager again.",
+    },
+    "offer_manager": {
+        "ru": "Похоже, вам лучше поговорить с живым менеджером. Нажмите «👤 Связаться с живым менеджером».",
+        "en": "It looks like a live manager can help better. Press “👤 Contact a live manager”.",
+    },
+    "ai_unavailable": {
+        "ru": "ИИ-консультант сейчас недоступен. Нажмите «👤 Связаться с живым менеджером» — вам ответит человек.",
+        "en": "The AI consultant is unavailable right now. Press “👤 Contact a live manager” to talk to a person.",
+    },
+}
+
+
+def visitor_text(key: str, locale: str, **values: str) -> str:
+    variants = _TEXTS[key]
+    template = variants.get(locale, variants["ru"])
+    return template.format(**values)

@@ -1,0 +1,256 @@
+"""Shared fixtures: both databases, the product running against the fake Telegram, a threaded live server.
+
+Every test that asks for `database_url` (directly or through `desk` / `live_server`) runs twice: on SQLite
+and on PostgreSQL. Outside CI a missing PostgreSQL or Chromium skips those tests with a loud reason; with
+REQUIRE_POSTGRES=1 / REQUIRE_BROWSER=1 (set by .ci/run) they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import psycopg2
+import pytest
+
+from core.config import Settings, load_settings
+from core.db import parse_database_url
+from core.migrations import apply_migrations
+from models import ALL_MODELS
+
+T = TypeVar("T")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+MANAGER_ID = 111111111
+SECOND_MANAGER_ID = 222222222
+ADMIN_ID = 123456789
+STRANGER_ID = 555555555
+
+
+def _required(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false")
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)
+
+
+def _pg_connect(url: str) -> Any:
+    parsed = parse_database_url(url)
+    return psycopg2.connect(dbname=parsed.database, user=parsed.user, password=parsed.password,
+                            host=parsed.host, port=parsed.port, connect_timeout=5)
+
+
+def _postgres_available() -> str | None:
+    """None when PostgreSQL answers; else the reason. Starts a local cluster that is installed but down."""
+    try:
+        _pg_connect(_pg_admin_url()).close()
+        return None
+    except psycopg2.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0]
+    if shutil.which("pg_ctlcluster") and Path("/etc/postgresql").is_dir():
+        for version in os.listdir("/etc/postgresql"):
+            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+                           capture_output=True, timeout=60, check=False)
+        try:
+            _pg_connect(_pg_admin_url()).close()
+            return None
+        except psycopg2.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0]
+    return reason
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated database for this test run, on each engine."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "test.db"
+        url = f"sqlite:///{path}"
+        apply_migrations(url)
+        yield url
+        return
+    reason = _postgres_available()
+    if reason is not None:
+        message = f"PostgreSQL is not reachable at {_pg_admin_url()}: {reason}"
+        if _required("REQUIRE_POSTGRES"):
+            pytest.fail(message + " (REQUIRE_POSTGRES=1)")
+        pytest.skip("!!! SKIPPING POSTGRESQL TESTS: " + message)
+    name = f"ilpo_test_{uuid.uuid4().hex[:10]}"
+    admin = _pg_connect(_pg_admin_url())
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    parsed = parse_database_url(_pg_admin_url())
+    auth = parsed.user + (f":{parsed.password}" if parsed.password else "") + "@" if parsed.user else ""
+    url = f"postgresql://{auth}{parsed.host}:{parsed.port}/{name}"
+    apply_migrations(url)
+    try:
+        yield url
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def _wipe(url: str) -> None:
+    tables = [model._meta.table_name for model in ALL_MODELS]
+    parsed = parse_database_url(url)
+    if parsed.engine == "postgresql":
+        connection = _pg_connect(url)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        connection.close()
+        return
+    import sqlite3
+
+    connection = sqlite3.connect(parsed.database)
+    with connection:
+        for table in tables:
+            connection.execute(f"DELETE FROM {table}")
+    connection.close()
+
+
+@pytest.fixture
+def clean_database(database_url: str) -> str:
+    """The run's database, emptied: each test starts from nothing."""
+    _wipe(database_url)
+    return database_url
+
+
+def make_settings(database_url: str, **env: str) -> Settings:
+    environ = {
+        "DATABASE_URL": database_url,
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": "0",
+        "TELEGRAM_BOT_TOKEN": "",
+        "MANAGER_IDS": f"{MANAGER_ID},{SECOND_MANAGER_ID}",
+        "ADMIN_IDS": str(ADMIN_ID),
+        "LOG_LEVEL": "INFO",
+        **env,
+    }
+    return load_settings(PROJECT_ROOT / "config.toml", environ)
+
+
+@dataclass
+class Desk:
+    """The running product (sandbox mode: the real aiogram bot talks to the in-process fake Bot API)."""
+
+    product: Any
+    base_url: str
+    http: aiohttp.ClientSession
+
+    @property
+    def fake(self) -> Any:
+        return self.product.fake
+
+    @property
+    def service(self) -> Any:
+        return self.product.service
+
+
+async def start_desk(database_url: str, **env: str) -> Any:
+    from webhook.server import Product
+
+    product = Product(make_settings(database_url, **env))
+    await product.start()
+    return product
+
+
+@pytest.fixture
+async def desk(clean_database: str) -> AsyncIterator[Desk]:
+    product = await start_desk(clean_database)
+    async with aiohttp.ClientSession() as http:
+        try:
+            yield Desk(product=product, base_url=product.base_url, http=http)
+        finally:
+            await product.stop()
+    assert product.fake.violations == [], f"calls outside the Bot API spec: {product.fake.violations}"
+
+
+class LiveServer:
+    """The product in a thread of its own, for synchronous clients such as Playwright's sync API."""
+
+    def __init__(self, database_url: str, **env: str) -> None:
+        self._database_url = database_url
+        self._env = env
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="live-server", daemon=True)
+        self.product: Any = None
+
+    def start(self) -> None:
+        self._thread.start()
+        self.product = self.call(start_desk(self._database_url, **self._env))
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call(self.product.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def call(self, awaitable: Awaitable[T], timeout: float = 30) -> T:
+        """Run a coroutine on the server's loop (e.g. act as the manager through the fake Telegram)."""
+        async def wrapper() -> T:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(timeout)
+
+    @property
+    def base_url(self) -> str:
+        return str(self.product.base_url)
+
+    @property
+    def fake(self) -> Any:
+        return self.product.fake
+
+    @property
+    def service(self) -> Any:
+        return self.product.service
+
+
+@pytest.fixture
+def live_server(clean_database: str) -> Iterator[LiveServer]:
+    server = LiveServer(clean_database)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not Path(path).exists():
+        message = f"Chromium not found at {path} (apt-get install chromium)"
+        if _required("REQUIRE_BROWSER"):
+            pytest.fail(message + " (REQUIRE_BROWSER=1)")
+        pytest.skip("!!! SKIPPING BROWSER TESTS: " + message)
+    return path
+
+
+Waiter = Callable[[], Awaitable[bool]]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll until `check` holds (for effects that travel through the outbox or the network)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,234 @@
+"""The product as one process: database, bot, outbox, web server and Telegram link, started and stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import peewee_async
+from aiogram import Bot, Dispatcher
+from aiogram.client.telegram import TelegramAPIServer
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from ai import AISettings, build_consultant
+from bot import build_bot, build_dispatcher, set_commands
+from core.config import PROJECT_ROOT, Settings
+from core.db import make_database, parse_database_url
+from core.migrations import apply_migrations, ensure_migrated
+from models import bind_database
+from support.events import EventHub
+from support.outbox import OutboxWorker
+from support.service import SupportService, log_delivery
+from webhook.app import create_app
+
+log = logging.getLogger("ilpo")
+
+SANDBOX_TOKEN = "1000000001:SANDBOX-not-a-real-token"
+SANDBOX_PREFIX = "/telegram-sandbox"
+
+
+@dataclass(frozen=True)
+class SandboxPersona:
+    telegram_id: int
+    first_name: str
+    role: str  # manager | admin | stranger
+
+
+SANDBOX_MANAGER_ID = 1001
+SANDBOX_ADMIN_ID = 1000
+SANDBOX_STRANGER_ID = 4242
+
+
+class QuietAccessLogger(AbstractAccessLogger):
+    """Access log without query strings: the widget's WebSocket URL carries its token there."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, duration: float) -> None:
+        if request.path.startswith(SANDBOX_PREFIX):
+            return  # the sandbox's own Bot API traffic would drown everything else
+        self.logger.info('%s "%s %s" %s %.1fms', request.remote, request.method, request.path,
+                         response.status, duration * 1000)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+class Product:
+    """Everything the product runs, in one event loop. `start()` returns when it is serving."""
+
+    def __init__(self, settings: Settings, *, migrate: bool = False, poll_interval: float = 1.0) -> None:
+        self.settings = settings
+        self.migrate = migrate
+        self.poll_interval = poll_interval
+        self.db: peewee_async.AioDatabase | None = None
+        self.bot: Bot | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.service: SupportService | None = None
+        self.worker: OutboxWorker | None = None
+        self.fake = None  # sandbox.bot_api.FakeBotAPI when running without a real token
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
+        self._polling: asyncio.Task[None] | None = None
+
+    @property
+    def telegram_mode(self) -> str:
+        if self.settings.telegram.sandbox:
+            return "sandbox"
+        return "webhook" if self.settings.telegram.webhook_url else "polling"
+
+    @property
+    def base_url(self) -> str:
+        http = self.settings.http
+        if http.public_url:
+            return http.public_url
+        host = "127.0.0.1" if http.host in ("0.0.0.0", "::", "") else http.host
+        return f"http://{host}:{self.port}"
+
+    def _access_ids(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        admins, managers = self.settings.access.admin_ids, self.settings.access.manager_ids
+        if self.telegram_mode == "sandbox":
+            # The sandbox's personas must be able to try everything without editing the config.
+            admins = (*admins, SANDBOX_ADMIN_ID) if SANDBOX_ADMIN_ID not in admins else admins
+            if not managers:
+                managers = (SANDBOX_MANAGER_ID,)
+        return admins, managers
+
+    def personas(self) -> list[SandboxPersona]:
+        admins, managers = self._access_ids()
+        return [
+            SandboxPersona(managers[0], "Анна (менеджер)", "manager"),
+            SandboxPersona(SANDBOX_ADMIN_ID if SANDBOX_ADMIN_ID in admins else admins[0], "Админ", "admin"),
+            SandboxPersona(SANDBOX_STRANGER_ID, "Посторонний", "stranger"),
+        ]
+
+    async def start(self) -> None:
+        settings = self.settings
+        url = settings.database.url
+        if self.migrate:
+            await asyncio.to_thread(apply_migrations, url)
+        else:
+            await asyncio.to_thread(ensure_migrated, url)
+        self.db = make_database(url, settings.database.pool_size)
+        bind_database(self.db)
+        await self.db.aio_connect()
+        log.info("Database: %s", parse_database_url(url).safe)
+
+        sandbox = self.telegram_mode == "sandbox"
+        token = SANDBOX_TOKEN if sandbox else settings.telegram.bot_token
+        self.bot = build_bot(token, settings.telegram.api_base)
+        self.worker = OutboxWorker(self.bot)
+        self.worker.on_delivered(log_delivery)
+        admins, managers = self._access_ids()
+        hub = EventHub()
+        self.service = SupportService(
+            self.db,
+            hub=hub,
+            channel=_channel(),
+            consultant=build_consultant(_ai_settings(settings)),
+            admin_ids=admins,
+            manager_ids=managers,
+            max_active_chats=settings.support.max_active_chats,
+            outbox_worker=self.worker,
+        )
+        self.dispatcher = build_dispatcher(self.service)
+        app = create_app(
+            settings=settings, database=self.db, service=self.service, hub=hub, bot=self.bot,
+            dispatcher=self.dispatcher, telegram_mode=self.telegram_mode,
+        )
+        if sandbox:
+            self._mount_sandbox(app, token)
+        self.runner = web.AppRunner(app, access_log_class=QuietAccessLogger, shutdown_timeout=5.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, settings.http.host, settings.http.port)
+        await site.start()
+        self.port = _bound_port(site, settings.http.port)
+        if sandbox:
+            self.bot.session.api = TelegramAPIServer.from_base(self.base_url + SANDBOX_PREFIX)
+        self.worker.start()
+        await self._start_telegram_link(admins)
+        log.info("Serving on %s (Telegram: %s)", self.base_url, self.telegram_mode)
+
+    def _mount_sandbox(self, app: web.Application, token: str) -> None:
+        from sandbox.web import setup_sandbox
+
+        from sandbox.bot_api import FakeBotAPI, FakeUser
+
+        self.fake = fake = FakeBotAPI(token)
+        fake.register(app, prefix=SANDBOX_PREFIX)
+        users = [FakeUser(id=p.telegram_id, first_name=p.first_name) for p in self.personas()]
+        setup_sandbox(app, fake, users)
+
+    async def _start_telegram_link(self, admins: tuple[int, ...]) -> None:
+        assert self.bot is not None and self.dispatcher is not None
+        try:
+            await set_commands(self.bot, admins)
+        except Exception as exc:  # Telegram unreachable must not keep the widget down
+            log.warning("Could not set the bot's command menu: %s", exc)
+        if self.telegram_mode == "webhook":
+            telegram = self.settings.telegram
+            await self.bot.set_webhook(
+                telegram.webhook_url + telegram.webhook_path,
+                secret_token=telegram.webhook_secret,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+                drop_pending_updates=False,
+            )
+            return
+        with contextlib.suppress(Exception):
+            await self.bot.delete_webhook(drop_pending_updates=False)
+        self._polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            ),
+            name="telegram-polling",
+        )
+
+    async def stop(self) -> None:
+        """Stop taking new work, finish what is in flight, close the database last."""
+        started = time.monotonic()
+        if self._polling is not None and self.dispatcher is not None:
+            with contextlib.suppress(RuntimeError):
+                await self.dispatcher.stop_polling()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._polling, timeout=15)
+            self._polling = None
+        if self.runner is not None:
+            await self.runner.cleanup()  # closes sockets, answers in-flight requests, closes WebSockets
+            self.runner = None
+        if self.service is not None:
+            await self.service.drain()
+        if self.worker is not None:
+            await self.worker.stop()
+        if self.bot is not None:
+            await self.bot.session.close()
+        if self.db is not None:
+            await self.db.aio_close()
+        log.info("Stopped cleanly in %.1fs", time.monotonic() - started)
+
+
+def _channel():  # type: ignore[no-untyped-def]
+    from bot.render import TelegramManagerChannel
+
+    return TelegramManagerChannel()
+
+
+def _ai_settings(settings: Settings) -> AISettings:
+    ai = settings.ai
+    knowledge_path = ai.knowledge_path if ai.knowledge_path.is_absolute() else PROJECT_ROOT / ai.knowledge_path
+    values: dict[str, object] = {
+        "backend": ai.backend, "knowledge_path": knowledge_path, "base_url": ai.base_url, "model": ai.model,
+        "api_key": ai.api_key, "timeout_seconds": ai.timeout_seconds, "auto_handoff": ai.auto_handoff,
+    }
+    if ai.threshold is not None:
+        values["threshold"] = ai.threshold
+    return AISettings(**values)  # type: ignore[arg-type]
+
+
+def _bound_port(site: web.TCPSite, configured: int) -> int:
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else configured

@@ -1,0 +1,1 @@
+"""The visitor's side: the widget's HTTP API, WebSocket and long-poll endpoints, its static files and demo page."""

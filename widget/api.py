@@ -1,0 +1,253 @@
+"""The widget's public HTTP API. Thin handlers: parse and check, call SupportService, answer JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any, TypeVar
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ValidationError
+
+from core.appkeys import HUB, RATE_LIMITER, SERVICE, SETTINGS, WEBSOCKETS
+from models import VisitorSession
+from support.service import InvalidToken, SessionNotFound, message_event
+from widget.schemas import SendMessageBody, SessionBody, StartBody, TransferBody
+
+log = logging.getLogger(__name__)
+Body = TypeVar("Body", bound=BaseModel)
+
+LONG_POLL_MAX_SECONDS = 30.0
+# Set when the server is stopping: long-polls answer at once instead of holding the shutdown.
+_SHUTTING_DOWN = web.AppKey("widget_shutting_down", asyncio.Event)
+WS_HEARTBEAT_SECONDS = 20.0
+
+
+def api_error(status: int, code: str, message: str, **extra: Any) -> web.HTTPException:
+    exc_class = {
+        400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+        413: web.HTTPRequestEntityTooLarge, 429: web.HTTPTooManyRequests,
+    }[status]
+    body = json.dumps({"error": code, "message": message, **extra}, ensure_ascii=False)
+    if status == 413:
+        return web.HTTPRequestEntityTooLarge(
+            max_size=extra.get("limit", 0), actual_size=extra.get("length", 0), text=body,
+            content_type="application/json",
+        )
+    return exc_class(text=body, content_type="application/json")  # type: ignore[no-any-return]
+
+
+async def parse_body(request: web.Request, model: type[Body]) -> Body:
+    if request.body_exists:
+        try:
+            raw = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise api_error(400, "invalid_json", "The request body is not valid JSON.") from None
+    else:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise api_error(400, "invalid_json", "The request body must be a JSON object.")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise api_error(400, "invalid_field", f"{field}: {message}", field=field) from None
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.query.get("token")
+
+
+async def authenticate(request: web.Request, session_id: str) -> VisitorSession:
+    token = _bearer(request)
+    if not token:
+        raise api_error(401, "missing_token", "Authorization: Bearer <token> is required.")
+    try:
+        return await request.app[SERVICE].authenticate(session_id, token)
+    except SessionNotFound:
+        raise api_error(404, "session_not_found", "Unknown session; start a new one.") from None
+    except InvalidToken:
+        raise api_error(403, "invalid_token", "The token does not match this session.") from None
+
+
+def check_text(request: web.Request, session: VisitorSession, text: str) -> None:
+    limit = request.app[SETTINGS].support.max_message_length
+    if len(text) > limit:
+        raise api_error(413, "message_too_long", f"A message may be at most {limit} characters.",
+                        limit=limit, length=len(text))
+    limiter = request.app[RATE_LIMITER]
+    if not limiter.allow(session.session_id):
+        retry = limiter.retry_after(session.session_id)
+        raise api_error(429, "too_many_messages", f"Too many messages; try again in {retry} s.", retry_after=retry)
+
+
+async def start_chat(request: web.Request) -> web.Response:
+    body = await parse_body(request, StartBody)
+    session, token = await request.app[SERVICE].start_session(
+        page_url=body.page_url, locale=body.locale, name=body.name, phone=body.phone
+    )
+    return web.json_response({"session_id": session.session_id, "token": token}, status=201)
+
+
+async def send_message(request: web.Request) -> web.Response:
+    body = await parse_body(request, SendMessageBody)
+    session = await authenticate(request, body.session_id)
+    check_text(request, session, body.text)
+    message = await request.app[SERVICE].visitor_message(
+        session, body.text, client_message_id=body.client_message_id
+    )
+    return web.json_response(message_event(message))
+
+
+async def transfer_to_manager(request: web.Request) -> web.Response:
+    body = await parse_body(request, TransferBody)
+    session = await authenticate(request, body.session_id)
+    result = await request.app[SERVICE].transfer_to_manager(session, name=body.name, phone=body.phone)
+    return web.json_response({"status": result.status, "support_chat_id": result.support_chat_id})
+
+
+async def chat_state(request: web.Request) -> web.Response:
+    session = await authenticate(request, _session_param(request))
+    return web.json_response(await request.app[SERVICE].session_state(session))
+
+
+def _session_param(request: web.Request) -> str:
+    try:
+        return SessionBody(session_id=request.query.get("session_id", "")).session_id
+    except ValidationError:
+        raise api_error(400, "invalid_field", "session_id: required", field="session_id") from None
+
+
+def _int_param(request: web.Request, name: str, default: float, low: float, high: float) -> float:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise api_error(400, "invalid_field", f"{name}: must be a number", field=name) from None
+    if not low <= value <= high:
+        raise api_error(400, "invalid_field", f"{name}: must be between {low:g} and {high:g}", field=name)
+    return value
+
+
+async def events(request: web.Request) -> web.Response:
+    """Long-poll: the events after `after` at once, or the next ones within `timeout` seconds."""
+    session = await authenticate(request, _session_param(request))
+    after = int(_int_param(request, "after", 0, 0, 2**62))
+    timeout = _int_param(request, "timeout", 25, 0, LONG_POLL_MAX_SECONDS)
+    service, hub = request.app[SERVICE], request.app[HUB]
+    queue = hub.subscribe(session.id)  # before reading, so nothing stored in between is missed
+    try:
+        found = await service.events_after(session, after)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not found:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=remaining)
+            except TimeoutError:
+                break
+            if item is None:  # a stored event, or shutdown: read again
+                found = await service.events_after(session, after)
+                if request.app[_SHUTTING_DOWN].is_set():
+                    break
+    finally:
+        hub.unsubscribe(session.id, queue)
+    return web.json_response({"events": found})
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    session = await authenticate(request, _session_param(request))
+    after = int(_int_param(request, "after", 0, 0, 2**62))
+    ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    request.app[WEBSOCKETS].add(ws)
+    service, hub = request.app[SERVICE], request.app[HUB]
+    queue = hub.subscribe(session.id)
+    last_sent = after
+
+    async def push_stored() -> None:
+        nonlocal last_sent
+        for event in await service.events_after(session, last_sent):
+            await ws.send_json(event)
+            last_sent = event["id"]
+
+    async def pusher() -> None:
+        await push_stored()
+        while not ws.closed:
+            item = await queue.get()
+            if item is None:
+                await push_stored()
+            else:
+                await ws.send_json(item)
+
+    push_task = asyncio.create_task(pusher())
+    try:
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            reply = await _handle_client_frame(request, session, frame.data)
+            if reply is not None:
+                await ws.send_json(reply)
+    finally:
+        push_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+            await push_task
+        hub.unsubscribe(session.id, queue)
+    return ws
+
+
+async def _handle_client_frame(request: web.Request, session: VisitorSession, data: str) -> dict[str, Any] | None:
+    try:
+        frame = json.loads(data)
+    except json.JSONDecodeError:
+        return {"type": "error", "error": "invalid_json", "message": "Frames must be JSON objects."}
+    if not isinstance(frame, dict):
+        return {"type": "error", "error": "invalid_json", "message": "Frames must be JSON objects."}
+    kind = frame.get("type")
+    if kind == "ping":
+        return {"type": "pong"}
+    if kind != "user_message":
+        return {"type": "error", "error": "unknown_type", "message": f"Unknown frame type {kind!r}."}
+    try:
+        body = SendMessageBody.model_validate({**frame, "session_id": session.session_id})
+        check_text(request, session, body.text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return {"type": "error", "error": "invalid_field",
+                "message": f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
+                "client_message_id": frame.get("client_message_id")}
+    except web.HTTPException as exc:
+        return {"type": "error", **json.loads(exc.text or "{}"), "client_message_id": frame.get("client_message_id")}
+    message = await request.app[SERVICE].visitor_message(
+        session, body.text, client_message_id=body.client_message_id
+    )
+    return {"type": "ack", "client_message_id": body.client_message_id, "id": message.id}
+
+
+async def close_websockets(app: web.Application) -> None:
+    """on_shutdown: tell live widgets we are going away, so they reconnect (and resume) elsewhere."""
+    app[_SHUTTING_DOWN].set()
+    app[HUB].close_all()
+    for ws in list(app[WEBSOCKETS]):
+        await ws.close(code=1001, message=b"server shutdown")
+
+
+def setup_api(app: web.Application) -> None:
+    app[_SHUTTING_DOWN] = asyncio.Event()
+    app.router.add_post("/api/chat/start", start_chat)
+    app.router.add_post("/api/chat/send-message", send_message)
+    app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)
+    app.router.add_get("/api/chat/state", chat_state)
+    app.router.add_get("/api/chat/events", events)
+    app.router.add_get("/api/chat/ws", websocket)
+    app.on_shutdown.append(close_websockets)

@@ -1,0 +1,75 @@
+"""Request bodies of the widget API, validated with pydantic so every bad input gets a precise 400."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{7,25}$")
+
+
+def _clean_optional(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+class ContactFields(_Body):
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        value = _clean_optional(value)
+        if value is not None and len(value) < 2:
+            raise ValueError("name must be at least 2 characters")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        value = _clean_optional(value)
+        if value is None:
+            return None
+        digits = re.sub(r"\D", "", value)
+        if not PHONE_RE.match(value) or not 7 <= len(digits) <= 15:
+            raise ValueError("phone must be 7 to 15 digits, optionally with +, spaces, dashes or parentheses")
+        return value
+
+
+class StartBody(ContactFields):
+    page_url: str | None = Field(default=None, max_length=2000)
+    locale: str = Field(default="ru", max_length=8)
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        language = value.strip().lower().split("-")[0].split("_")[0]
+        return language if language in ("ru", "en") else "ru"
+
+
+class SessionBody(_Body):
+    session_id: str = Field(min_length=1, max_length=64)
+
+
+class SendMessageBody(SessionBody):
+    text: str
+    client_message_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be empty")
+        return value
+
+
+class TransferBody(SessionBody, ContactFields):
+    pass
