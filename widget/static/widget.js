@@ -1,0 +1,709 @@
+/*! ILPO-TAXI chat widget. One tag: <script src="https://<host>/widget.js" defer></script>.
+ * Options (data- attributes on that tag): title, accent, position (right|left), locale (ru|en),
+ * greeting, ask-contact (true|false). Plain JS, no dependencies; renders in a shadow root. */
+(function () {
+  'use strict';
+  if (window.ILPOTaxiWidget || document.getElementById('ilpo-taxi-widget')) return;
+
+  var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  var D = (script && script.dataset) || {};
+  // The API lives where the script came from, so the widget works when embedded in other sites.
+  var BASE = (D.api || new URL(script && script.src ? script.src : '/', location.href).origin).replace(/\/+$/, '');
+  var WSBASE = BASE.replace(/^http/, 'ws');
+
+  var LOC = (D.locale || '').slice(0, 2).toLowerCase();
+  if (LOC !== 'ru' && LOC !== 'en') LOC = /^(ru|uk|be|kk)/i.test(navigator.language || 'ru') ? 'ru' : 'en';
+  var L = {
+    ru: {
+      open: 'Открыть чат', close: 'Закрыть чат', log: 'Сообщения чата',
+      ai: 'ИИ-консультант онлайн', waiting: 'Ищем менеджера…', queued: 'В очереди', mgr: 'Менеджер: ',
+      greeting: 'Здравствуйте! Я ИИ-консультант ILPO-TAXI. Спросите о подключении, выплатах или аренде авто — или позовите живого менеджера.',
+      ph: 'Напишите сообщение…', send: 'Отправить', btn: '👤 Связаться с живым менеджером',
+      intro: 'Оставьте контакты, чтобы менеджер мог перезвонить, если чат прервётся.',
+      name: 'Имя', phone: 'Телефон', submit: 'Позвать менеджера', skip: 'Пропустить',
+      badName: 'Имя: от 2 до 100 символов', badPhone: 'Телефон: 7–15 цифр, можно +, пробелы, скобки и дефисы',
+      pill: 'Новые сообщения ↓', flash: 'Новое сообщение', offline: 'Нет связи. Переподключаемся…',
+      pending: 'отправляется…', failed: 'не отправлено', tooLong: 'Сообщение слишком длинное (до 4000 символов).',
+      tooFast: 'Слишком часто. Сообщение уйдёт через несколько секунд.',
+      tfail: 'Не получилось позвать менеджера. Попробуйте ещё раз.', manager: 'Менеджер',
+      note: 'ИИ может ошибаться: детали уточняйте у менеджера'
+    },
+    en: {
+      open: 'Open chat', close: 'Close chat', log: 'Chat messages',
+      ai: 'AI consultant online', waiting: 'Looking for a manager…', queued: 'In the queue', mgr: 'Manager: ',
+      greeting: 'Hello! I am the ILPO-TAXI AI consultant. Ask about joining, payouts or car rental — or call a live manager.',
+      ph: 'Type a message…', send: 'Send', btn: '👤 Contact a live manager',
+      intro: 'Leave your contacts so the manager can call back if the chat drops.',
+      name: 'Name', phone: 'Phone', submit: 'Call a manager', skip: 'Skip',
+      badName: 'Name: 2 to 100 characters', badPhone: 'Phone: 7–15 digits; +, spaces, brackets and dashes allowed',
+      pill: 'New messages ↓', flash: 'New message', offline: 'Offline. Reconnecting…',
+      pending: 'sending…', failed: 'not sent', tooLong: 'The message is too long (4000 characters at most).',
+      tooFast: 'Too fast. The message will go in a few seconds.',
+      tfail: 'Could not call a manager. Please try again.', manager: 'Manager',
+      note: 'AI can make mistakes: check details with a manager'
+    }
+  }[LOC];
+  var TITLE = D.title || 'ILPO-TAXI';
+  var ASK = D.askContact === 'true';
+  var MAXLEN = 4000;
+
+  /* ---------- storage: session, last event id, read mark, offline queue ---------- */
+  var KEY = 'ilpo-taxi:' + BASE;
+  function load() {
+    try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { return {}; }
+  }
+  var S = load();
+  S.last = +S.last || 0;
+  S.read = +S.read || 0;
+  S.q = Array.isArray(S.q) ? S.q : [];
+  function save() {
+    try { localStorage.setItem(KEY, JSON.stringify(S)); } catch (e) { /* private mode: memory only */ }
+  }
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return 'xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx'.replace(/[xy]/g, function (c) {
+      var r = Math.random() * 16 | 0;
+      return (c === 'x' ? r : (r & 3 | 8)).toString(16);
+    });
+  }
+
+  /* ---------- DOM ---------- */
+  function h(tag, cls, text, attrs) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    return e;
+  }
+  function svg(path) {
+    var s = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    s.setAttribute('viewBox', '0 0 24 24');
+    s.setAttribute('aria-hidden', 'true');
+    var p = document.createElementNS('http://www.w3.org/2000/svg', 'path');
+    p.setAttribute('d', path);
+    p.setAttribute('fill', 'currentColor');
+    s.appendChild(p);
+    return s;
+  }
+
+  var host = h('div', null, null, { id: 'ilpo-taxi-widget' });
+  // Inline !important beats any page rule aimed at our host; the shadow root isolates the rest.
+  host.setAttribute('style', 'all:initial!important;display:block!important');
+  var shadow = host.attachShadow({ mode: 'open' });
+  var css = h('link', null, null, { rel: 'stylesheet', href: BASE + '/widget.css' });
+  var root = h('div', 'ilpo-root' + (D.position === 'left' ? ' ilpo-left' : ''), null, { 'data-transport': 'offline', 'data-status': 'ai', lang: LOC });
+  root.style.visibility = 'hidden';
+  css.onload = css.onerror = function () { root.style.visibility = ''; };
+  shadow.append(css, root);
+
+  var launcher = h('button', 'ilpo-launcher', null, { id: 'ilpo-launcher', type: 'button', 'aria-label': L.open, 'aria-expanded': 'false', 'aria-controls': 'ilpo-panel' });
+  launcher.appendChild(svg('M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.5 6.1L4.6 21l4.4-2.4c.9.2 1.9.4 3 .4 5.5 0 10-3.6 10-8s-4.5-8-10-8zm-4 9.3a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6zm4 0a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6zm4 0a1.3 1.3 0 1 1 0-2.6 1.3 1.3 0 0 1 0 2.6z'));
+  var badge = h('span', 'ilpo-badge', null, { hidden: '', 'aria-hidden': 'true' });
+  launcher.appendChild(badge);
+
+  var panel = h('div', 'ilpo-panel', null, { id: 'ilpo-panel', role: 'dialog', 'aria-label': TITLE, hidden: '', 'data-transport': 'offline' });
+  var head = h('div', 'ilpo-head');
+  var titles = h('div', 'ilpo-titles');
+  var statusEl = h('div', 'ilpo-status', L.ai, { 'aria-live': 'polite' });
+  titles.append(h('div', 'ilpo-title', TITLE), statusEl);
+  var closeBtn = h('button', 'ilpo-close', '×', { type: 'button', 'aria-label': L.close });
+  head.append(h('div', 'ilpo-avatar', '🚕', { 'aria-hidden': 'true' }), titles, closeBtn);
+  var conn = h('div', 'ilpo-conn', L.offline, { hidden: '' });
+
+  var body = h('div', 'ilpo-body');
+  var msgs = h('div', 'ilpo-messages', null, { role: 'log', 'aria-live': 'polite', 'aria-label': L.log, tabindex: '0' });
+  var greet = h('div', 'ilpo-msg ai-message ilpo-greeting', D.greeting || L.greeting);
+  var typing = h('div', 'ilpo-typing', null, { hidden: '', 'aria-hidden': 'true' });
+  typing.innerHTML = '<i></i><i></i><i></i>';
+  msgs.append(greet, typing);
+  var pill = h('button', 'ilpo-pill', L.pill, { type: 'button', hidden: '' });
+  body.append(msgs, pill);
+
+  var actions = h('div', 'ilpo-actions');
+  var mgrBtn = h('button', 'ilpo-manager-btn', L.btn, { type: 'button' });
+  actions.appendChild(mgrBtn);
+
+  var form = h('form', 'ilpo-contact-form', null, { hidden: '', novalidate: '' });
+  function field(name, label, type, auto, err) {
+    var lab = h('label', null, label);
+    var inp = h('input', null, null, { name: name, type: type, autocomplete: auto, maxlength: name === 'name' ? '100' : '25' });
+    var e = h('span', 'ilpo-field-error', null, { hidden: '', id: 'ilpo-err-' + name });
+    inp.setAttribute('aria-describedby', e.id);
+    lab.append(inp, e);
+    form.appendChild(lab);
+    return [inp, e, err];
+  }
+  form.appendChild(h('p', null, L.intro));
+  var fName = field('name', L.name, 'text', 'name', L.badName);
+  var fPhone = field('phone', L.phone, 'tel', 'tel', L.badPhone);
+  var row = h('div', 'ilpo-row');
+  var skipBtn = h('button', 'ilpo-contact-skip', L.skip, { type: 'button' });
+  row.append(skipBtn, h('button', 'ilpo-contact-submit', L.submit, { type: 'submit' }));
+  form.appendChild(row);
+
+  var errEl = h('div', 'ilpo-error', null, { hidden: '', role: 'alert' });
+  var compose = h('div', 'ilpo-compose');
+  var input = h('textarea', 'ilpo-input', null, { rows: '1', placeholder: L.ph, 'aria-label': L.ph, maxlength: String(MAXLEN) });
+  var sendBtn = h('button', 'ilpo-send', null, { type: 'button', 'aria-label': L.send, disabled: '' });
+  sendBtn.appendChild(svg('M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z'));
+  compose.append(input, sendBtn);
+  panel.append(head, conn, body, actions, form, errEl, compose, h('div', 'ilpo-note', L.note));
+  root.append(panel, launcher);
+
+  if (D.accent) {
+    root.style.setProperty('--a', D.accent);
+    // Pick black or white text for whatever accent the site chose.
+    var probe = h('i');
+    probe.style.color = D.accent;
+    root.appendChild(probe);
+  }
+
+  /* ---------- state ---------- */
+  var seen = {};          // event id -> true: never render an event twice
+  var pending = {};       // client_message_id -> bubble of a message not yet stored
+  var status = 'ai';      // ai | waiting | queued | assigned
+  var modeVer = 0;        // bumps on every chat-state change, so a stale /state answer is ignored
+  var transport = 'offline';
+  var everConnected = false;
+  var isOpen = false;
+  var unread = 0;
+  var lastReply = 0;      // newest ai/manager event id
+  var dirty = false;      // S changed by events: saved once per batch
+
+  function setTransport(t) {
+    transport = t;
+    root.setAttribute('data-transport', t);
+    panel.setAttribute('data-transport', t);
+    conn.hidden = t !== 'offline' || !S.sid || !everConnected;
+  }
+
+  function setStatus(st, manager) {
+    modeVer++;
+    status = st;
+    if (manager) S.mgr = manager;
+    root.setAttribute('data-status', st);
+    statusEl.textContent = st === 'assigned' ? L.mgr + (S.mgr || L.manager) : L[st];
+    actions.hidden = st !== 'ai';
+    mgrBtn.disabled = false;
+    if (st !== 'ai') form.hidden = true;
+  }
+  function applyChat(c) {
+    if (c.status === 'closed') setStatus('ai');
+    else if (c.status === 'assigned') setStatus('assigned', c.manager);
+    else if (c.status === 'waiting') setStatus(c.queued ? 'queued' : 'waiting');
+  }
+
+  function showError(text) {
+    errEl.textContent = text || '';
+    errEl.hidden = !text;
+    clearTimeout(showError.t);
+    if (text) showError.t = setTimeout(function () { errEl.hidden = true; }, 8000);
+  }
+
+  /* ---------- rendering ---------- */
+  var TYPES = { user_message: 'user-message', ai_message: 'ai-message', manager_message: 'manager-message', system_message: 'system-message' };
+
+  function timeEl(iso, text) {
+    var d = iso ? new Date(iso) : new Date();
+    return h('span', 'ilpo-time', text || (isNaN(d) ? '' : d.toLocaleTimeString(LOC, { hour: '2-digit', minute: '2-digit' })));
+  }
+
+  // Keep bubbles in event-id order; bubbles still waiting for their id stay last.
+  function place(el, id) {
+    var ref = typing, n = typing.previousElementSibling;
+    while (n && n !== greet && (!n.dataset.id || +n.dataset.id > id)) { ref = n; n = n.previousElementSibling; }
+    if (ref !== el) msgs.insertBefore(el, ref);
+  }
+
+  function nearBottom() {
+    return msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight < 80;
+  }
+  function toBottom() {
+    msgs.scrollTop = msgs.scrollHeight;
+    pill.hidden = true;
+  }
+
+  function confirm(cmid, id) {
+    var el = pending[cmid];
+    dequeue(cmid);
+    if (!el) return false;
+    delete pending[cmid];
+    el.classList.remove('ilpo-pending', 'ilpo-failed');
+    el.lastChild.textContent = timeEl().textContent;
+    if (id) {
+      seen[id] = true;
+      el.setAttribute('data-id', id);
+      var prev = el.previousElementSibling;
+      if (prev && +prev.dataset.id > id) { el.remove(); place(el, id); }
+    }
+    return true;
+  }
+
+  function onEvent(ev, fromStream) {
+    if (!ev || typeof ev !== 'object') return;
+    if (ev.type === 'typing') return setTyping(!!ev.active && ev.author !== 'user');
+    if (ev.type === 'ack') return void confirm(ev.client_message_id, +ev.id);
+    if (ev.type === 'error') return wsError(ev);
+    var id = +ev.id;
+    if (!(id > 0)) return;
+    // Only the stream moves the resume point: a POST answer may overtake events still on their way.
+    if (fromStream && id > S.last) { S.last = id; dirty = true; }
+    if (seen[id]) return;
+    seen[id] = true;
+    var cls = TYPES[ev.type];
+    if (!cls) return; // unknown types are skipped, but their id still counts
+
+    var stick = nearBottom();
+    if (!(ev.type === 'user_message' && ev.client_message_id && confirm(ev.client_message_id, id))) {
+      var el = h('div', 'ilpo-msg ' + cls, null, { 'data-id': id });
+      if (ev.type === 'manager_message') el.appendChild(h('span', 'ilpo-author', (ev.author && ev.author.name) || L.manager));
+      var txt = h('div', 'ilpo-text');
+      if ((ev.type === 'ai_message' || ev.type === 'manager_message') && typeof ev.html === 'string' && ev.html) {
+        txt.innerHTML = ev.html; // rendered and sanitized by the server
+        var links = txt.querySelectorAll('a[href]');
+        for (var i = 0; i < links.length; i++) { links[i].target = '_blank'; links[i].rel = 'noopener noreferrer'; }
+      } else {
+        txt.textContent = ev.text == null ? '' : String(ev.text);
+      }
+      el.append(txt, timeEl(ev.created_at));
+      place(el, id);
+    }
+    if (ev.type === 'ai_message' || ev.type === 'manager_message') { lastReply = Math.max(lastReply, id); setTyping(false); }
+    if (ev.type === 'system_message' && ev.chat) applyChat(ev.chat);
+    if (ev.type !== 'user_message' && id > S.read) {
+      if (isOpen && !document.hidden) { S.read = id; dirty = true; } else { unread++; showUnread(); }
+    }
+    if (stick || ev.type === 'user_message') toBottom(); else pill.hidden = false;
+  }
+
+  function commit() { if (dirty) { dirty = false; save(); } }
+
+  var typingTimer;
+  function setTyping(on) {
+    clearTimeout(typingTimer);
+    var stick = nearBottom();
+    typing.hidden = !on;
+    if (on) typingTimer = setTimeout(function () { typing.hidden = true; }, 30000);
+    if (on && stick) toBottom();
+  }
+
+  /* ---------- unread badge and title flash ---------- */
+  var baseTitle = null, flashTimer;
+  function showUnread() {
+    badge.textContent = unread > 9 ? '9+' : String(unread);
+    badge.hidden = !unread || isOpen;
+    if (!unread) return stopFlash();
+    if (flashTimer) return;
+    baseTitle = document.title;
+    var on = false;
+    flashTimer = setInterval(function () {
+      on = !on;
+      document.title = on ? '(' + unread + ') ' + L.flash : baseTitle;
+    }, 1000);
+  }
+  function stopFlash() {
+    if (!flashTimer) return;
+    clearInterval(flashTimer);
+    flashTimer = null;
+    document.title = baseTitle;
+  }
+  function markRead() {
+    if (!isOpen || document.hidden) return;
+    unread = 0;
+    if (S.last > S.read) { S.read = S.last; save(); }
+    showUnread();
+  }
+  document.addEventListener('visibilitychange', function () {
+    markRead();
+    if (!document.hidden && transport === 'offline' && S.sid) connect(true);
+  });
+
+  /* ---------- HTTP ---------- */
+  function api(method, path, data, signal) {
+    var headers = {};
+    if (S.token) headers.Authorization = 'Bearer ' + S.token;
+    if (data) headers['Content-Type'] = 'application/json';
+    return fetch(BASE + path, {
+      method: method, headers: headers, body: data ? JSON.stringify(data) : undefined,
+      signal: signal, credentials: 'omit', cache: 'no-store'
+    }).then(function (res) {
+      return res.json().catch(function () { return null; }).then(function (j) {
+        if (res.ok) return j;
+        var e = new Error((j && j.message) || res.statusText || 'HTTP ' + res.status);
+        e.status = res.status;
+        e.code = j && j.error;
+        e.retry = j && j.retry_after;
+        throw e;
+      });
+    });
+  }
+  function lost(e) { return e && (e.status === 401 || e.status === 403 || e.status === 404); }
+  function qs(o) {
+    return Object.keys(o).map(function (k) { return k + '=' + encodeURIComponent(o[k]); }).join('&');
+  }
+
+  var starting = null;
+  function ensureSession() {
+    if (S.sid) return Promise.resolve();
+    if (!starting) {
+      var data = { page_url: location.href.slice(0, 2000), locale: LOC };
+      starting = api('POST', '/api/chat/start', data).then(function (d) {
+        S.sid = d.session_id; S.token = d.token; S.last = 0; S.read = 0;
+        save();
+        connect();
+      }).finally(function () { starting = null; });
+    }
+    return starting;
+  }
+
+  // The stored session is gone or not ours any more: forget it, clear its bubbles, start afresh.
+  function resetSession(sid) {
+    if (sid !== S.sid) return; // an answer about a session we already left
+    stop();
+    S.sid = S.token = S.mgr = null;
+    S.last = S.read = 0;
+    save();
+    seen = {};
+    var old = msgs.querySelectorAll('.ilpo-msg[data-id]');
+    for (var i = 0; i < old.length; i++) old[i].remove();
+    setStatus('ai');
+    setTransport('offline');
+    connect();
+  }
+
+  function refreshState() {
+    if (!S.sid) return Promise.resolve();
+    var v = modeVer, sid = S.sid;
+    return api('GET', '/api/chat/state?' + qs({ session_id: sid })).then(function (st) {
+      if (v !== modeVer || !st) return;
+      var s = st.status;
+      if (s === 'waiting' && status === 'queued') return;
+      setStatus(s === 'assigned' || s === 'waiting' ? s : 'ai', st.manager);
+    }, function (e) {
+      if (lost(e)) resetSession(sid);
+      throw e;
+    });
+  }
+
+  /* ---------- live connection: WebSocket, long-poll fallback, backoff ---------- */
+  var gen = 0, ws = null, wsFails = 0, attempt = 0, retryTimer, pingTimer, lpAbort, wsProbeAt = 0;
+  var sentOnSocket = {};
+
+  function stop() {
+    gen++;
+    clearTimeout(retryTimer);
+    clearInterval(pingTimer);
+    if (ws) {
+      ws.onopen = ws.onclose = ws.onmessage = ws.onerror = null;
+      try { ws.close(); } catch (e) { /* already closed */ }
+      ws = null;
+    }
+    if (lpAbort) { lpAbort.abort(); lpAbort = null; }
+  }
+
+  function connect(now) {
+    stop();
+    if (now) attempt = 0;
+    var g = gen;
+    if (!S.sid) {
+      // No session yet: start one only when the visitor opened the chat or has something to send.
+      if (isOpen || S.q.length) ensureSession().catch(function () { retryLater(g); });
+      return;
+    }
+    if (window.WebSocket && wsFails < 2) openWs(g); else longPoll(g);
+  }
+
+  function retryLater(g) {
+    if (g !== gen) return;
+    setTransport('offline');
+    var delay = Math.min(30000, 500 * Math.pow(2, attempt++)) * (0.5 + Math.random() / 2);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(function () { if (g === gen) connect(); }, delay);
+  }
+
+  function openWs(g) {
+    var opened = false, sock, lastRx = Date.now();
+    function closed() {
+      if (g !== gen) return;
+      ws = null;
+      clearInterval(pingTimer);
+      setTransport('offline');
+      if (opened) return retryLater(g);
+      // Never opened: a bad session, a server that is down, or a network that blocks WebSockets.
+      wsFails++;
+      refreshState().then(function () {
+        if (g !== gen) return;
+        if (wsFails >= 2) { wsProbeAt = Date.now() + 60000; longPoll(g); } else retryLater(g);
+      }, function () { retryLater(g); });
+    }
+    try {
+      sock = new WebSocket(WSBASE + '/api/chat/ws?' + qs({ session_id: S.sid, token: S.token, after: S.last }));
+    } catch (e) {
+      wsFails = 2;
+      return longPoll(g);
+    }
+    ws = sock;
+    sock.onopen = function () {
+      if (g !== gen) return;
+      opened = true;
+      everConnected = true;
+      wsFails = 0;
+      attempt = 0;
+      sentOnSocket = {};
+      setTransport('ws');
+      refreshState().catch(function () {});
+      flush();
+      pingTimer = setInterval(function () {
+        if (Date.now() - lastRx > 60000) { // a silent socket is a dead one: do not wait for TCP to notice
+          sock.onclose = null;
+          try { sock.close(); } catch (e) { /* ignore */ }
+          return closed();
+        }
+        try { sock.send('{"type":"ping"}'); } catch (e) { /* closing */ }
+      }, 25000);
+    };
+    sock.onmessage = function (m) {
+      if (g !== gen) return;
+      lastRx = Date.now();
+      var d;
+      try { d = JSON.parse(m.data); } catch (e) { return; }
+      (Array.isArray(d) ? d : [d]).forEach(function (ev) { onEvent(ev, true); });
+      commit();
+    };
+    sock.onclose = closed;
+  }
+
+  function longPoll(g) {
+    if (g !== gen) return;
+    var ctl = window.AbortController ? new AbortController() : null;
+    lpAbort = ctl;
+    var timer = setTimeout(function () { if (ctl) ctl.abort(); }, 40000);
+    var sid = S.sid;
+    api('GET', '/api/chat/events?' + qs({ session_id: S.sid, after: S.last, timeout: 25 }), null, ctl && ctl.signal)
+      .then(function (d) {
+        clearTimeout(timer);
+        if (g !== gen) return;
+        var was = transport;
+        attempt = 0;
+        everConnected = true;
+        setTransport('longpoll');
+        if (was !== 'longpoll') { refreshState().catch(function () {}); flush(); }
+        ((d && d.events) || []).forEach(function (ev) { onEvent(ev, true); });
+        commit();
+        // Try the WebSocket again now and then; if it still fails we come back here.
+        if (window.WebSocket && Date.now() > wsProbeAt) { wsFails = 1; return connect(); }
+        longPoll(g);
+      }, function (e) {
+        clearTimeout(timer);
+        if (g !== gen) return;
+        if (lost(e)) return resetSession(sid);
+        retryLater(g);
+      });
+  }
+
+  window.addEventListener('online', function () { if (S.sid) { wsFails = 0; connect(true); } });
+
+  /* ---------- sending ---------- */
+  function dequeue(cmid) {
+    var n = S.q.length;
+    S.q = S.q.filter(function (m) { return m.id !== cmid; });
+    if (S.q.length !== n) save();
+  }
+
+  function bubble(m) {
+    var el = h('div', 'ilpo-msg user-message ilpo-pending', null, { 'data-cmid': m.id });
+    el.append(h('div', 'ilpo-text', m.text), timeEl(null, L.pending));
+    pending[m.id] = el;
+    msgs.insertBefore(el, typing);
+    toBottom();
+  }
+
+  function failed(cmid, text) {
+    var el = pending[cmid];
+    dequeue(cmid);
+    if (el) {
+      delete pending[cmid];
+      el.classList.remove('ilpo-pending');
+      el.classList.add('ilpo-failed');
+      el.lastChild.textContent = L.failed;
+    }
+    showError(text);
+  }
+
+  function wsError(ev) {
+    var cmid = ev.client_message_id;
+    if (ev.error === 'too_many_messages' && cmid) {
+      delete sentOnSocket[cmid];
+      showError(L.tooFast);
+      setTimeout(flush, Math.max(2, +ev.retry_after || 5) * 1000);
+    } else if (cmid) {
+      failed(cmid, ev.error === 'message_too_long' ? L.tooLong : ev.message);
+    }
+  }
+
+  var posting = false, lpTyping;
+  function flush() {
+    if (!S.sid) return;
+    if (ws && ws.readyState === 1) {
+      S.q.forEach(function (m) {
+        if (sentOnSocket[m.id]) return;
+        sentOnSocket[m.id] = true;
+        ws.send(JSON.stringify({ type: 'user_message', text: m.text, client_message_id: m.id }));
+      });
+      return;
+    }
+    if (transport !== 'longpoll' || posting || !S.q.length) return;
+    posting = true;
+    var m = S.q[0], sid = S.sid;
+    api('POST', '/api/chat/send-message', { session_id: sid, text: m.text, client_message_id: m.id })
+      .then(function (ev) {
+        var id = ev && +ev.id;
+        confirm(m.id, id);
+        onEvent(ev, false);
+        // Long-poll carries no typing events: show the dots until the answer comes.
+        if (status === 'ai' && !(lastReply > id)) { setTyping(true); clearTimeout(lpTyping); lpTyping = setTimeout(function () { setTyping(false); }, 20000); }
+        posting = false;
+        flush();
+      }, function (e) {
+        posting = false;
+        if (lost(e)) return resetSession(sid);
+        if (e.status === 429) { showError(L.tooFast); return setTimeout(flush, Math.max(2, +e.retry || 5) * 1000); }
+        if (e.status) { failed(m.id, e.status === 413 ? L.tooLong : e.message); return flush(); }
+        // network error: the message stays queued and goes out on reconnection
+      });
+  }
+
+  function send() {
+    var text = input.value.replace(/^\s+|\s+$/g, '');
+    if (!text) return;
+    if (text.length > MAXLEN) return showError(L.tooLong);
+    var m = { id: uuid(), text: text };
+    S.q.push(m);
+    save();
+    input.value = '';
+    grow();
+    bubble(m);
+    if (S.sid) flush(); else if (!starting) connect();
+  }
+
+  /* ---------- handoff to a live manager ---------- */
+  var PHONE = /^\+?[\d\s\-()]+$/;
+  function check(f, ok) {
+    f[0].setAttribute('aria-invalid', ok ? 'false' : 'true');
+    f[1].textContent = ok ? '' : f[2];
+    f[1].hidden = ok;
+    return ok;
+  }
+  function validName(v) { return v.length >= 2 && v.length <= 100; }
+  function validPhone(v) {
+    var digits = v.replace(/\D/g, '').length;
+    return PHONE.test(v) && digits >= 7 && digits <= 15;
+  }
+
+  function transfer(name, phone) {
+    form.hidden = true;
+    mgrBtn.disabled = true;
+    var v = modeVer, data = {}, sid;
+    ensureSession().then(function () {
+      data.session_id = sid = S.sid;
+      if (name) data.name = name;
+      if (phone) data.phone = phone;
+      return api('POST', '/api/chat/transfer-to-manager', data);
+    }).then(function (r) {
+      if (v === modeVer) setStatus(r.status === 'assigned' ? 'assigned' : r.status === 'queued' ? 'queued' : 'waiting');
+      if (r.status === 'assigned') refreshState().catch(function () {});
+    }, function (e) {
+      mgrBtn.disabled = false;
+      actions.hidden = status !== 'ai';
+      if (lost(e)) resetSession(sid);
+      showError(L.tfail);
+    });
+  }
+
+  mgrBtn.addEventListener('click', function () {
+    if (!ASK) return transfer();
+    fName[0].value = fName[0].value || S.name || '';
+    fPhone[0].value = fPhone[0].value || S.phone || '';
+    form.hidden = false;
+    actions.hidden = true;
+    fName[0].focus();
+  });
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var name = fName[0].value.trim(), phone = fPhone[0].value.trim();
+    var ok = check(fName, validName(name)) & check(fPhone, validPhone(phone));
+    if (!ok) return (validName(name) ? fPhone : fName)[0].focus();
+    S.name = name; S.phone = phone;
+    save();
+    transfer(name, phone);
+  });
+  skipBtn.addEventListener('click', function () { transfer(); });
+  [fName, fPhone].forEach(function (f) {
+    f[0].addEventListener('input', function () { if (!f[1].hidden) check(f, f === fName ? validName(f[0].value.trim()) : validPhone(f[0].value.trim())); });
+  });
+
+  /* ---------- panel, keyboard ---------- */
+  function grow() {
+    input.style.height = 'auto';
+    input.style.height = Math.min(input.scrollHeight + 2, 132) + 'px';
+    sendBtn.disabled = !input.value.trim();
+  }
+  input.addEventListener('input', grow);
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      send();
+    }
+  });
+  sendBtn.addEventListener('click', function () { send(); input.focus(); });
+  pill.addEventListener('click', toBottom);
+  msgs.addEventListener('scroll', function () { if (nearBottom()) pill.hidden = true; });
+
+  function open() {
+    if (isOpen) return;
+    isOpen = S.open = true;
+    save();
+    panel.hidden = false;
+    root.classList.add('ilpo-open');
+    launcher.setAttribute('aria-expanded', 'true');
+    launcher.setAttribute('aria-label', L.close);
+    markRead();
+    toBottom();
+    (form.hidden ? input : fName[0]).focus();
+    if (!S.sid && !starting) connect();
+  }
+  function close() {
+    if (!isOpen) return;
+    isOpen = S.open = false;
+    save();
+    panel.hidden = true;
+    root.classList.remove('ilpo-open');
+    launcher.setAttribute('aria-expanded', 'false');
+    launcher.setAttribute('aria-label', L.open);
+    launcher.focus();
+  }
+  launcher.addEventListener('click', function () { if (isOpen) close(); else open(); });
+  closeBtn.addEventListener('click', close);
+  panel.addEventListener('keydown', function (e) { if (e.key === 'Escape') { e.stopPropagation(); close(); } });
+  window.addEventListener('focus', markRead);
+
+  /* ---------- start ---------- */
+  function init() {
+    document.body.appendChild(host);
+    if (probe) {
+      var c = getComputedStyle(probe).color.match(/\d+(\.\d+)?/g) || [255, 196, 0];
+      var lum = (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) / 255;
+      root.style.setProperty('--on-a', lum > 0.6 ? '#111' : '#fff');
+      probe.remove();
+    }
+    setStatus('ai');
+    S.q.forEach(bubble); // messages typed offline before a reload: still on their way
+    connect(); // a return visit replays the history; messages queued offline start a session
+    if (S.open && !window.matchMedia('(max-width: 480px)').matches) open();
+  }
+  // Every page load replays the history from the start; seen{} drops repeats.
+  S.last = 0;
+  if (document.body) init(); else document.addEventListener('DOMContentLoaded', init);
+
+  window.ILPOTaxiWidget = { open: open, close: close };
+})();
