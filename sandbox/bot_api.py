@@ -185,7 +185,17 @@ class SentMessage:
     history: list[MessageState] = field(default_factory=list)
     deleted: bool = False
     forward_from: dict[str, Any] | None = None
+    # Message fields of other kinds of sends (contact, location, venue, dice...), as in Message JSON.
+    media: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def contact(self) -> dict[str, Any] | None:
+        return self.media.get("contact")
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        return self.media.get("location")
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -604,7 +614,7 @@ class FakeBotAPI:
     async def wait_callback_answer(
         self,
         cq_id: str,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a plain deadline reads best in tests
+        timeout: float = 5.0,
     ) -> dict[str, Any]:
         """The answerCallbackQuery params (text, show_alert, url, cache_time) for that press."""
         query = self._callbacks.get(cq_id)
@@ -654,7 +664,7 @@ class FakeBotAPI:
         self,
         chat_id: int,
         predicate: Callable[[SentMessage], bool] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a plain deadline reads best in tests
+        timeout: float = 5.0,
     ) -> SentMessage:
         """Wait for a bot message in the chat that no earlier wait has returned.
 
@@ -668,7 +678,7 @@ class FakeBotAPI:
         chat_id: int,
         message_id: int | None = None,
         predicate: Callable[[SentMessage], bool] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a plain deadline reads best in tests
+        timeout: float = 5.0,
     ) -> SentMessage:
         """Wait for an edit (text, caption or keyboard) of a bot message in the chat."""
         return await self._wait_event("edit", chat_id, message_id, predicate, timeout)
@@ -833,6 +843,7 @@ class FakeBotAPI:
                     "file_size": message.photo.size,
                 }
             ]
+        data.update(message.media)
         if message.caption is not None:
             data["caption"] = message.caption
             if message.entities:
@@ -1451,6 +1462,7 @@ class FakeBotAPI:
                 reply_markup=params.get("reply_markup"),
                 reply_to=self._reply_target(chat, params),
                 kind=method,
+                media=_media_fields(method, params),
                 params=params,
             ),
         )
@@ -1696,3 +1708,23 @@ def _legacy_value(key: str, value: Any) -> Any:
     if key == "reply_to_message_id":
         return int(value) if value.lstrip("-").isdigit() else None
     return value.strip().lower() in ("true", "1")
+
+
+def _pick(params: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {name: params[name] for name in names if params.get(name) not in (None, "")}
+
+
+def _media_fields(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Message fields Telegram fills for send* methods the fake does not model one by one."""
+    location = _pick(params, "latitude", "longitude", "horizontal_accuracy", "live_period", "heading")
+    if method == "sendContact":
+        return {"contact": _pick(params, "phone_number", "first_name", "last_name", "vcard")}
+    if method == "sendLocation":
+        return {"location": location}
+    if method == "sendVenue":
+        venue = {"location": _pick(params, "latitude", "longitude"), **_pick(params, "title", "address")}
+        return {"venue": venue, "location": venue["location"]}
+    if method == "sendDice":
+        emoji = str(params.get("emoji") or "🎲")
+        return {"dice": {"emoji": emoji, "value": 1 + secrets.randbelow(6)}}
+    return {}

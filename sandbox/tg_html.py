@@ -269,11 +269,12 @@ def strip_text(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dic
 
 
 _AUTO_RE = re.compile(
-    r"(?P<bot_command>(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?)"
+    # TDLib skips commands glued to "<", ">" or "/" (paths, leftover markup).
+    r"(?P<bot_command>(?<![\w/<>])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>]))"
     r"|(?P<url>\bhttps?://[^\s<>\"]+)"
     r"|(?P<email>\b[\w.+-]+@[\w-]+\.[\w.-]+\b)"
     r"|(?P<mention>(?<!\w)@[A-Za-z0-9_]{4,32})"
-    r"|(?P<hashtag>(?<!\w)#\w+)"
+    r"|(?P<hashtag>(?<![\w#])#\w*[^\W\d]\w*)"  # "#2" is a number, not a tag
 )
 
 

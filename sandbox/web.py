@@ -1,0 +1,276 @@
+"""The /sandbox page: chat with the bot as one of several fake Telegram users.
+
+Without a real bot token the product serves the fake Bot API in-process and
+this page in front of it, so a person can try the managers' side of the desk
+(commands, inline keyboards, replies) in a browser. The page only ever sees
+HTML that was rebuilt from Telegram entities, never the bot's raw markup.
+
+Anyone who can open the page can act as any persona, so it must only be
+mounted when the fake (not real Telegram) is in use.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from aiohttp import web
+
+from .bot_api import FakeBotAPI, FakeUser, SentMessage
+from .tg_html import render_html
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LONG_POLL_SECONDS = 25.0
+CALLBACK_WAIT_SECONDS = 5.0
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=jinja2.select_autoescape(["html"]),
+)
+
+
+class _Sandbox:
+    def __init__(
+        self,
+        fake: FakeBotAPI,
+        personas: list[FakeUser],
+        labels: Mapping[int, str],
+        prefix: str,
+    ) -> None:
+        self.fake = fake
+        self.personas = {p.id: p for p in personas}
+        self.order = [p.id for p in personas]
+        self.labels = dict(labels)
+        self.prefix = prefix
+
+    # ---------------------------------------------------------------- helpers
+
+    def persona(self, request: web.Request) -> FakeUser:
+        try:
+            user_id = int(request.match_info["user_id"])
+        except ValueError:
+            raise web.HTTPNotFound(text="unknown persona") from None
+        persona = self.personas.get(user_id)
+        if persona is None:
+            # Only configured personas may be impersonated, never arbitrary Telegram ids.
+            raise web.HTTPNotFound(text="unknown persona")
+        return persona
+
+    def persona_json(self, persona: FakeUser) -> dict[str, Any]:
+        return {
+            "id": persona.id,
+            "label": self.labels.get(persona.id) or persona.full_name,
+            "first_name": persona.first_name,
+            "last_name": persona.last_name,
+            "username": persona.username,
+            "language_code": persona.language_code,
+        }
+
+    def file_url(self, file_id: str) -> str:
+        return f"{self.prefix}/api/files/{file_id}"
+
+    def message_json(self, message: SentMessage) -> dict[str, Any]:
+        body_html = None
+        caption_html = None
+        if message.text is not None:
+            body_html = render_html(message.text, message.entities)
+        if message.caption is not None:
+            caption_html = render_html(message.caption, message.entities)
+        reply_to: dict[str, Any] | None = None
+        if message.reply_to is not None:
+            original = self.fake.message(message.chat_id, message.reply_to)
+            if original is not None:
+                reply_to = {
+                    "id": original.message_id,
+                    "from_bot": original.from_bot,
+                    "snippet": "(удалено)" if original.deleted else original.content[:120],
+                }
+        buttons: list[list[dict[str, Any]]] = []
+        markup = message.reply_markup or {}
+        for row in markup.get("inline_keyboard") or []:
+            rendered_row: list[dict[str, Any]] = []
+            for button in row:
+                if "callback_data" in button:
+                    kind, extra = "callback", {"data": button["callback_data"]}
+                elif "url" in button:
+                    kind, extra = "url", {"url": button["url"]}
+                else:
+                    kind, extra = "other", {}
+                rendered_row.append({"text": str(button.get("text", "")), "type": kind, **extra})
+            buttons.append(rendered_row)
+        forward = None
+        if message.forward_from:
+            origin = message.forward_from
+            sender = origin.get("sender_user") or {}
+            name = " ".join(filter(None, [sender.get("first_name"), sender.get("last_name")]))
+            forward = name or origin.get("sender_user_name") or "скрытый пользователь"
+        document = None
+        if message.document is not None:
+            document = {
+                "name": message.document.filename or "file",
+                "size": message.document.size,
+                "url": self.file_url(message.document.file_id) if message.document.data else None,
+            }
+        photo = None
+        if message.photo is not None and message.photo.data:
+            photo = {"url": self.file_url(message.photo.file_id)}
+        return {
+            "id": message.message_id,
+            "from_bot": message.from_bot,
+            "date": message.date,
+            "kind": message.kind,
+            "html": body_html,
+            "caption_html": caption_html,
+            "edited": message.edited,
+            "deleted": message.deleted,
+            "reply_to": reply_to,
+            "buttons": buttons,
+            "forward_from": forward,
+            "document": document,
+            "photo": photo,
+        }
+
+    def reply_keyboard(self, chat_id: int) -> list[list[str]]:
+        # A reply keyboard stays until a later message replaces or removes it.
+        for message in reversed(self.fake.messages(chat_id)):
+            markup = message.reply_markup or {}
+            if "keyboard" in markup:
+                return [
+                    [str(b.get("text", "")) if isinstance(b, dict) else str(b) for b in row]
+                    for row in markup["keyboard"]
+                ]
+            if markup.get("remove_keyboard"):
+                return []
+        return []
+
+    # ---------------------------------------------------------------- handlers
+
+    async def page(self, request: web.Request) -> web.Response:
+        config = {
+            "api": f"{self.prefix}/api",
+            "bot": self.fake.bot_user(),
+            "personas": [self.persona_json(self.personas[i]) for i in self.order],
+        }
+        body = _env.get_template("sandbox.html").render(config=config)
+        return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+    async def list_personas(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "bot": self.fake.bot_user(),
+                "personas": [self.persona_json(self.personas[i]) for i in self.order],
+            }
+        )
+
+    async def chat(self, request: web.Request) -> web.Response:
+        persona = self.persona(request)
+        version = self.fake.version
+        return web.json_response(
+            {
+                "version": version,
+                "persona": self.persona_json(persona),
+                "messages": [self.message_json(m) for m in self.fake.transcript(persona.id)],
+                "commands": self.fake.commands_for(persona),
+                "reply_keyboard": self.reply_keyboard(persona.id),
+            }
+        )
+
+    async def send(self, request: web.Request) -> web.Response:
+        persona = self.persona(request)
+        payload = await _json_body(request)
+        text = str(payload.get("text") or "").strip()
+        if not text:
+            raise web.HTTPBadRequest(text="empty message")
+        if len(text) > 4096:
+            raise web.HTTPBadRequest(text="message is too long")
+        reply_to = payload.get("reply_to_message_id")
+        reply_id = int(reply_to) if reply_to not in (None, "") else None
+        if reply_id is not None and self.fake.message(persona.id, reply_id) is None:
+            raise web.HTTPBadRequest(text="no such message to reply to")
+        message = await self.fake.send_message(persona, text, reply_to_message_id=reply_id)
+        return web.json_response({"message_id": message["message_id"]})
+
+    async def press(self, request: web.Request) -> web.Response:
+        persona = self.persona(request)
+        payload = await _json_body(request)
+        try:
+            message_id = int(payload["message_id"])
+            button = str(payload["callback_data"])
+        except (KeyError, TypeError, ValueError):
+            raise web.HTTPBadRequest(text="message_id and callback_data are required") from None
+        try:
+            cq_id = await self.fake.press_button(persona, message_id, button)
+        except (LookupError, ValueError) as err:
+            raise web.HTTPBadRequest(text=str(err)) from None
+        # A Telegram client shows a spinner on the button until the bot answers; so does the page.
+        try:
+            answer: dict[str, Any] | None = await self.fake.wait_callback_answer(
+                cq_id, timeout=CALLBACK_WAIT_SECONDS
+            )
+        except TimeoutError:
+            answer = None
+        return web.json_response({"callback_query_id": cq_id, "answer": answer})
+
+    async def events(self, request: web.Request) -> web.Response:
+        try:
+            since = int(request.query.get("since", "-1"))
+        except ValueError:
+            since = -1
+        started = time.monotonic()
+        version = await self.fake.wait_for_change(since, LONG_POLL_SECONDS)
+        return web.json_response({"version": version, "waited": round(time.monotonic() - started, 3)})
+
+    async def file(self, request: web.Request) -> web.Response:
+        upload = self.fake.file(request.match_info["file_id"])
+        if upload is None or not upload.data:
+            raise web.HTTPNotFound()
+        name = (upload.filename or "file").replace('"', "")
+        return web.Response(
+            body=upload.data,
+            content_type=upload.content_type or "application/octet-stream",
+            headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(name, safe='')}"},
+        )
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        payload = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="JSON body expected") from None
+    if not isinstance(payload, dict):
+        raise web.HTTPBadRequest(text="JSON object expected")
+    return payload
+
+
+def setup_sandbox(
+    app: web.Application,
+    fake: FakeBotAPI,
+    personas: list[FakeUser],
+    *,
+    labels: Mapping[int, str] | None = None,
+    prefix: str = "/sandbox",
+) -> None:
+    """Serve the sandbox page at ``prefix`` and its JSON API at ``prefix/api/...``.
+
+    ``labels`` maps persona id to the switcher caption (e.g. "Менеджер"); the
+    personas are registered with the fake as users who have already started the bot.
+    """
+    prefix = prefix.rstrip("/")
+    for persona in personas:
+        # Personas have "opened the bot" already, so the demo is not stuck on
+        # Telegram's rule that a bot cannot write first.
+        fake.register_user(persona, started=True)
+    sandbox = _Sandbox(fake, personas, labels or {}, prefix)
+    router = app.router
+    router.add_get(prefix, sandbox.page)
+    router.add_get(prefix + "/", sandbox.page)
+    router.add_get(prefix + "/api/personas", sandbox.list_personas)
+    router.add_get(prefix + "/api/chats/{user_id}", sandbox.chat)
+    router.add_post(prefix + "/api/chats/{user_id}/messages", sandbox.send)
+    router.add_post(prefix + "/api/chats/{user_id}/press", sandbox.press)
+    router.add_get(prefix + "/api/events", sandbox.events)
+    router.add_get(prefix + "/api/files/{file_id}", sandbox.file)
