@@ -1,0 +1,402 @@
+"""Offline consultant: BM25 retrieval over a Markdown knowledge base.
+
+BM25 rather than embeddings because the service must run with no model files and no network,
+the base is a few dozen short entries edited by non-programmers, and a bad match has to be
+explainable ("which words matched") when the fleet asks why the bot answered what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ai import texts
+from ai.base import DEFAULT_THRESHOLD, AIAnswer, AnswerStream, Turn
+from ai.text import CONCEPT_PREFIX, Analyzer, Unit, word_set, words
+
+log = logging.getLogger(__name__)
+
+# A heading is the question its entry answers, so it is scored as a field of its own and added
+# on top of the body: folded into one bag of words, BM25 saturation would flatten it.
+HEADING_BOOST = 2.5
+BM25_K1 = 1.2
+BM25_B = 0.75
+PREFIX_MATCH_WEIGHT = 0.7  # "подключиться" vs "подключение": related, but less sure than a real match
+# Weight of a question word the base has never seen, as a share of the idf of an unseen term
+# (about 2.6 for a 25-entry base, where a word in one entry has 2.9 and one in half of them 0.7).
+# Off-topic questions are made of such words; real questions carry some too ("покупать",
+# "вносить"), so one must not outweigh a specific domain word.
+UNKNOWN_WORD_SHARE = 0.65
+CONTEXT_WEIGHT = 0.3  # the previous user message only nudges ranking, it never makes an answer confident
+
+# What Snowball leaves of Russian suffixes ("подключ"/"подключен", "получ"/"получа"): a related stem
+# may only differ by these, so "прост" (простой) does not reach "простуд" (простуда).
+_SUFFIX_LETTERS = frozenset("аеиоуыэюяйнлвтсь")
+
+_HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Entry:
+    topic: str  # the `## ` heading
+    body: str  # Markdown shown to the visitor, hidden comments removed
+    search_text: str  # body plus the hidden comments, which exist to carry extra search words
+    source: Path
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: Entry
+    score: float  # BM25, including the conversation context; only comparable within one search
+    coverage: float  # 0..1 share of the question's informative words found in the entry
+
+
+def parse_markdown(text: str, source: Path) -> list[Entry]:
+    """One entry per `## ` heading; anything before the first heading (title, notes) is skipped."""
+    entries: list[Entry] = []
+    topic: str | None = None
+    lines: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        if topic is None:
+            return
+        raw = "\n".join(lines).strip()
+        body = re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", raw)).strip()
+        if body:
+            hidden = " ".join(_COMMENT.findall(raw))
+            entries.append(Entry(topic=topic, body=body, search_text=f"{body}\n{hidden}", source=source))
+        else:
+            log.warning("knowledge entry %r in %s has no text, skipped", topic, source)
+
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        heading = None if in_fence else _HEADING.match(line)
+        if heading:
+            flush()
+            topic, lines = heading.group(1).strip(), []
+        else:
+            lines.append(line)
+    flush()
+    return entries
+
+
+def _markdown_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.glob("*.md") if p.is_file())
+
+
+def load_entries(path: Path) -> list[Entry]:
+    """Entries of every `*.md` in a directory (sorted by name), or of a single file."""
+    entries: list[Entry] = []
+    for file in _markdown_files(path):
+        entries.extend(parse_markdown(file.read_text(encoding="utf-8", errors="replace"), file))
+    return entries
+
+
+class KnowledgeIndex:
+    """BM25 over two fields, heading and body, with concept terms from the synonym groups."""
+
+    def __init__(self, entries: Sequence[Entry], analyzer: Analyzer | None = None) -> None:
+        self.entries = tuple(entries)
+        self._analyzer = analyzer or Analyzer()
+        self._body = _Field([Counter(self._analyzer.terms(e.search_text)) for e in self.entries])
+        self._heading = _Field([Counter(self._analyzer.terms(e.topic)) for e in self.entries])
+        self._df: Counter[str] = Counter()
+        for body, heading in zip(self._body.tf, self._heading.tf, strict=True):
+            self._df.update(body.keys() | heading.keys())
+        self._stems = sorted(t for t in self._df if not t.startswith(CONCEPT_PREFIX))
+        self._related_cache: dict[str, tuple[str, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def idf(self, term: str) -> float:
+        n = len(self.entries)
+        df = self._df.get(term, 0)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def _related_stems(self, stem: str) -> tuple[str, ...]:
+        """Known stems of the same root, for derivations Snowball keeps apart."""
+        cached = self._related_cache.get(stem)
+        if cached is not None:
+            return cached
+        found: list[str] = []
+        if len(stem) >= 4:
+            for known in self._stems:
+                if known == stem:
+                    continue
+                shorter, longer = sorted((stem, known), key=len)
+                if len(shorter) < 4:
+                    continue
+                if (
+                    longer.startswith(shorter)
+                    and len(longer) - len(shorter) <= 3
+                    and _SUFFIX_LETTERS.issuperset(longer[len(shorter) :])
+                ):
+                    found.append(known)
+                    continue
+                common = len(_common_prefix(stem, known))
+                if common >= 5 and common >= 0.75 * len(longer):
+                    found.append(known)
+        result = tuple(found)
+        self._related_cache[stem] = result
+        return result
+
+    def _unit_terms(self, unit: Unit) -> dict[str, float]:
+        weights = dict.fromkeys(unit.terms, 1.0)
+        if not unit.stem.startswith(CONCEPT_PREFIX):
+            for related in self._related_stems(unit.stem):
+                weights.setdefault(related, PREFIX_MATCH_WEIGHT)
+        return weights
+
+    def _unit_weight(self, terms: dict[str, float]) -> float:
+        known = [self.idf(t) for t in terms if t in self._df]
+        return max(known) if known else UNKNOWN_WORD_SHARE * self.idf("")
+
+    def _unit_score(self, doc: int, terms: dict[str, float]) -> float:
+        best = 0.0
+        for term, weight in terms.items():
+            if term in self._df:
+                fields = self._body.score(doc, term) + HEADING_BOOST * self._heading.score(doc, term)
+                best = max(best, weight * self.idf(term) * fields)
+        return best
+
+    def _unit_found(self, doc: int, terms: dict[str, float]) -> float:
+        """1 when the entry has the word or its concept, less when only a related stem."""
+        body, heading = self._body.tf[doc], self._heading.tf[doc]
+        return max((w for t, w in terms.items() if t in body or t in heading), default=0.0)
+
+    def search(self, question: str, context: str = "", limit: int = 3) -> list[Match]:
+        """Entries ranked by BM25 and coverage; coverage is computed on the question alone."""
+        if not self.entries:
+            return []
+        units = [self._unit_terms(u) for u in self._analyzer.units(question)]
+        if not units:
+            return []
+        context_units = [self._unit_terms(u) for u in self._analyzer.units(context)] if context else []
+        unit_weights = [self._unit_weight(terms) for terms in units]
+        total_weight = sum(unit_weights)
+
+        matches: list[Match] = []
+        for doc in range(len(self.entries)):
+            # Each question word counts once, through its best-matching term: otherwise a word
+            # found both literally and as its concept would count twice as much as a rare word
+            # found only literally ("паспорт и права": "права" must not drown "паспорт").
+            score = sum(self._unit_score(doc, terms) for terms in units)
+            score += CONTEXT_WEIGHT * sum(self._unit_score(doc, terms) for terms in context_units)
+            if score <= 0.0:
+                continue
+            covered = sum(
+                w * self._unit_found(doc, terms) for terms, w in zip(units, unit_weights, strict=True)
+            )
+            coverage = covered / total_weight
+            # Coverage also ranks: an entry that explains every word of the question beats one
+            # that repeats a single word of it many times.
+            rank = score * coverage
+            matches.append(Match(self.entries[doc], rank, coverage))
+        matches.sort(key=lambda m: m.score, reverse=True)
+        return matches[:limit]
+
+
+class _Field:
+    """Term frequencies of one field of every entry, with BM25 length normalization."""
+
+    def __init__(self, tf: list[Counter[str]]) -> None:
+        self.tf = tf
+        lengths = [float(sum(c.values())) for c in tf]
+        average = (sum(lengths) / len(lengths)) if lengths else 1.0
+        self._norm = [BM25_K1 * (1.0 - BM25_B + BM25_B * length / (average or 1.0)) for length in lengths]
+
+    def score(self, doc: int, term: str) -> float:
+        freq = self.tf[doc].get(term, 0)
+        return freq * (BM25_K1 + 1.0) / (freq + self._norm[doc]) if freq else 0.0
+
+
+def _common_prefix(a: str, b: str) -> str:
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return a[:size]
+
+
+class KnowledgeBase:
+    """The index of a knowledge directory, rebuilt when a file is added, removed or changed.
+
+    Files are stat-ed at most every `check_interval` seconds so a busy chat does not hit the
+    disk on every question; editing a file takes effect without restarting the service.
+    """
+
+    def __init__(self, path: Path, analyzer: Analyzer | None = None, check_interval: float = 2.0) -> None:
+        self.path = Path(path)
+        self._analyzer = analyzer or Analyzer()
+        self._check_interval = check_interval
+        self._lock = threading.Lock()
+        self._signature: tuple[tuple[str, int, int], ...] | None = None
+        self._checked_at = -math.inf
+        self._index = KnowledgeIndex((), self._analyzer)
+        self._refresh(force=True)
+
+    def _current_signature(self) -> tuple[tuple[str, int, int], ...]:
+        signature = []
+        for file in _markdown_files(self.path):
+            stat = file.stat()
+            signature.append((str(file), stat.st_mtime_ns, stat.st_size))
+        return tuple(signature)
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked_at < self._check_interval:
+            return
+        with self._lock:
+            self._checked_at = now
+            try:
+                signature = self._current_signature()
+                if signature == self._signature:
+                    return
+                index = KnowledgeIndex(load_entries(self.path), self._analyzer)
+            except OSError as exc:
+                # Keep answering from the last good index: a half-saved file must not take the bot down.
+                log.warning("cannot read knowledge base %s: %s", self.path, exc)
+                return
+            if not index.entries:
+                log.warning("knowledge base %s has no `## ` entries; every answer will offer a manager", self.path)
+            else:
+                log.info("knowledge base %s loaded: %d entries", self.path, len(index.entries))
+            self._signature, self._index = signature, index
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        self._refresh()
+        return self._index
+
+
+_GREETING_WORDS = word_set(
+    "привет приветик приветствую здравствуйте здравствуй здрасте здрасьте добрый доброе доброй "
+    "хай салют алло hi hello hey hallo good"
+)
+_THANKS_WORDS = word_set("спасибо благодарю спс спасибочки thanks thank thx")
+_POLITE_FILLER = word_set(
+    "день утро утра вечер вечера ночи бот ботик ребята всем вам тебе и а большое огромное ilpo taxi такси "
+    "there morning afternoon evening everyone all you very much понятно ясно ок окей хорошо отлично "
+    "супер ok okay great"
+)
+
+
+def _only(text_words: list[str], core: frozenset[str]) -> bool:
+    return bool(text_words) and any(w in core for w in text_words) and all(
+        w in core or w in _POLITE_FILLER for w in text_words
+    )
+
+
+def is_greeting(text: str) -> bool:
+    return _only(words(text), _GREETING_WORDS)
+
+
+def is_thanks(text: str) -> bool:
+    return _only(words(text), _THANKS_WORDS)
+
+
+_LEADING_GREETING = re.compile(
+    r"^[\W_]*(привет(ик|ствую)?|здравствуй(те)?|здрасьте|здрасте|приветствую|салют|добр(ый|ое|ой|ого)\s+"
+    r"(день|утро|вечер|ночи|дня|утра|вечера|времени\s+суток)|hi|hello|hey|good\s+(morning|afternoon|evening|day))"
+    r"(?![\w-])[\W_]*",
+    re.IGNORECASE,
+)
+
+
+def strip_greeting(text: str) -> str:
+    """The question without a leading "Добрый день!": "день" and "утро" are words the base knows."""
+    previous = None
+    while previous != text:
+        previous, text = text, _LEADING_GREETING.sub("", text, count=1)
+    return text
+
+
+def previous_user_text(question: str, history: Sequence[Turn]) -> str:
+    """The visitor's previous message, which gives follow-ups like "а залог какой?" their subject."""
+    for turn in reversed(history):
+        if turn.role == "user" and turn.text.strip() != question.strip():
+            return turn.text
+    return ""
+
+
+class KnowledgeConsultant:
+    """The default backend: answers with the best-matching knowledge entry, or honestly doesn't."""
+
+    def __init__(
+        self,
+        knowledge_path: Path = Path("knowledge"),
+        threshold: float = DEFAULT_THRESHOLD,
+        *,
+        check_interval: float = 2.0,
+        knowledge: KnowledgeBase | None = None,
+    ) -> None:
+        self.knowledge = knowledge or KnowledgeBase(knowledge_path, check_interval=check_interval)
+        self.threshold = threshold
+
+    def retrieve(self, question: str, history: Sequence[Turn] = (), limit: int = 3) -> list[Match]:
+        context = strip_greeting(previous_user_text(question, history))
+        return self.knowledge.index.search(strip_greeting(question), context, limit)
+
+    def small_talk(self, question: str, locale: str = "ru") -> AIAnswer | None:
+        """Greetings and thanks, which need no knowledge entry (and no paid model call)."""
+        if is_greeting(question):
+            return AIAnswer(text=texts.greeting(locale), confident=True, topics=())
+        if is_thanks(question):
+            return AIAnswer(text=texts.thanks(locale), confident=True, topics=())
+        return None
+
+    def consult(self, question: str, history: Sequence[Turn] = (), locale: str = "ru") -> AIAnswer:
+        quick = self.small_talk(question, locale)
+        if quick is not None:
+            return quick
+        matches = self.retrieve(question, history, limit=5)
+        for match in matches:
+            if match.coverage >= self.threshold:
+                entry = match.entry
+                return AIAnswer(text=f"**{entry.topic}**\n\n{entry.body}", confident=True, topics=(entry.topic,))
+        suggestions = [m.entry.topic for m in matches[:3] if m.coverage > 0]
+        return AIAnswer(text=texts.not_sure(locale, suggestions), confident=False, topics=())
+
+    async def answer(self, question: str, history: Sequence[Turn], locale: str = "ru") -> AIAnswer:
+        return self.consult(question, history, locale)
+
+    def stream(self, question: str, history: Sequence[Turn], locale: str = "ru") -> AnswerStream:
+        async def produce(stream: AnswerStream) -> AsyncGenerator[str, None]:
+            stream.result = self.consult(question, history, locale)
+            yield stream.result.text
+
+        return AnswerStream(produce)
+
+    async def summarize(self, history: Sequence[Turn], locale: str = "ru") -> str | None:
+        """An extractive summary: the latest question and the topics the visitor asked about."""
+        questions = [t.text.strip() for t in history if t.role == "user" and t.text.strip()]
+        if not questions:
+            return None
+        topics: list[str] = []
+        for question in questions:
+            if wants_small_talk(question):
+                continue
+            for match in self.knowledge.index.search(question, limit=1):
+                if match.coverage >= self.threshold and match.entry.topic not in topics:
+                    topics.append(match.entry.topic)
+        latest = next((q for q in reversed(questions) if not wants_small_talk(q)), questions[-1])
+        return texts.extractive_summary(locale, latest, topics)
+
+
+def wants_small_talk(text: str) -> bool:
+    return is_greeting(text) or is_thanks(text)
