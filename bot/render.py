@@ -234,21 +234,21 @@ def details_pages(card: ChatCard, history: Sequence[HistoryEntry]) -> list[str]:
 
 
 def history_keyboard(card: ChatCard, page: int, total: int, *, can_act: bool) -> InlineKeyboardMarkup | None:
-    builder = InlineKeyboardBuilder()
+    rows: list[list[InlineKeyboardButton]] = []
     if total > 1:
+        nav = []
         if page > 0:
-            builder.button(text="◀️", callback_data=HistoryPage(chat_id=card.chat_id, page=page - 1))
-        builder.button(text=f"{page + 1}/{total}", callback_data=HistoryPage(chat_id=card.chat_id, page=page))
+            nav.append(InlineKeyboardButton(text="◀️", callback_data=HistoryPage(
+                chat_id=card.chat_id, page=page - 1).pack()))
+        nav.append(InlineKeyboardButton(text=f"{page + 1}/{total}", callback_data=HistoryPage(
+            chat_id=card.chat_id, page=page).pack()))
         if page < total - 1:
-            builder.button(text="▶️", callback_data=HistoryPage(chat_id=card.chat_id, page=page + 1))
-    nav = len(builder.buttons)
+            nav.append(InlineKeyboardButton(text="▶️", callback_data=HistoryPage(
+                chat_id=card.chat_id, page=page + 1).pack()))
+        rows.append(nav)
     if card.status == ChatStatus.WAITING:
-        builder.row(_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id))
+        rows.append([_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)])
     elif card.status == ChatStatus.ASSIGNED and can_act:
-        builder.row(_chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-                    _chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id))
-    if not builder.buttons:
-        return None
-    if nav:
-        builder.adjust(nav, 2)
-    return builder.as_markup()
+        rows.append([_chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+                     _chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import peewee
 import peewee_async
+from peewee_async.connection import connection_context
 
 from core.config import PROJECT_ROOT
 
@@ -128,12 +129,26 @@ async def transaction(db: peewee_async.AioDatabase) -> AsyncIterator[None]:
             yield
         return
     lock = _sqlite_locks.setdefault((id(db), id(asyncio.get_running_loop())), asyncio.Lock())
-    async with lock:
+    async with lock, db.aio_connection() as connection:
+        # BEGIN IMMEDIATE takes the write lock up front (waiting out the busy timeout); a plain BEGIN
+        # that reads first fails at once with "database is locked" if anyone wrote meanwhile.
+        context = connection_context.get()
+        assert context is not None
         token = _sqlite_write_lock.set(True)
+        context.transaction_is_opened = True
         try:
-            async with db.aio_atomic():
+            async with connection.cursor() as cursor:
+                await cursor.execute("BEGIN IMMEDIATE")
+            try:
                 yield
+            except BaseException:
+                async with connection.cursor() as cursor:
+                    await cursor.execute("ROLLBACK")
+                raise
+            async with connection.cursor() as cursor:
+                await cursor.execute("COMMIT")
         finally:
+            context.transaction_is_opened = False
             _sqlite_write_lock.reset(token)
 
 

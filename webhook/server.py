@@ -153,9 +153,8 @@ class Product:
         log.info("Serving on %s (Telegram: %s)", self.base_url, self.telegram_mode)
 
     def _mount_sandbox(self, app: web.Application, token: str) -> None:
-        from sandbox.web import setup_sandbox
-
         from sandbox.bot_api import FakeBotAPI, FakeUser
+        from sandbox.web import setup_sandbox
 
         self.fake = fake = FakeBotAPI(token)
         fake.register(app, prefix=SANDBOX_PREFIX)
@@ -175,13 +174,15 @@ class Product:
                 secret_token=telegram.webhook_secret,
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
                 drop_pending_updates=False,
+                max_connections=1,  # Telegram then delivers one update at a time, in order
             )
             return
         with contextlib.suppress(Exception):
             await self.bot.delete_webhook(drop_pending_updates=False)
         self._polling = asyncio.create_task(
             self.dispatcher.start_polling(
-                self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10,
+                # One update at a time: a manager's messages must reach the visitor in the order typed.
+                self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10, handle_as_tasks=False,
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
             ),
             name="telegram-polling",
@@ -196,13 +197,13 @@ class Product:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._polling, timeout=15)
             self._polling = None
-        if self.runner is not None:
-            await self.runner.cleanup()  # closes sockets, answers in-flight requests, closes WebSockets
-            self.runner = None
         if self.service is not None:
             await self.service.drain()
         if self.worker is not None:
-            await self.worker.stop()
+            await self.worker.stop()  # what is still queued stays in the outbox for the next start
+        if self.runner is not None:
+            await self.runner.cleanup()  # closes sockets, answers in-flight requests, closes WebSockets
+            self.runner = None
         if self.bot is not None:
             await self.bot.session.close()
         if self.db is not None:

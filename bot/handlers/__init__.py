@@ -5,4 +5,4 @@ from bot.handlers import admin, chats, errors, fallback, shift, start
 
 def routers() -> list[Router]:
     # Order matters: the fallback router answers strangers and anything nobody else took.
-    return [errors.router, start.router, shift.router, admin.router, chats.router, fallback.router]
+    return [module.build_router() for module in (errors, start, shift, admin, chats, fallback)]

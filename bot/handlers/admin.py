@@ -12,10 +12,6 @@ from bot.middlewares import IsAdmin
 from bot.render import client_label
 from support.service import SupportService
 
-router = Router(name="admin")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
-
 
 def admin_menu():  # type: ignore[no-untyped-def]
     builder = InlineKeyboardBuilder()
@@ -25,19 +21,16 @@ def admin_menu():  # type: ignore[no-untyped-def]
     return builder.as_markup()
 
 
-@router.message(Command("admin"))
 async def admin(message: Message) -> None:
     await message.answer("⚙️ <b>Админ-меню</b>", reply_markup=admin_menu())
 
 
-@router.callback_query(MenuCallback.filter(F.action == MenuAction.ADMIN))
 async def admin_from_menu(query: CallbackQuery) -> None:
     await query.answer()
     if query.message is not None:
         await query.message.answer("⚙️ <b>Админ-меню</b>", reply_markup=admin_menu())
 
 
-@router.callback_query(AdminCallback.filter(F.action == AdminAction.MANAGERS))
 async def managers(query: CallbackQuery, service: SupportService) -> None:
     team = await service.team_overview()
     await query.answer()
@@ -57,7 +50,6 @@ async def managers(query: CallbackQuery, service: SupportService) -> None:
         await query.message.answer(text)
 
 
-@router.callback_query(AdminCallback.filter(F.action == AdminAction.QUEUE))
 async def queue(query: CallbackQuery, service: SupportService) -> None:
     waiting = await service.waiting_chats()
     await query.answer()
@@ -75,3 +67,15 @@ async def queue(query: CallbackQuery, service: SupportService) -> None:
         builder.button(text="📋", callback_data=ChatCallback(action=ChatAction.DETAILS, chat_id=card.chat_id))
     builder.adjust(2)
     await query.message.answer("\n".join(lines), reply_markup=builder.as_markup())
+
+
+def build_router() -> Router:
+    """A fresh router each time: aiogram attaches a router to one dispatcher only."""
+    router = Router(name="admin")
+    router.message.filter(IsAdmin())
+    router.callback_query.filter(IsAdmin())
+    router.message.register(admin, Command("admin"))
+    router.callback_query.register(admin_from_menu, MenuCallback.filter(F.action == MenuAction.ADMIN))
+    router.callback_query.register(managers, AdminCallback.filter(F.action == AdminAction.MANAGERS))
+    router.callback_query.register(queue, AdminCallback.filter(F.action == AdminAction.QUEUE))
+    return router

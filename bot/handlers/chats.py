@@ -21,10 +21,6 @@ from support.service import (
     SupportService,
 )
 
-router = Router(name="chats")
-router.message.filter(IsManager())
-router.callback_query.filter(IsManager())
-
 
 def refusal(error: SupportError) -> str:
     if isinstance(error, ChatAlreadyTaken):
@@ -73,12 +69,10 @@ async def send_chat_list(chat_id: int, bot: Bot | None, service: SupportService,
     await bot.send_message(chat_id, "\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-@router.message(Command("chats"))
 async def chats(message: Message, bot: Bot, service: SupportService, manager: Manager) -> None:
     await send_chat_list(message.chat.id, bot, service, manager)
 
 
-@router.callback_query(ChatCallback.filter(F.action == ChatAction.ACCEPT))
 async def accept(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
@@ -103,7 +97,6 @@ async def accept(
     )
 
 
-@router.callback_query(ChatCallback.filter(F.action == ChatAction.REPLY))
 async def reply_mode(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
@@ -128,14 +121,12 @@ async def reply_mode(
     )
 
 
-@router.callback_query(ChatCallback.filter(F.action == ChatAction.DETAILS))
 async def details(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
     await show_history(query, callback_data.chat_id, 0, service, manager, edit=False)
 
 
-@router.callback_query(HistoryPage.filter())
 async def history_page(
     query: CallbackQuery, callback_data: HistoryPage, service: SupportService, manager: Manager
 ) -> None:
@@ -162,7 +153,6 @@ async def show_history(
         await query.bot.send_message(manager.telegram_id, pages[page], reply_markup=markup)
 
 
-@router.callback_query(ChatCallback.filter(F.action == ChatAction.CALL))
 async def call_client(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
@@ -182,7 +172,6 @@ async def call_client(
     )
 
 
-@router.callback_query(ChatCallback.filter(F.action == ChatAction.CLOSE))
 async def close(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
@@ -202,7 +191,6 @@ async def close(
     )
 
 
-@router.message(F.reply_to_message.from_user.is_bot, F.text, ~F.text.startswith("/"))
 async def reply_by_quote(message: Message, service: SupportService, manager: Manager) -> None:
     """A Telegram reply to a client's forwarded message answers that client, no mode needed."""
     assert message.reply_to_message is not None and message.text is not None
@@ -214,7 +202,6 @@ async def reply_by_quote(message: Message, service: SupportService, manager: Man
     await deliver_reply(message, service, manager, chat_id)
 
 
-@router.message(ReplyMode.active, F.text, ~F.text.startswith("/"))
 async def reply_in_mode(message: Message, service: SupportService, manager: Manager, state: FSMContext) -> None:
     chat_id = (await state.get_data()).get("chat_id")
     if chat_id is None:
@@ -224,7 +211,6 @@ async def reply_in_mode(message: Message, service: SupportService, manager: Mana
         await state.clear()
 
 
-@router.message(ReplyMode.active, ~F.text)
 async def unsupported_in_mode(message: Message) -> None:
     await message.answer("Пока в веб-чат можно отправлять только текст. Напишите сообщение словами.")
 
@@ -240,3 +226,19 @@ async def deliver_reply(message: Message, service: SupportService, manager: Mana
     return True
 
 
+def build_router() -> Router:
+    """A fresh router each time: aiogram attaches a router to one dispatcher only."""
+    router = Router(name="chats")
+    router.message.filter(IsManager())
+    router.callback_query.filter(IsManager())
+    router.message.register(chats, Command("chats"))
+    router.callback_query.register(accept, ChatCallback.filter(F.action == ChatAction.ACCEPT))
+    router.callback_query.register(reply_mode, ChatCallback.filter(F.action == ChatAction.REPLY))
+    router.callback_query.register(details, ChatCallback.filter(F.action == ChatAction.DETAILS))
+    router.callback_query.register(history_page, HistoryPage.filter())
+    router.callback_query.register(call_client, ChatCallback.filter(F.action == ChatAction.CALL))
+    router.callback_query.register(close, ChatCallback.filter(F.action == ChatAction.CLOSE))
+    router.message.register(reply_by_quote, F.reply_to_message.from_user.is_bot, F.text, ~F.text.startswith("/"))
+    router.message.register(reply_in_mode, ReplyMode.active, F.text, ~F.text.startswith("/"))
+    router.message.register(unsupported_in_mode, ReplyMode.active, ~F.text)
+    return router

@@ -6,12 +6,10 @@ from aiogram import Router
 from aiogram.types import ErrorEvent
 
 log = logging.getLogger(__name__)
-router = Router(name="errors")
 
 SORRY = "😔 Что-то пошло не так. Попробуйте ещё раз; если не выйдет — напишите администратору."
 
 
-@router.error()
 async def on_error(event: ErrorEvent) -> bool:
     log.exception("Unhandled error in update %s", event.update.update_id, exc_info=event.exception)
     update = event.update
@@ -20,3 +18,10 @@ async def on_error(event: ErrorEvent) -> bool:
     elif update.message is not None:
         await update.message.answer(SORRY)
     return True
+
+
+def build_router() -> Router:
+    """A fresh router each time: aiogram attaches a router to one dispatcher only."""
+    router = Router(name="errors")
+    router.error.register(on_error)
+    return router

@@ -7,8 +7,6 @@ from aiogram.types import CallbackQuery, Message
 
 from models import Manager
 
-router = Router(name="fallback")
-
 NO_ACCESS = (
     "👋 Здравствуйте{name}! Это рабочий бот менеджеров поддержки ILPO-TAXI.\n\n"
     "У вас пока нет доступа. Чтобы стать менеджером, передайте администратору ваш Telegram ID: "
@@ -23,7 +21,6 @@ def no_access_text(message: Message) -> str:
     return NO_ACCESS.format(name=name, telegram_id=user.id if user else "?")
 
 
-@router.message()
 async def anything_else(message: Message, manager: Manager | None) -> None:
     if manager is None:
         await message.answer(no_access_text(message))
@@ -34,9 +31,16 @@ async def anything_else(message: Message, manager: Manager | None) -> None:
     )
 
 
-@router.callback_query()
 async def foreign_button(query: CallbackQuery, manager: Manager | None) -> None:
     if manager is None:
         await query.answer("⛔ Нет доступа: эта кнопка только для менеджеров ILPO-TAXI.", show_alert=True)
     else:
         await query.answer("Эта кнопка больше не действует.", show_alert=True)
+
+
+def build_router() -> Router:
+    """A fresh router each time: aiogram attaches a router to one dispatcher only."""
+    router = Router(name="fallback")
+    router.message.register(anything_else)
+    router.callback_query.register(foreign_button)
+    return router

@@ -9,10 +9,6 @@ from bot.middlewares import IsManager
 from models import Manager
 from support.service import SupportService
 
-router = Router(name="shift")
-router.message.filter(IsManager())
-router.callback_query.filter(IsManager())
-
 
 async def go_online(chat_id: int, bot: Bot, service: SupportService, manager: Manager) -> None:
     offered = await service.set_online(manager, True)
@@ -31,17 +27,14 @@ async def go_offline(chat_id: int, bot: Bot, service: SupportService, manager: M
     await bot.send_message(chat_id, text)
 
 
-@router.message(Command("online"))
 async def online(message: Message, bot: Bot, service: SupportService, manager: Manager) -> None:
     await go_online(message.chat.id, bot, service, manager)
 
 
-@router.message(Command("offline"))
 async def offline(message: Message, bot: Bot, service: SupportService, manager: Manager) -> None:
     await go_offline(message.chat.id, bot, service, manager)
 
 
-@router.callback_query(MenuCallback.filter(F.action.in_({MenuAction.ONLINE, MenuAction.OFFLINE})))
 async def shift_button(
     query: CallbackQuery, callback_data: MenuCallback, bot: Bot, service: SupportService, manager: Manager
 ) -> None:
@@ -51,3 +44,16 @@ async def shift_button(
         await go_online(query.from_user.id, bot, service, manager)
     else:
         await go_offline(query.from_user.id, bot, service, manager)
+
+
+def build_router() -> Router:
+    """A fresh router each time: aiogram attaches a router to one dispatcher only."""
+    router = Router(name="shift")
+    router.message.filter(IsManager())
+    router.callback_query.filter(IsManager())
+    router.message.register(online, Command("online"))
+    router.message.register(offline, Command("offline"))
+    router.callback_query.register(
+        shift_button, MenuCallback.filter(F.action.in_({MenuAction.ONLINE, MenuAction.OFFLINE}))
+    )
+    return router

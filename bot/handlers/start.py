@@ -12,8 +12,6 @@ from bot.render import menu_keyboard
 from models import Manager
 from support.service import SupportService
 
-router = Router(name="start")
-
 HELP = (
     "ℹ️ <b>Как работать</b>\n"
     "/online — начать смену: вам будут приходить новые чаты\n"
@@ -31,7 +29,6 @@ def menu_text(manager: Manager) -> str:
     return f"👋 {manager.display_name}, это рабочее место менеджера ILPO-TAXI.\nСтатус: {shift}.\n\n{HELP}"
 
 
-@router.message(CommandStart())
 async def start(message: Message, service: SupportService, is_admin: bool) -> None:
     user = message.from_user
     assert user is not None
@@ -42,12 +39,10 @@ async def start(message: Message, service: SupportService, is_admin: bool) -> No
     await message.answer(menu_text(manager), reply_markup=menu_keyboard(online=manager.is_online, admin=is_admin))
 
 
-@router.message(Command("help"), IsManager())
 async def help_(message: Message) -> None:
     await message.answer(HELP)
 
 
-@router.message(Command("cancel"), IsManager())
 async def cancel(message: Message, state: FSMContext) -> None:
     current = await state.get_state()
     await state.clear()
@@ -57,10 +52,19 @@ async def cancel(message: Message, state: FSMContext) -> None:
         await message.answer("↩️ Режим ответа выключен. Сообщения больше не уходят клиенту.")
 
 
-@router.callback_query(MenuCallback.filter(F.action == MenuAction.CHATS), IsManager())
 async def menu_chats(query: CallbackQuery, service: SupportService, manager: Manager) -> None:
     from bot.handlers.chats import send_chat_list
 
     await query.answer()
     if query.message is not None:
         await send_chat_list(query.message.chat.id, query.bot, service, manager)
+
+
+def build_router() -> Router:
+    """A fresh router each time: aiogram attaches a router to one dispatcher only."""
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"), IsManager())
+    router.message.register(cancel, Command("cancel"), IsManager())
+    router.callback_query.register(menu_chats, MenuCallback.filter(F.action == MenuAction.CHATS), IsManager())
+    return router

@@ -1,0 +1,43 @@
+# Two commands for a fresh machine (Python 3.11+):
+#   make run   - set up .venv, apply migrations, start the product (SQLite, offline AI, Telegram sandbox)
+#   make test  - set up .venv with test extras (+ Debian's chromium when root), run ruff and the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.PHONY: run test lint bench chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/python run.py --migrate
+
+# Browser tests drive Debian's Chromium; install it when we can (root) and it is missing.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+test: $(VENV)/.installed-test chromium lint
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,106 @@
+"""Test-side clients: a widget visitor speaking the public HTTP/WebSocket API, and Telegram people."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from sandbox.bot_api import FakeUser
+from tests.conftest import ADMIN_ID, MANAGER_ID, SECOND_MANAGER_ID, STRANGER_ID
+
+MANAGER = FakeUser(id=MANAGER_ID, first_name="Анна", last_name="Смирнова", username="anna_ilpo")
+SECOND_MANAGER = FakeUser(id=SECOND_MANAGER_ID, first_name="Борис", username="boris_ilpo")
+ADMIN = FakeUser(id=ADMIN_ID, first_name="Админ")
+STRANGER = FakeUser(id=STRANGER_ID, first_name="Некто")
+
+
+@dataclass
+class Visitor:
+    """A widget client: what the browser does, over the public API."""
+
+    http: aiohttp.ClientSession
+    base_url: str
+    session_id: str = ""
+    token: str = ""
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def start(self, **body: Any) -> Visitor:
+        async with self.http.post(f"{self.base_url}/api/chat/start", json=body) as response:
+            assert response.status == 201, await response.text()
+            data = await response.json()
+        self.session_id, self.token = data["session_id"], data["token"]
+        return self
+
+    async def send(self, text: str, **extra: Any) -> dict[str, Any]:
+        async with self.http.post(f"{self.base_url}/api/chat/send-message", headers=self.auth,
+                                  json={"session_id": self.session_id, "text": text, **extra}) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()  # type: ignore[no-any-return]
+
+    async def transfer(self, **body: Any) -> dict[str, Any]:
+        async with self.http.post(f"{self.base_url}/api/chat/transfer-to-manager", headers=self.auth,
+                                  json={"session_id": self.session_id, **body}) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()  # type: ignore[no-any-return]
+
+    async def state(self) -> dict[str, Any]:
+        async with self.http.get(f"{self.base_url}/api/chat/state", headers=self.auth,
+                                 params={"session_id": self.session_id}) as response:
+            return await response.json()  # type: ignore[no-any-return]
+
+    async def poll(self, after: int | None = None, timeout: float = 0) -> list[dict[str, Any]]:
+        after = self.last_id if after is None else after
+        async with self.http.get(f"{self.base_url}/api/chat/events", headers=self.auth, params={
+            "session_id": self.session_id, "after": str(after), "timeout": str(timeout)}) as response:
+            assert response.status == 200, await response.text()
+            events = (await response.json())["events"]
+        self.seen.extend(events)
+        return events  # type: ignore[no-any-return]
+
+    @property
+    def last_id(self) -> int:
+        return max((event["id"] for event in self.seen), default=0)
+
+    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+        """Long-poll until an event matching `predicate` arrives (events already seen count too)."""
+        for event in self.seen:
+            if predicate(event):
+                return event
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+            for event in await self.poll(timeout=min(remaining, 5)):
+                if predicate(event):
+                    return event
+        raise AssertionError(f"no matching event; seen: {[e['type'] + ':' + e['text'][:40] for e in self.seen]}")
+
+    def ws_url(self, after: int = 0) -> str:
+        return (f"{self.base_url}/api/chat/ws?session_id={self.session_id}&token={self.token}&after={after}")
+
+
+async def ws_receive_until(
+    ws: aiohttp.ClientWebSocketResponse, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0
+) -> list[dict[str, Any]]:
+    """Frames received until (and including) the first matching one."""
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.receive()
+            if message.type != aiohttp.WSMsgType.TEXT:
+                raise AssertionError(f"socket ended: {message.type}")
+            frame = json.loads(message.data)
+            frames.append(frame)
+            if predicate(frame):
+                return frames
+
+
+def is_type(kind: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda event: event.get("type") == kind
