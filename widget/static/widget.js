@@ -477,9 +477,11 @@
     if (g !== gen) return;
     var ctl = window.AbortController ? new AbortController() : null;
     lpAbort = ctl;
-    var timer = setTimeout(function () { if (ctl) ctl.abort(); }, 40000);
     var sid = S.sid;
-    api('GET', '/api/chat/events?' + qs({ session_id: S.sid, after: S.last, timeout: 25 }), null, ctl && ctl.signal)
+    var timer = setTimeout(function () { if (ctl) ctl.abort(); }, 40000);
+    // The first poll answers at once, so the panel knows it is connected without waiting for news.
+    var wait = transport === 'longpoll' ? 25 : 0;
+    api('GET', '/api/chat/events?' + qs({ session_id: sid, after: S.last, timeout: wait }), null, ctl && ctl.signal)
       .then(function (d) {
         clearTimeout(timer);
         if (g !== gen) return;
@@ -603,6 +605,7 @@
   function transfer(name, phone) {
     form.hidden = true;
     mgrBtn.disabled = true;
+    input.focus(); // the form (or the button) that had focus is going away
     var v = modeVer, data = {}, sid;
     ensureSession().then(function () {
       data.session_id = sid = S.sid;

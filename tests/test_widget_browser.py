@@ -1,0 +1,502 @@
+"""The chat widget in a real Chromium against the running product (fake Telegram for the manager).
+
+What a visitor sees: the demo page, the AI answer, the handoff with the contact form, the manager's reply in
+its own style, the history after a reload, recovery after the server drops the WebSocket, long-poll when
+WebSockets are unavailable, a message typed offline delivered exactly once, the unread badge, an embedding
+site's hostile CSS, and the data- options. A screenshot of each state goes to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from sandbox.bot_api import SentMessage
+from tests.clients import MANAGER
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+MANAGER_NAME = "Анна Смирнова"
+ACCEPT = "✅ Принять чат"
+CLOSE = "🔚 Завершить"
+WAIT = 10_000  # ms: generous for a loaded CI machine
+expect.set_options(timeout=WAIT)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
+    context.set_default_timeout(WAIT)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def manager_online(server: LiveServer) -> None:
+    async def go() -> None:
+        await server.fake.send_message(MANAGER, "/start")
+        await server.fake.wait_for_message(MANAGER.id)
+        await server.fake.send_message(MANAGER, "/online")
+        await server.fake.wait_for_message(MANAGER.id, lambda m: "Смена начата" in (m.text or ""))
+
+    server.call(go())
+
+
+def press(server: LiveServer, message: SentMessage, button: str) -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
+        query = await server.fake.press_button(MANAGER, message.message_id, button)
+        return await server.fake.wait_callback_answer(query)  # type: ignore[no-any-return]
+
+    return server.call(go())
+
+
+def manager_accepts(server: LiveServer) -> SentMessage:
+    """The manager gets the offer in Telegram and presses "accept"; returns the chat card."""
+    offer = server.call(server.fake.wait_for_message(MANAGER.id, lambda m: ACCEPT in m.button_texts, timeout=10))
+    answer = press(server, offer, ACCEPT)
+    assert "ваш" in str(answer["text"]), answer
+    server.call(server.fake.wait_for_message(MANAGER.id, lambda m: "Режим ответа" in (m.text or "")))
+    return offer
+
+
+def manager_says(server: LiveServer, text: str) -> None:
+    async def go() -> None:
+        await server.fake.send_message(MANAGER, text)
+        await server.fake.wait_for_message(MANAGER.id, lambda m: "Отправлено клиенту" in (m.text or ""))
+
+    server.call(go())
+
+
+def manager_receives(server: LiveServer, fragment: str) -> SentMessage:
+    return server.call(server.fake.wait_for_message(MANAGER.id, lambda m: fragment in (m.text or ""), timeout=10))
+
+
+def drop_websockets(server: LiveServer) -> int:
+    """Close every widget WebSocket from the server side, as a restart or a proxy would."""
+    from core.appkeys import WEBSOCKETS
+
+    async def go() -> int:
+        sockets = list(server.product.runner.app[WEBSOCKETS])
+        for ws in sockets:
+            await ws.close(code=1012, message=b"test: server drops the socket")
+        return len(sockets)
+
+    return server.call(go())
+
+
+def stored_session(page: Page) -> dict[str, Any]:
+    raw = page.evaluate("""() => {
+        const key = Object.keys(localStorage).find(k => k.startsWith('ilpo-taxi:'));
+        return key ? localStorage.getItem(key) : null;
+    }""")
+    assert raw, "the widget keeps its session in localStorage"
+    return json.loads(raw)  # type: ignore[no-any-return]
+
+
+def server_events(server: LiveServer, page: Page) -> list[dict[str, Any]]:
+    """Everything the server stored for the page's session, through the public API."""
+    session = stored_session(page)
+    request = urllib.request.Request(
+        f"{server.base_url}/api/chat/events?session_id={session['sid']}&after=0&timeout=0",
+        headers={"Authorization": f"Bearer {session['token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["events"]  # type: ignore[no-any-return]
+
+
+def rendered_ids(page: Page) -> list[int]:
+    return [int(i) for i in page.locator(".ilpo-msg[data-id]").evaluate_all("els => els.map(e => e.dataset.id)")]
+
+
+def assert_matches_server(server: LiveServer, page: Page) -> list[int]:
+    """The page shows every stored event once, in order: no gap, no duplicate."""
+    ids = rendered_ids(page)
+    assert ids == sorted(ids) and len(ids) == len(set(ids)), ids
+    assert ids == [e["id"] for e in server_events(server, page)]
+    return ids
+
+
+def open_chat(page: Page, transport: str = "ws") -> None:
+    page.locator("#ilpo-launcher").click()
+    expect(page.locator(".ilpo-panel")).to_be_visible()
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", transport)
+
+
+def ask(page: Page, text: str) -> None:
+    """Type into the widget and press Enter; wait until the server stored it."""
+    before = page.locator(".user-message[data-id]").count()
+    page.locator("textarea.ilpo-input").fill(text)
+    page.locator("textarea.ilpo-input").press("Enter")
+    expect(page.locator("textarea.ilpo-input")).to_have_value("")
+    expect(page.locator(".user-message[data-id]")).to_have_count(before + 1)
+
+
+def ask_ai(page: Page, text: str) -> None:
+    answers = page.locator(".ai-message[data-id]").count()
+    ask(page, text)
+    expect(page.locator(".ai-message[data-id]")).to_have_count(answers + 1)
+    expect(page.locator(".ilpo-typing")).to_be_hidden()
+
+
+def computed(page: Page, selector: str, *props: str) -> dict[str, str]:
+    return page.locator(selector).last.evaluate(
+        "(el, props) => { const s = getComputedStyle(el); return Object.fromEntries(props.map(p => [p, s[p]])); }",
+        list(props),
+    )
+
+
+def rgb(value: str) -> tuple[int, ...]:
+    numbers = re.findall(r"[\d.]+", value)
+    assert len(numbers) >= 3, value
+    return tuple(int(float(n)) for n in numbers[:3])
+
+
+def shadow_focus(page: Page) -> str:
+    return page.evaluate("() => { const a = document.getElementById('ilpo-taxi-widget').shadowRoot.activeElement;"
+                         " return a ? a.className : ''; }")
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServer, page: Page) -> None:
+    manager_online(live_server)
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+
+    page.goto(live_server.base_url + "/")
+    expect(page.locator("h1")).to_contain_text("Стань водителем ILPO-TAXI")
+    assert page.locator("#ilpo-taxi-widget").evaluate("el => !!el.shadowRoot")
+    expect(page.locator("#ilpo-launcher")).to_be_visible()
+    shot(page, "01-landing")
+
+    # Open: focus moves into the panel, the greeting is there, the WebSocket is up.
+    open_chat(page)
+    assert "ilpo-input" in shadow_focus(page)
+    expect(page.locator(".ilpo-messages")).to_have_attribute("role", "log")
+    expect(page.locator(".ilpo-messages")).to_have_attribute("aria-live", "polite")
+    expect(page.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")
+
+    # Shift+Enter is a new line, Enter sends.
+    box = page.locator("textarea.ilpo-input")
+    box.type("первая строка")
+    box.press("Shift+Enter")
+    box.type("вторая")
+    assert box.input_value() == "первая строка\nвторая"
+    box.fill("")
+    ask_ai(page, "Какие документы нужны для подключения?")
+    expect(page.locator(".ai-message[data-id]").last).to_contain_text("паспорт")
+    shot(page, "02-ai-answer")
+
+    # The handoff: the contact form is validated, then the wait is shown in the header.
+    page.locator(".ilpo-manager-btn").click()
+    form = page.locator(".ilpo-contact-form")
+    expect(form).to_be_visible()
+    page.locator(".ilpo-contact-submit").click()
+    expect(page.locator("input[name=name]")).to_have_attribute("aria-invalid", "true")
+    page.locator("input[name=name]").fill("Пётр")
+    page.locator("input[name=phone]").fill("12-34")
+    page.locator(".ilpo-contact-submit").click()
+    expect(page.locator("input[name=phone]")).to_have_attribute("aria-invalid", "true")
+    expect(form).to_be_visible()
+    shot(page, "03-contact-form")
+    page.locator("input[name=phone]").fill("+7 (900) 123-45-67")
+    page.locator(".ilpo-contact-submit").click()
+    expect(form).to_be_hidden()
+    expect(page.locator(".ilpo-status")).to_have_text("Ищем менеджера…")
+    expect(page.locator(".ilpo-manager-btn")).to_be_hidden()
+    expect(page.locator(".system-message[data-id]")).to_have_count(1)
+    shot(page, "04-waiting-for-manager")
+
+    # The manager accepts in Telegram and answers; the visitor sees the name and the styled reply.
+    card = manager_accepts(live_server)
+    expect(page.locator(".ilpo-status")).to_contain_text(MANAGER_NAME)
+    manager_says(live_server, "Здравствуйте! **Поможем** с подключением.")
+    reply = page.locator(".manager-message[data-id]")
+    expect(reply).to_have_count(1)
+    expect(reply.locator(".ilpo-author")).to_have_text(MANAGER_NAME)
+    expect(reply.locator("strong")).to_have_text("Поможем")  # Markdown rendered by the server
+    ask(page, "Спасибо! А <b>права</b> другой страны подойдут?")
+    relayed = manager_receives(live_server, "права")
+    assert "<b>права</b>" in relayed.text  # the visitor's text travelled as text
+    expect(page.locator(".user-message[data-id]").last.locator("b")).to_have_count(0)
+    shot(page, "05-manager-reply")
+
+    # The four message types, as the product spec draws them.
+    ai = computed(page, ".ai-message[data-id]", "backgroundColor", "borderTopLeftRadius")
+    r, g, b = rgb(ai["backgroundColor"])
+    assert b > r and b > g and b > 200, ai  # blue
+    assert float(ai["borderTopLeftRadius"].rstrip("px")) >= 8
+    user = computed(page, ".user-message[data-id]", "backgroundColor", "alignSelf")
+    r, g, b = rgb(user["backgroundColor"])
+    assert max(r, g, b) - min(r, g, b) <= 12 and 180 < r < 245, user  # grey
+    assert user["alignSelf"] == "flex-end"
+    messages_box = page.locator(".ilpo-messages").bounding_box()
+    user_box = page.locator(".user-message[data-id]").last.bounding_box()
+    assert messages_box and user_box
+    assert messages_box["x"] + messages_box["width"] - (user_box["x"] + user_box["width"]) < 30  # right-aligned
+    manager = computed(page, ".manager-message[data-id]", "backgroundImage", "color")
+    assert "linear-gradient" in manager["backgroundImage"], manager
+    stops = [rgb(c) for c in re.findall(r"rgba?\([^)]*\)", manager["backgroundImage"])]
+    assert stops and all(gg > rr and gg > bb for rr, gg, bb in stops), manager  # green
+    assert rgb(manager["color"]) == (255, 255, 255)
+    system = computed(page, ".system-message[data-id]", "backgroundColor", "borderTopColor", "borderTopWidth",
+                      "textAlign", "alignSelf")
+    r, g, b = rgb(system["backgroundColor"])
+    assert r > 230 and g > 200 and b < r - 30, system  # yellow
+    assert system["borderTopWidth"] != "0px" and system["textAlign"] == "center" and system["alignSelf"] == "center"
+    ids = assert_matches_server(live_server, page)
+
+    # Reload: the same history, the manager still in the header.
+    page.reload()
+    expect(page.locator(".ilpo-panel")).to_be_visible()  # the panel stays open across pages
+    expect(page.locator(".ilpo-msg[data-id]")).to_have_count(len(ids))
+    assert rendered_ids(page) == ids
+    expect(page.locator(".ilpo-status")).to_contain_text(MANAGER_NAME)
+    expect(page.locator(".ilpo-manager-btn")).to_be_hidden()
+    shot(page, "06-after-reload")
+
+    # The server drops the socket; a manager message sent meanwhile arrives once, nothing is lost.
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "ws")
+    opened = len(sockets)
+    assert drop_websockets(live_server) >= 1
+    manager_says(live_server, "Пока вы переподключались, я проверил документы.")
+    expect(page.locator(".manager-message[data-id]")).to_have_count(2)
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "ws")
+    assert len(sockets) > opened, "the widget opened a new WebSocket"
+    resumed_after = int(re.search(r"[?&]after=(\d+)", sockets[-1]).group(1))  # type: ignore[union-attr]
+    assert resumed_after >= ids[-1], sockets[-1]  # resumed from the last event id, not from zero
+    ask(page, "Отлично, спасибо")
+    manager_receives(live_server, "Отлично, спасибо")
+    assert_matches_server(live_server, page)
+    shot(page, "07-after-ws-drop")
+
+    # The manager closes the chat: back to the AI, the button is there again.
+    press(live_server, card, CLOSE)
+    expect(page.locator(".system-message[data-id]").last).to_contain_text("завершил")
+    expect(page.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")
+    expect(page.locator(".ilpo-manager-btn")).to_be_visible()
+    ask_ai(page, "Сколько стоит аренда?")
+    assert_matches_server(live_server, page)
+    shot(page, "08-chat-closed")
+
+
+@pytest.mark.parametrize("block", ["no-websocket", "websocket-fails"])
+def test_long_poll_when_websockets_are_blocked(live_server: LiveServer, page: Page, block: str) -> None:
+    if block == "no-websocket":
+        page.add_init_script("window.WebSocket = undefined;")
+    else:  # every WebSocket goes to a port where nothing listens
+        page.add_init_script("""(() => {
+            const Real = window.WebSocket;
+            window.WebSocket = function () { return new Real('ws://127.0.0.1:9/'); };
+        })();""")
+    manager_online(live_server)
+    page.goto(live_server.base_url + "/")
+    open_chat(page, transport="longpoll")
+    ask_ai(page, "Как часто выплаты?")
+
+    page.locator(".ilpo-manager-btn").click()
+    page.locator(".ilpo-contact-skip").click()
+    expect(page.locator(".ilpo-status")).to_have_text("Ищем менеджера…")
+    manager_accepts(live_server)
+    expect(page.locator(".ilpo-status")).to_contain_text(MANAGER_NAME)
+    manager_says(live_server, "Отвечаю через long-poll")
+    expect(page.locator(".manager-message[data-id]")).to_contain_text("Отвечаю через long-poll")
+    ask(page, "Вижу ответ")
+    manager_receives(live_server, "Вижу ответ")
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "longpoll")
+    assert_matches_server(live_server, page)
+    shot(page, f"09-longpoll-{block}")
+
+
+def test_message_typed_offline_is_sent_once_on_reconnection(
+    live_server: LiveServer, context: BrowserContext, page: Page
+) -> None:
+    page.goto(live_server.base_url + "/")
+    open_chat(page)
+    ask_ai(page, "Какие требования к водителю?")
+
+    context.set_offline(True)
+    drop_websockets(live_server)
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "offline")
+    page.locator("textarea.ilpo-input").fill("Написал без сети")
+    page.locator("textarea.ilpo-input").press("Enter")
+    pending = page.locator(".user-message.ilpo-pending")
+    expect(pending).to_have_count(1)
+    assert [m["text"] for m in stored_session(page)["q"]] == ["Написал без сети"]
+    shot(page, "10-offline-queued")
+
+    context.set_offline(False)
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "ws")
+    expect(pending).to_have_count(0)
+    expect(page.locator(".ai-message[data-id]")).to_have_count(2)  # the AI answered the queued question
+    assert stored_session(page)["q"] == []
+    sent = [e for e in server_events(live_server, page) if e["text"] == "Написал без сети"]
+    assert len(sent) == 1, sent
+    expect(page.locator(".user-message", has_text="Написал без сети")).to_have_count(1)
+    assert_matches_server(live_server, page)
+
+    # A reload resends nothing and shows nothing twice.
+    ids = rendered_ids(page)
+    page.reload()
+    expect(page.locator(".ilpo-msg[data-id]")).to_have_count(len(ids))
+    assert rendered_ids(page) == ids
+    expect(page.locator(".user-message", has_text="Написал без сети")).to_have_count(1)
+    assert len([e for e in server_events(live_server, page) if e["text"] == "Написал без сети"]) == 1
+    shot(page, "11-offline-delivered")
+
+
+def test_unread_badge_title_flash_and_keyboard(live_server: LiveServer, page: Page) -> None:
+    manager_online(live_server)
+    page.goto(live_server.base_url + "/")
+    title = page.title()
+    page.locator("#ilpo-launcher").focus()
+    page.keyboard.press("Enter")  # the launcher is a real button
+    expect(page.locator(".ilpo-panel")).to_be_visible()
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "ws")
+    page.locator(".ilpo-manager-btn").click()
+    page.locator(".ilpo-contact-skip").click()
+    expect(page.locator(".ilpo-status")).to_have_text("Ищем менеджера…")
+
+    page.keyboard.press("Escape")
+    expect(page.locator(".ilpo-panel")).to_be_hidden()
+    assert "ilpo-launcher" in shadow_focus(page)
+    manager_accepts(live_server)
+    manager_says(live_server, "Вы здесь?")
+    badge = page.locator(".ilpo-badge")
+    expect(badge).to_have_text("2")  # "manager joined" + the reply
+    page.wait_for_function("t => document.title !== t", arg=title)
+    shot(page, "12-unread-badge")
+
+    page.locator("#ilpo-launcher").click()
+    expect(badge).to_be_hidden()
+    page.wait_for_function("t => document.title === t", arg=title)
+    expect(page.locator(".manager-message[data-id]")).to_have_count(1)
+
+
+@pytest.fixture
+def embedder(live_server: LiveServer) -> Iterator[str]:
+    """Another site (another origin) that embeds the widget with every option and hostile CSS."""
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Another site</title><style>
+        * {{ color: red !important; font: 40px/3 serif !important; letter-spacing: 5px !important; }}
+        div {{ display: none !important; }}
+        button {{ background: red !important; border-radius: 0 !important; }}
+    </style></head><body><h1>Fleet</h1>
+    <script src="{live_server.base_url}/widget.js" data-title="Fleet chat" data-accent="#1d4ed8"
+        data-position="left" data-locale="en" data-ask-contact="false"
+        data-greeting="Hi! Ask me anything." defer></script></body></html>""".encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # "localhost" vs the product's "127.0.0.1", another port: a different origin on the loopback.
+        yield f"http://localhost:{server.server_address[1]}/drivers"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_embedded_on_another_site_with_options_and_hostile_css(
+    live_server: LiveServer, page: Page, embedder: str
+) -> None:
+    manager_online(live_server)
+    page.goto(embedder)
+    assert not live_server.base_url.startswith(embedder.split("/drivers")[0])
+
+    launcher = page.locator("#ilpo-launcher")
+    expect(launcher).to_be_visible()
+    style = computed(page, "#ilpo-launcher", "backgroundColor", "borderTopLeftRadius")
+    assert rgb(style["backgroundColor"]) == (29, 78, 216), style  # data-accent, not the page's red
+    box = launcher.bounding_box()
+    assert box and box["x"] < 100  # data-position="left"
+    launcher.click()
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "ws")  # cross-origin API + WS
+    expect(page.locator(".ilpo-title")).to_have_text("Fleet chat")
+    expect(page.locator(".ilpo-greeting")).to_have_text("Hi! Ask me anything.")
+    greeting = computed(page, ".ilpo-greeting", "fontSize", "color", "letterSpacing")
+    assert greeting["fontSize"] == "15px" and rgb(greeting["color"]) != (255, 0, 0), greeting
+    header = computed(page, ".ilpo-head", "color")
+    assert rgb(header["color"]) == (255, 255, 255)  # white text on a dark accent
+    expect(page.locator(".ilpo-manager-btn")).to_have_text("👤 Contact a live manager")
+    ask_ai(page, "How do I connect?")
+    page.locator(".ilpo-manager-btn").click()  # data-ask-contact="false": no form
+    expect(page.locator(".ilpo-contact-form")).to_be_hidden()
+    expect(page.locator(".ilpo-status")).to_have_text("Looking for a manager…")
+    shot(page, "13-embedded-hostile-css")
+
+
+def test_full_screen_on_phones(live_server: LiveServer, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    context.set_default_timeout(WAIT)
+    try:
+        page = context.new_page()
+        page.goto(live_server.base_url + "/")
+        page.locator("#ilpo-launcher").click()
+        panel = page.locator(".ilpo-panel")
+        expect(panel).to_have_attribute("data-transport", "ws")
+        box = panel.bounding_box()
+        assert box == {"x": 0, "y": 0, "width": 375, "height": 740}, box
+        page.locator(".ilpo-close").click()
+        expect(panel).to_be_hidden()
+        expect(page.locator("#ilpo-launcher")).to_be_visible()
+        page.locator("#ilpo-launcher").click()
+        ask_ai(page, "Нужна ли лицензия?")
+        shot(page, "14-phone")
+    finally:
+        context.close()
