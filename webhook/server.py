@@ -191,6 +191,7 @@ class Product:
     async def stop(self) -> None:
         """Stop taking new work, finish what is in flight, close the database last."""
         started = time.monotonic()
+        was_serving = self.runner is not None
         if self._polling is not None and self.dispatcher is not None:
             with contextlib.suppress(RuntimeError):
                 await self.dispatcher.stop_polling()
@@ -208,7 +209,8 @@ class Product:
             await self.bot.session.close()
         if self.db is not None:
             await self.db.aio_close()
-        log.info("Stopped cleanly in %.1fs", time.monotonic() - started)
+        if was_serving:
+            log.info("Stopped cleanly in %.1fs", time.monotonic() - started)
 
 
 def _channel():  # type: ignore[no-untyped-def]

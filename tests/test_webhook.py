@@ -1,0 +1,96 @@
+"""Telegram link modes: webhook (secret checked, each update once), polling, and /healthz."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from sandbox.bot_api import FakeBotAPI
+from tests.clients import MANAGER
+from tests.conftest import Desk, start_desk
+
+TOKEN = "424242:webhook-test-token"
+SECRET = "s3cret-Token_1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeBotAPI]:
+    fake = FakeBotAPI(TOKEN)
+    await fake.start()
+    yield fake
+    await fake.stop()
+    assert fake.violations == []
+
+
+async def test_webhook_checks_the_secret_and_handles_each_update_once(
+    clean_database: str, telegram: FakeBotAPI
+) -> None:
+    port = _free_port()
+    product = await start_desk(
+        clean_database, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=str(telegram.base_url),
+        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}", TELEGRAM_WEBHOOK_SECRET=SECRET, HTTP_PORT=str(port),
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            health = await (await http.get(f"{product.base_url}/healthz")).json()
+            assert health["telegram"] == "webhook"
+            (set_webhook,) = telegram.calls_of("setWebhook")
+            assert set_webhook.params["url"] == f"http://127.0.0.1:{port}/telegram/webhook"
+            assert set_webhook.params["secret_token"] == SECRET
+
+            # A real update travels Telegram → webhook (with the secret header) → bot → Telegram.
+            await telegram.send_message(MANAGER, "/start")
+            reply = await telegram.wait_for_message(MANAGER.id)
+            assert "рабочее место менеджера" in reply.text
+
+            update = {"update_id": 987654, "message": {
+                "message_id": 77, "date": 1_700_000_000, "chat": {"id": MANAGER.id, "type": "private"},
+                "from": MANAGER.to_api(), "text": "/online",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 7}]}}
+            url = f"{product.base_url}/telegram/webhook"
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+                async with http.post(url, json=update, headers=headers) as response:
+                    assert response.status == 401
+            assert telegram.messages(MANAGER.id)[-1].message_id == reply.message_id  # nothing happened
+
+            for _ in range(2):  # Telegram retries an update it thinks we missed
+                async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+                    assert r.status == 200
+            online = [m for m in telegram.messages(MANAGER.id) if "Смена начата" in (m.text or "")]
+            assert len(online) == 1
+    finally:
+        await product.stop()
+
+
+async def test_polling_mode_against_a_bot_api_server(clean_database: str, telegram: FakeBotAPI) -> None:
+    product = await start_desk(clean_database, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=str(telegram.base_url))
+    try:
+        async with aiohttp.ClientSession() as http:
+            health = await (await http.get(f"{product.base_url}/healthz")).json()
+            assert health == {"status": "ok", "database": "ok", "telegram": "polling"}
+            commands = telegram.calls_of("setMyCommands")
+            assert {c["command"] for c in commands[0].params["commands"]} >= {
+                "start", "online", "offline", "chats", "cancel"}
+            await telegram.send_message(MANAGER, "/start")
+            assert "рабочее место" in (await telegram.wait_for_message(MANAGER.id)).text
+    finally:
+        await product.stop()
+
+
+async def test_healthz_is_503_when_the_database_is_down(desk: Desk) -> None:
+    async with desk.http.get(f"{desk.base_url}/healthz") as response:
+        assert response.status == 200
+    await desk.product.db.aio_close()
+    async with desk.http.get(f"{desk.base_url}/healthz") as response:
+        assert response.status == 503
+        assert (await response.json())["database"] == "down"
+    await desk.product.db.aio_connect()
