@@ -8,6 +8,7 @@ site's hostile CSS, and the data- options. A screenshot of each state goes to te
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -416,6 +417,43 @@ def test_unread_badge_title_flash_and_keyboard(live_server: LiveServer, page: Pa
     expect(badge).to_be_hidden()
     page.wait_for_function("t => document.title === t", arg=title)
     expect(page.locator(".manager-message[data-id]")).to_have_count(1)
+
+
+class SlowConsultant:
+    """The real AI consultant, thinking a while before each answer, so the typing indicator can be seen."""
+
+    def __init__(self, inner: Any, seconds: float) -> None:
+        self.inner, self.seconds = inner, seconds
+
+    async def answer(self, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(self.seconds)
+        return await self.inner.answer(*args, **kwargs)
+
+
+def test_typing_indicator_and_new_messages_pill(live_server: LiveServer, page: Page) -> None:
+    page.goto(live_server.base_url + "/")
+    open_chat(page)
+    for question in ("Какие документы нужны?", "Сколько можно заработать?", "Какие условия аренды?"):
+        ask_ai(page, question)
+    log = page.locator(".ilpo-messages")
+    assert log.evaluate("el => el.scrollHeight > el.clientHeight + 200"), "enough history to scroll"
+    assert log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 5"), "follows the conversation"
+
+    live_server.service.consultant = SlowConsultant(live_server.service.consultant, 2.0)
+    ask(page, "Какая комиссия парка?")
+    typing = page.locator(".ilpo-typing")
+    expect(typing).to_be_visible()
+    shot(page, "15-typing")
+    log.evaluate("el => { el.scrollTop = 0; }")  # the visitor scrolls up to re-read
+    expect(page.locator(".ai-message[data-id]")).to_have_count(4)
+    expect(typing).to_be_hidden()
+    pill = page.locator(".ilpo-pill")
+    expect(pill).to_be_visible()  # not yanked down: told instead
+    assert log.evaluate("el => el.scrollTop") < 50
+    shot(page, "16-new-messages-pill")
+    pill.click()
+    expect(pill).to_be_hidden()
+    assert log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 5")
 
 
 @pytest.fixture

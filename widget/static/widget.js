@@ -359,9 +359,17 @@
   // The stored session is gone or not ours any more: forget it, clear its bubbles, start afresh.
   function resetSession(sid) {
     if (sid !== S.sid) return; // an answer about a session we already left
+    follow({});
+  }
+
+  // Switch to another session (none: start afresh when needed): clear the old one's bubbles and reconnect.
+  function follow(next) {
     stop();
-    S.sid = S.token = S.mgr = null;
-    S.last = S.read = 0;
+    S.sid = next.sid || null;
+    S.token = next.token || null;
+    S.mgr = next.mgr || null;
+    S.last = 0;
+    S.read = +next.read || 0;
     save();
     seen = {};
     var old = msgs.querySelectorAll('.ilpo-msg[data-id]');
@@ -370,6 +378,14 @@
     setTransport('offline');
     connect();
   }
+
+  // Another tab of this site started a new session: follow it, so both tabs show the same chat.
+  window.addEventListener('storage', function (e) {
+    if (e.key !== KEY || !e.newValue) return;
+    var next;
+    try { next = JSON.parse(e.newValue) || {}; } catch (x) { return; }
+    if (next.sid && next.sid !== S.sid && !starting) follow(next);
+  });
 
   function refreshState() {
     if (!S.sid) return Promise.resolve();
