@@ -9,8 +9,8 @@ from typing import Literal
 
 from ai.text import normalize
 
-# Someone who can only be a person. Bare "человек" is not here: "сколько человек в парке" is a
-# normal question, so it only counts next to a request (see _PERSON_REQUEST / _WITH_PERSON).
+# Whom a visitor asks for. Mentioning one is not asking ("сколько человек в парке", "менеджер сказал,
+# что ..."), so these count only next to a request verb, after "живой", or as the whole message.
 _STAFF = (
     r"(оператор\w*|менеджер\w*|сотрудник\w*|специалист\w*|администратор\w*|админ\w*|диспетчер\w*"
     r"|куратор\w*|консультант\w*|человек[ауо]?м?)"
@@ -18,7 +18,7 @@ _STAFF = (
 _ASK = (
     r"(позов\w*|позва\w*|зов\w*|соедин\w*|переключ\w*|перевед\w*|перенаправ\w*|свяж\w*|связ\w*|дай\w*"
     r"|нужен|нужна|хоч\w*|хотел\w*|хотим|можно|пригласи\w*|подключи\w*|поговор\w*|говорить|пообщ\w*"
-    r"|общать\w*|обща\w*|напис\w*|спрос\w*|обрат\w*|верни\w*|жду|давай\w*|требу\w*)"
+    r"|общать\w*|обща\w*|напи[сш]\w*|спрос\w*|обрат\w*|верни\w*|жду|давай\w*|требу\w*)"
 )
 # After the person ("оператора позовите", "менеджер нужен"): a narrower set, since "менеджер сказал,
 # что можно ..." only mentions one.
@@ -29,6 +29,8 @@ _RU_PATTERNS = (
     # "позовите оператора", "хочу поговорить с человеком", "соедините с сотрудником"
     re.compile(r"\b" + _ASK + r"\b(\s+\w+){0,3}?\s+" + _STAFF + r"\b"),
     re.compile(r"\b" + _STAFF + r"\b(\s+\w+){0,2}?\s+" + _ASK_AFTER + r"\b"),
+    # "поговорить с живым", "позовите кого-нибудь живого"
+    re.compile(r"\bс\s+живым(?=\s*([^\w\s]|$))|\bкого\s+(нибудь|то)\s+жив\w*"),
     # "с человеком", "человека!", "оператора"
     re.compile(r"\bс\s+(реальным\s+|настоящим\s+|нормальным\s+)?человеком\b"),
     re.compile(r"^\W*(оператор\w*|менеджер\w*|человек[ау]?|сотрудник\w*|живой)\W*$"),

@@ -56,7 +56,7 @@ class Entry:
 @dataclass(frozen=True)
 class Match:
     entry: Entry
-    score: float  # BM25, including the conversation context; only comparable within one search
+    score: float  # ranking score: BM25 times coverage, plus context; comparable within one search only
     coverage: float  # 0..1 share of the question's informative words found in the entry
 
 
@@ -195,17 +195,18 @@ class KnowledgeIndex:
             # found both literally and as its concept would count twice as much as a rare word
             # found only literally ("паспорт и права": "права" must not drown "паспорт").
             score = sum(self._unit_score(doc, terms) for terms in units)
-            score += CONTEXT_WEIGHT * sum(self._unit_score(doc, terms) for terms in context_units)
-            if score <= 0.0:
+            context_score = CONTEXT_WEIGHT * sum(self._unit_score(doc, terms) for terms in context_units)
+            if score + context_score <= 0.0:
                 continue
             covered = sum(
                 w * self._unit_found(doc, terms) for terms, w in zip(units, unit_weights, strict=True)
             )
             coverage = covered / total_weight
             # Coverage also ranks: an entry that explains every word of the question beats one
-            # that repeats a single word of it many times.
-            rank = score * coverage
-            matches.append(Match(self.entries[doc], rank, coverage))
+            # that repeats a single word of it many times. Context stays outside that product so
+            # a follow-up whose own words match nothing ("а на какой срок?") still ranks the
+            # entry of the previous question first, for the model's grounding.
+            matches.append(Match(self.entries[doc], score * coverage + context_score, coverage))
         matches.sort(key=lambda m: m.score, reverse=True)
         return matches[:limit]
 

@@ -157,7 +157,8 @@ class OpenAIConsultant:
                         held += piece
                         head = held.lstrip()
                         if head.startswith(NO_ANSWER):
-                            stream.result = AIAnswer(text=texts.not_sure(locale), confident=False, topics=())
+                            suggestions = [m.entry.topic for m in grounding if m.coverage > 0]
+                            stream.result = AIAnswer(texts.not_sure(locale, suggestions), confident=False, topics=())
                             yield stream.result.text
                             return
                         if NO_ANSWER.startswith(head):

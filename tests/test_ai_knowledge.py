@@ -110,6 +110,12 @@ ASKS_FOR_HUMAN = [
     "connect me to an operator",
     "I want to speak with a real person",
     "live agent please",
+    "напишите менеджеру",
+    "дайте поговорить с живым",
+    "позовите кого-нибудь живого",
+    "менеджера позовите",
+    "надоел бот",
+    "I need a human",
 ]
 
 ORDINARY = [
@@ -122,6 +128,12 @@ ORDINARY = [
     "how much is the rent",
     "привет",
     "я сам себе менеджер, работаю по свободному графику",
+    "менеджер перезвонит?",
+    "хочу работать водителем",
+    "можно ли поговорить о зарплате",
+    "how many people work at the fleet",
+    "I want to become a driver",
+    "с живым интересом читаю ваши условия",
 ]
 
 
