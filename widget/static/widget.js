@@ -1,6 +1,7 @@
 /*! ILPO-TAXI chat widget. One tag: <script src="https://<host>/widget.js" defer></script>.
  * Options (data- attributes on that tag): title, accent, position (right|left), locale (ru|en),
- * greeting, ask-contact (true|false). Plain JS, no dependencies; renders in a shadow root. */
+ * greeting, ask-contact (true|false), api (API base URL, when it is not the script's origin).
+ * Plain JS, no dependencies, no build step; renders in an open shadow root. */
 (function () {
   'use strict';
   if (window.ILPOTaxiWidget || document.getElementById('ilpo-taxi-widget')) return;
@@ -372,6 +373,8 @@
     S.read = +next.read || 0;
     save();
     seen = {};
+    unread = 0;
+    showUnread();
     var old = msgs.querySelectorAll('.ilpo-msg[data-id]');
     for (var i = 0; i < old.length; i++) old[i].remove();
     setStatus('ai');
@@ -678,7 +681,7 @@
   pill.addEventListener('click', toBottom);
   msgs.addEventListener('scroll', function () { if (nearBottom()) pill.hidden = true; });
 
-  function open() {
+  function open(restoring) {
     if (isOpen) return;
     isOpen = S.open = true;
     save();
@@ -688,7 +691,7 @@
     launcher.setAttribute('aria-label', L.close);
     markRead();
     toBottom();
-    (form.hidden ? input : fName[0]).focus();
+    if (restoring !== true) (form.hidden ? input : fName[0]).focus(); // a page load must not steal focus
     if (!S.sid && !starting) connect();
   }
   function close() {
@@ -718,7 +721,7 @@
     setStatus('ai');
     S.q.forEach(bubble); // messages typed offline before a reload: still on their way
     connect(); // a return visit replays the history; messages queued offline start a session
-    if (S.open && !window.matchMedia('(max-width: 480px)').matches) open();
+    if (S.open && !window.matchMedia('(max-width: 480px)').matches) open(true);
   }
   // Every page load replays the history from the start; seen{} drops repeats.
   S.last = 0;
