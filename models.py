@@ -52,6 +52,8 @@ class Manager(BaseModel):
     online_since = peewee.DateTimeField(null=True)
     # Routing ties go to whoever has waited longest for a chat.
     last_assigned_at = peewee.DateTimeField(null=True)
+    # Offers that expired unanswered in a row; too many and the manager is set offline.
+    missed_offers = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = "managers"
@@ -91,11 +93,21 @@ class SupportChat(BaseModel):
     last_activity_at = peewee.DateTimeField(default=utcnow)
     closed_at = peewee.DateTimeField(null=True)
     close_reason = peewee.CharField(max_length=16, null=True)  # manager | idle | visitor | admin
+    summary = peewee.TextField(null=True)  # what the visitor wants, for the manager (AI-made)
+    rating = peewee.SmallIntegerField(null=True)  # 1..5 from the visitor after a manager closed the chat
+    rating_comment = peewee.TextField(null=True)
+    offered_at = peewee.DateTimeField(null=True)  # first offer sent: the accept timeout counts from here
+    broadcast_at = peewee.DateTimeField(null=True)  # offered to every online manager after the timeout
+    idle_warned_at = peewee.DateTimeField(null=True)
+    reminded_at = peewee.DateTimeField(null=True)  # SLA reminder to the manager
+    admins_reminded_at = peewee.DateTimeField(null=True)  # SLA escalation to the admins
+    transfer_note = peewee.TextField(null=True)
 
     class Meta:
         table_name = "support_chats"
         indexes = (
             (("status", "created_at"), False),
+            (("status", "last_activity_at"), False),
             (("manager", "status"), False),
             (("session", "status"), False),
         )
