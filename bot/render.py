@@ -41,6 +41,8 @@ def card_text(card: ChatCard) -> str:
         f"🌐 Страница: {escape(card.page_url) if card.page_url else NOT_GIVEN}",
         f"🕐 Создан: {card.created_at:%d.%m.%Y %H:%M} UTC",
     ]
+    if card.summary:
+        lines[1:1] = ["", f"📝 <b>Суть:</b> {escape(card.summary)}"]
     if card.recent_ai_messages:
         lines += ["", f"🤖 <b>Последние сообщения ИИ ({len(card.recent_ai_messages)}):</b>"]
         lines += [f"{n}. <i>{escape(_shorten(markdown_to_plain(text), AI_QUOTE_LIMIT))}</i>"

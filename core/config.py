@@ -170,6 +170,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "AI_BACKEND": ("ai", "backend"),
     "AI_KNOWLEDGE_PATH": ("ai", "knowledge_path"),
     "AI_API_KEY": ("ai", "api_key"),
+    "AI_BASE_URL": ("ai", "base_url"),
+    "AI_MODEL": ("ai", "model"),
+    "AI_AUTO_HANDOFF": ("ai", "auto_handoff"),
     "LOG_LEVEL": ("logging", "level"),
 }
 

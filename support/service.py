@@ -14,13 +14,14 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import peewee
 import peewee_async
 
+from ai import AIAnswer, HandoffAdvisor, Turn, wants_human
 from core.db import transaction
 from models import ChatMessage, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession, utcnow
 from support.events import EventHub
@@ -87,6 +88,7 @@ class ChatCard:
     manager_telegram_id: int | None
     recent_ai_messages: tuple[str, ...] = ()
     message_count: int = 0
+    summary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,10 @@ class ManagerChannel(Protocol):
 class Consultant(Protocol):
     async def answer(self, question: str, history: Sequence[Any], locale: str = "ru") -> Any: ...
 
+    def stream(self, question: str, history: Sequence[Any], locale: str = "ru") -> AsyncIterator[str]: ...
+
+    async def summarize(self, history: Sequence[Any], locale: str = "ru") -> str | None: ...
+
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -152,8 +158,12 @@ def message_event(message: ChatMessage) -> dict[str, Any]:
         event["author"] = {"name": message.author_name or ""}
     if message.client_message_id:
         event["client_message_id"] = message.client_message_id
-    if message.meta:
-        event["chat"] = json.loads(message.meta)
+    if message.sender == Sender.SYSTEM and message.meta:
+        meta = json.loads(message.meta)
+        if "status" in meta:
+            event["chat"] = {key: value for key, value in meta.items() if key in ("status", "manager", "queued")}
+        if meta.get("offer_manager"):
+            event["offer_manager"] = True
     return event
 
 
@@ -169,6 +179,8 @@ class SupportService:
         manager_ids: Sequence[int] = (),
         max_active_chats: int = 5,
         outbox_worker: OutboxWorker | None = None,
+        auto_handoff: bool = False,
+        stream_ai: bool = False,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -178,6 +190,10 @@ class SupportService:
         self.manager_ids = tuple(manager_ids)
         self.max_active_chats = max_active_chats
         self.outbox_worker = outbox_worker
+        self.auto_handoff = auto_handoff
+        # Streaming pieces to the widget only pays off for a model that generates slowly.
+        self.stream_ai = stream_ai
+        self.advisor = HandoffAdvisor()
         self._background: set[asyncio.Task[Any]] = set()
         self._ai_locks: dict[int, asyncio.Lock] = {}
 
@@ -283,6 +299,7 @@ class SupportService:
             ).where(VisitorSession.id == session.id).aio_execute()
             session.name = name or session.name
             session.phone = phone or session.phone
+        summary = None if await self._open_chat_of(session) else await self._summary(session)
         async with transaction(self.db):
             chat = await self._open_chat_of(session)
             if chat is not None:
@@ -294,6 +311,7 @@ class SupportService:
                     client_name=session.name,
                     client_phone=session.phone,
                     page_url=session.page_url,
+                    summary=summary,
                 )
             except peewee.IntegrityError:
                 # Another request opened it a moment ago (the partial unique index said so).
@@ -566,6 +584,7 @@ class SupportService:
             manager_telegram_id=manager.telegram_id if manager else None,
             recent_ai_messages=tuple(reversed([row.text for row in recent])),
             message_count=count,
+            summary=chat.summary,
         )
 
     async def _system_message(
@@ -582,25 +601,75 @@ class SupportService:
     async def _answer_with_ai(self, session: VisitorSession, question: ChatMessage) -> None:
         lock = self._ai_locks.setdefault(session.id, asyncio.Lock())
         async with lock:
-            history_rows = await ChatMessage.select().where(
-                (ChatMessage.session == session.id) & (ChatMessage.id < question.id)
-                & ChatMessage.sender.in_((Sender.USER, Sender.AI))
-            ).order_by(ChatMessage.id.desc()).limit(AI_HISTORY_TURNS).aio_execute()
-            history = [_turn(row) for row in reversed(history_rows)]
-            self.hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": True})
-            try:
-                answer = await self.consultant.answer(question.text, history, locale=session.locale)
-                text = answer.text
-            except Exception:
-                log.exception("AI consultant failed for session %s", session.session_id)
-                text = visitor_text("ai_unavailable", session.locale)
-            finally:
-                self.hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": False})
+            if wants_human(question.text):
+                await self._offer_manager(session, asked=True)
+                return
+            history = await self._ai_history(session, before=question.id)
+            answer = await self._generate(session, question, history)
             # The visitor may have asked for a manager while the AI was thinking: it stays silent then.
             if await self._open_chat_of(session) is not None:
                 return
-            await ChatMessage.aio_create(session=session.id, sender=Sender.AI, text=text)
+            await ChatMessage.aio_create(
+                session=session.id, sender=Sender.AI, text=answer.text,
+                meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics)}, ensure_ascii=False),
+            )
             self.hub.wake(session.id)
+            recent = await ChatMessage.select(ChatMessage.meta).where(
+                (ChatMessage.session == session.id) & (ChatMessage.sender == Sender.AI)
+            ).order_by(ChatMessage.id.desc()).limit(self.advisor.misses_in_a_row + 1).aio_execute()
+            confident = [json.loads(row.meta or "{}").get("confident", True) for row in reversed(recent)]
+            # Offer once per streak of misses: at the miss that completes it, not after every later one.
+            if self.advisor.advise(confident).offer and not self.advisor.advise(confident[:-1]).offer:
+                await self._offer_manager(session, asked=False)
+
+    async def _generate(self, session: VisitorSession, question: ChatMessage, history: list[Turn]) -> AIAnswer:
+        self.hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": True})
+        pieces: list[str] = []
+        try:
+            stream = self.consultant.stream(question.text, history, locale=session.locale)
+            async for piece in stream:
+                pieces.append(piece)
+                if self.stream_ai:
+                    self.hub.publish_ephemeral(session.id, {"type": "ai_delta", "reply_to": question.id,
+                                                            "text": piece})
+            result = getattr(stream, "result", None)
+            return result if isinstance(result, AIAnswer) else AIAnswer("".join(pieces), bool(pieces))
+        except Exception:
+            log.exception("AI consultant failed for session %s", session.session_id)
+            return AIAnswer(visitor_text("ai_unavailable", session.locale), confident=False)
+        finally:
+            self.hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": False})
+
+    async def _offer_manager(self, session: VisitorSession, *, asked: bool) -> None:
+        """The AI can't help (or the visitor asked for a person): offer the manager, or hand over at once."""
+        if await self._open_chat_of(session) is not None:
+            return
+        if asked and self.auto_handoff:
+            await self.transfer_to_manager(session)
+            return
+        await self._system_message(session, None, visitor_text("offer_manager", session.locale),
+                                   {"offer_manager": True, "reason": "asked" if asked else "not_answered"})
+        self.hub.wake(session.id)
+
+    async def _summary(self, session: VisitorSession) -> str | None:
+        """Two lines on what the visitor wants, for the manager; never holds up the handoff for long."""
+        history = await self._ai_history(session)
+        if not history:
+            return None
+        try:
+            return await asyncio.wait_for(self.consultant.summarize(history, locale=session.locale), timeout=8)
+        except Exception as exc:
+            log.warning("No summary for session %s: %s", session.session_id, exc)
+            return None
+
+    async def _ai_history(self, session: VisitorSession, *, before: int | None = None) -> list[Turn]:
+        query = ChatMessage.select().where(
+            (ChatMessage.session == session.id) & ChatMessage.sender.in_((Sender.USER, Sender.AI))
+        )
+        if before is not None:
+            query = query.where(ChatMessage.id < before)
+        rows = await query.order_by(ChatMessage.id.desc()).limit(AI_HISTORY_TURNS).aio_execute()
+        return [_turn(row) for row in reversed(rows)]
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -632,7 +701,5 @@ async def log_delivery(row: Outbox, result: Any) -> None:
         log.info("✅ Сообщение от веб-клиента переслано менеджеру %s", row.chat_id)
 
 
-def _turn(row: ChatMessage) -> Any:
-    from ai import Turn
-
+def _turn(row: ChatMessage) -> Turn:
     return Turn(role="user" if row.sender == Sender.USER else "assistant", text=row.text)

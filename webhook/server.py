@@ -133,6 +133,8 @@ class Product:
             manager_ids=managers,
             max_active_chats=settings.support.max_active_chats,
             outbox_worker=self.worker,
+            auto_handoff=settings.ai.auto_handoff,
+            stream_ai=settings.ai.backend == "openai",
         )
         self.dispatcher = build_dispatcher(self.service)
         app = create_app(

@@ -1,0 +1,117 @@
+"""The AI consultant inside the product: when it calls a human, streaming, the summary, and its silence."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from models import ChatMessage, SupportChat
+from tests.clients import MANAGER, Visitor, is_type, ws_receive_until
+from tests.conftest import Desk, start_desk
+from tests.test_ai_openai import PIECES, FakeOpenAI
+from tests.test_manager_integration import go_online, offer_to, press
+
+
+async def ask(visitor: Visitor, text: str) -> dict:
+    asked = await visitor.send(text)
+    return await visitor.wait_for(lambda e: e["type"] in ("ai_message", "system_message") and e["id"] > asked["id"])
+
+
+async def test_asking_for_a_person_offers_the_manager_instead_of_an_answer(desk: Desk) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    reply = await ask(visitor, "Позовите, пожалуйста, живого оператора")
+    assert reply["type"] == "system_message" and reply["offer_manager"] is True
+    assert "Связаться с живым менеджером" in reply["text"]
+    assert await ChatMessage.select().where(ChatMessage.sender == "ai").aio_count() == 0
+    assert await SupportChat.select().aio_count() == 0  # offered, not started: auto_handoff is off
+
+
+async def test_two_misses_in_a_row_offer_the_manager_once(desk: Desk) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    first = await ask(visitor, "Какая погода в Париже?")
+    assert first["type"] == "ai_message"
+    assert not [e for e in await visitor.poll() if e.get("offer_manager")]
+    await ask(visitor, "Рецепт борща подскажете?")
+    offer = await visitor.wait_for(lambda e: e.get("offer_manager") is True)
+    assert "менеджер" in offer["text"]
+    answer = await ask(visitor, "Кто выиграл чемпионат по шахматам?")
+    assert answer["type"] == "ai_message"
+    await ask(visitor, "Какие документы нужны?")
+    offers = [e for e in await visitor.poll(after=0) if e.get("offer_manager")]
+    assert len(offers) == 1
+
+
+async def test_auto_handoff_starts_the_transfer_by_itself(clean_database: str) -> None:
+    product = await start_desk(clean_database, AI_AUTO_HANDOFF="true")
+    async with aiohttp.ClientSession() as http:
+        desk = Desk(product=product, base_url=product.base_url, http=http)
+        try:
+            await go_online(desk, MANAGER)
+            visitor = await Visitor(http, desk.base_url).start()
+            await visitor.send("Хочу поговорить с человеком")
+            waiting = await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "waiting")
+            assert waiting["type"] == "system_message"
+            offer = await offer_to(desk, MANAGER)
+            assert "Хочу поговорить с человеком" in offer.text  # the ask itself is the summary's first line
+            assert (await visitor.state())["status"] == "waiting"
+        finally:
+            await product.stop()
+
+
+async def test_ai_is_silent_after_the_handoff_and_back_after_close(desk: Desk) -> None:
+    await go_online(desk, MANAGER)
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    await ask(visitor, "Какие документы нужны?")
+    await visitor.transfer(name="Тихий")
+    offer = await offer_to(desk, MANAGER)
+    await press(desk, MANAGER, offer.message_id, "✅ Принять чат")
+    await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
+    ai_before = await ChatMessage.select().where(ChatMessage.sender == "ai").aio_count()
+    await visitor.send("Сколько стоит аренда?")
+    await desk.fake.wait_for_message(MANAGER.id, lambda m: "Сколько стоит аренда?" in (m.text or ""))
+    assert await ChatMessage.select().where(ChatMessage.sender == "ai").aio_count() == ai_before
+
+
+@pytest.fixture
+async def openai_server() -> AsyncIterator[tuple[FakeOpenAI, str]]:
+    fake = FakeOpenAI()
+    fake.first_piece_taken.set()  # the widget reads pieces as they come; no need to hold the stream
+    server = TestServer(fake.app())
+    await server.start_server()
+    try:
+        yield fake, str(server.make_url("/v1"))
+    finally:
+        fake.shutdown.set()
+        await server.close()
+
+
+async def test_openai_backend_streams_pieces_and_summarizes_for_the_manager(
+    clean_database: str, openai_server: tuple[FakeOpenAI, str]
+) -> None:
+    fake_ai, base_url = openai_server
+    product = await start_desk(clean_database, AI_BACKEND="openai", AI_BASE_URL=base_url, AI_MODEL="test-model",
+                               AI_API_KEY="sk-test")
+    async with aiohttp.ClientSession() as http:
+        desk = Desk(product=product, base_url=product.base_url, http=http)
+        try:
+            visitor = await Visitor(http, desk.base_url).start()
+            async with http.ws_connect(visitor.ws_url()) as ws:
+                await ws.send_json({"type": "user_message", "text": "Можно ли взять машину в аренду?",
+                                    "client_message_id": "q1"})
+                frames = await ws_receive_until(ws, is_type("ai_message"), timeout=10)
+            deltas = [f["text"] for f in frames if f["type"] == "ai_delta"]
+            assert len(deltas) >= 2 and "".join(deltas) == "".join(PIECES)
+            assert frames[-1]["text"] == "".join(PIECES) and "<strong>1 900 ₽</strong>" in frames[-1]["html"]
+            grounding = fake_ai.requests[0]["messages"][0]["content"]
+            assert "аренд" in grounding.lower()
+            assert fake_ai.headers[0]["Authorization"] == "Bearer sk-test"
+
+            await go_online(desk, MANAGER)
+            await visitor.transfer(name="Стример")
+            offer = await offer_to(desk, MANAGER)
+            assert offer.text.splitlines()[2].startswith("📝 Суть: Хочет арендовать машину эконом-класса.")
+        finally:
+            await product.stop()
