@@ -102,6 +102,7 @@ class SupportChat(BaseModel):
     reminded_at = peewee.DateTimeField(null=True)  # SLA reminder to the manager
     admins_reminded_at = peewee.DateTimeField(null=True)  # SLA escalation to the admins
     transfer_note = peewee.TextField(null=True)
+    queue_position = peewee.IntegerField(null=True)  # last position told to the visitor
 
     class Meta:
         table_name = "support_chats"

@@ -13,11 +13,17 @@ class ChatAction(StrEnum):
     REPLY = "reply"
     CLOSE = "close"
     CALL = "call"
+    TRANSFER = "transfer"
 
 
 class ChatCallback(CallbackData, prefix="chat"):
     action: ChatAction
     chat_id: int
+
+
+class TransferTo(CallbackData, prefix="xfer"):
+    chat_id: int
+    telegram_id: int
 
 
 class HistoryPage(CallbackData, prefix="hist"):
@@ -43,3 +49,22 @@ class AdminAction(StrEnum):
 
 class AdminCallback(CallbackData, prefix="adm"):
     action: AdminAction
+
+
+class TeamAction(StrEnum):
+    LIST = "list"
+    ADD = "add"
+    OPEN = "open"  # one manager's card with the buttons below
+    DISABLE = "disable"
+    ENABLE = "enable"
+    MAKE_ADMIN = "admin"
+    REVOKE_ADMIN = "revoke"
+
+
+class TeamCallback(CallbackData, prefix="team"):
+    action: TeamAction
+    telegram_id: int = 0  # the manager acted on; 0 for LIST and ADD
+
+
+class StatsCallback(CallbackData, prefix="stats"):
+    days: int = 0  # 1, 7 or 30; 0 asks which period

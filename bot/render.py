@@ -13,7 +13,7 @@ from bot.callbacks import ChatAction, ChatCallback, HistoryPage, MenuAction, Men
 from models import ChatStatus, Outbox
 from support.markdown import markdown_to_plain
 from support.outbox import OutgoingCall
-from support.service import ChatCard, HistoryEntry
+from support.service import ChatCard, DailySummary, HistoryEntry
 
 TELEGRAM_TEXT_LIMIT = 4096
 AI_QUOTE_LIMIT = 300
@@ -56,6 +56,10 @@ def _chat_button(text: str, action: ChatAction, chat_id: int) -> InlineKeyboardB
     return InlineKeyboardButton(text=text, callback_data=ChatCallback(action=action, chat_id=chat_id).pack())
 
 
+def single_button(text: str, action: ChatAction, chat_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[_chat_button(text, action, chat_id)]])
+
+
 def offer_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
     rows = [[_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)],
             [_chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]]
@@ -67,7 +71,8 @@ def offer_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
 def assigned_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
     rows = [[_chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
              _chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)],
-            [_chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)]]
+            [_chat_button("↪️ Передать", ChatAction.TRANSFER, card.chat_id),
+             _chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)]]
     if card.client_phone:
         rows[1].insert(0, _chat_button("📞 Позвонить", ChatAction.CALL, card.chat_id))
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -164,9 +169,7 @@ class TelegramManagerChannel:
             "\n\n⚠️ <b>Нет менеджеров онлайн</b> — чат ждёт в очереди. Менеджер, который начнёт смену "
             "(/online), получит его."
         )
-        markup = InlineKeyboardMarkup(inline_keyboard=[
-            [_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)],
-        ])
+        markup = single_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)
         return OutgoingCall(
             chat_id=admin_telegram_id,
             method="sendMessage",
@@ -192,6 +195,83 @@ class TelegramManagerChannel:
             )
             for n, piece in enumerate(pieces, 1)
         ]
+
+
+    def _notice(self, chat_id: int, text: str, *, purpose: str, card: ChatCard | None = None,
+                markup: InlineKeyboardMarkup | None = None) -> OutgoingCall:
+        return OutgoingCall(chat_id=chat_id, method="sendMessage", params=_send(chat_id, text, markup),
+                            purpose=purpose, support_chat_id=card.chat_id if card else None)
+
+    def lead_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall:
+        text = card_text(card).replace("🆕", "📇", 1) + (
+            "\n\n🌙 <b>Заявка в нерабочее время.</b> Клиент ждёт звонка или ответа, когда начнётся смена."
+        )
+        markup = single_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)
+        return self._notice(admin_telegram_id, text, purpose="offer", card=card, markup=markup)
+
+    def offer_expired(self, card: ChatCard, offer: Outbox, timeout_seconds: int) -> OutgoingCall:
+        minutes = max(1, round(timeout_seconds / 60))
+        text = card_text(card) + (
+            f"\n\n⏰ <b>Чат не приняли за {minutes} мин</b> — он предложен всем менеджерам онлайн. "
+            "Ещё можно принять."
+        )
+        params = {"chat_id": offer.chat_id, "text": text, "parse_mode": "HTML",
+                  "reply_markup": _markup(offer_keyboard(card))}
+        return OutgoingCall(chat_id=offer.chat_id, method="editMessageText", params=params,
+                            purpose="offer_update", support_chat_id=card.chat_id, edits_outbox_id=offer.id)
+
+    def set_offline_for_missing(self, manager_telegram_id: int, missed: int) -> OutgoingCall:
+        text = (f"🔴 Вы пропустили {missed} предложения чата подряд, поэтому смена приостановлена: новые чаты "
+                "не приходят. Вернуться — /online.")
+        return self._notice(manager_telegram_id, text, purpose="notice")
+
+    def admin_notice_missed(self, admin_telegram_id: int, manager_name: str, missed: int) -> OutgoingCall:
+        text = (f"⚠️ Менеджер <b>{escape(manager_name)}</b> пропустил {missed} предложения подряд "
+                "и переведён в офлайн.")
+        return self._notice(admin_telegram_id, text, purpose="notice")
+
+    def transferred(self, card: ChatCard, manager_telegram_id: int, from_name: str, note: str | None) -> OutgoingCall:
+        text = card_text(card).replace("🆕", "🔄", 1) + f"\n\n🔄 <b>{escape(from_name)} передал(а) вам этот чат.</b>"
+        if note:
+            text += f"\n📝 Заметка: {escape(note)}"
+        return self._notice(manager_telegram_id, text, purpose="handover", card=card, markup=assigned_keyboard(card))
+
+    def idle_closed(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall:
+        text = f"⌛ Чат #{card.chat_id} с {client_label(card)} закрыт автоматически: долго не было сообщений."
+        return self._notice(manager_telegram_id, text, purpose="notice", card=card)
+
+    def sla_reminder(self, card: ChatCard, manager_telegram_id: int, minutes: int) -> OutgoingCall:
+        text = f"⏰ <b>{client_label(card)}</b> ждёт ответа уже {minutes} мин (чат #{card.chat_id})."
+        markup = InlineKeyboardMarkup(inline_keyboard=[[
+            _chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+            _chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]])
+        return self._notice(manager_telegram_id, text, purpose="reminder", card=card, markup=markup)
+
+    def sla_alert(self, card: ChatCard, admin_telegram_id: int, minutes: int) -> OutgoingCall:
+        text = (f"🚨 Клиент <b>{client_label(card)}</b> ждёт ответа {minutes} мин в чате #{card.chat_id} "
+                f"(менеджер: {escape(card.manager_name or '—')}).")
+        markup = single_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)
+        return self._notice(admin_telegram_id, text, purpose="reminder", card=card, markup=markup)
+
+    def rating(self, card: ChatCard, manager_telegram_id: int, rating: int, comment: str | None) -> OutgoingCall:
+        stars = "⭐️" * rating + "☆" * (5 - rating)
+        text = f"{stars} Клиент {client_label(card)} оценил чат #{card.chat_id}: {rating}/5"
+        if comment:
+            text += f"\n💬 «{escape(comment)}»"
+        return self._notice(manager_telegram_id, text, purpose="notice", card=card)
+
+
+    def daily_summary(self, summary: DailySummary, admin_telegram_id: int) -> OutgoingCall:
+        rating = f"{summary.average_rating} (оценок: {summary.ratings})" if summary.average_rating else "оценок нет"
+        text = "\n".join([
+            f"📊 <b>Итоги дня {summary.day:%d.%m.%Y}</b>",
+            f"🆕 Новых чатов: {summary.created}",
+            f"✅ Принято менеджерами: {summary.taken}",
+            f"🔚 Закрыто: {summary.closed} (по неактивности: {summary.closed_idle})",
+            f"⏳ Ждут в очереди сейчас: {summary.waiting}",
+            f"⭐️ Средняя оценка: {rating}",
+        ])
+        return self._notice(admin_telegram_id, text, purpose="notice")
 
 
 def status_label(status: str) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -119,9 +121,73 @@ class HttpSettings(_Section):
 
 class SupportSettings(_Section):
     max_active_chats: int = Field(default=5, ge=1, le=100)
-    idle_close_seconds: int = Field(default=1800, ge=5)
+    accept_timeout_seconds: int = Field(default=120, ge=1)
+    missed_offers_before_offline: int = Field(default=3, ge=1)
+    idle_close_seconds: int = Field(default=1800, ge=2)
+    idle_warning_seconds: int = Field(default=300, ge=1)
+    reminder_seconds: int = Field(default=300, ge=1)
+    jobs_interval_seconds: float = Field(default=15, gt=0, le=3600)
+    ai_while_waiting: bool = False
+    working_hours: str = "00:00-24:00"
+    working_days: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    timezone: str = "Europe/Moscow"
+    daily_summary_time: str = "21:00"
     max_message_length: int = Field(default=4000, ge=1, le=20000)
     messages_per_minute: int = Field(default=30, ge=1)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_working_hours(value)
+        return value
+
+    @field_validator("daily_summary_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)") from None
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(day not in range(1, 8) for day in value):
+            raise ValueError("days are numbers 1 (Monday) to 7 (Sunday)")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def hours(self) -> tuple[dt.time, dt.time | None]:
+        return parse_working_hours(self.working_hours)
+
+
+def parse_clock(value: str) -> dt.time:
+    try:
+        hours, minutes = value.strip().split(":")
+        return dt.time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day (HH:MM)") from None
+
+
+def parse_working_hours(value: str) -> tuple[dt.time, dt.time | None]:
+    """'09:00-21:00' -> (09:00, 21:00); an end of 24:00 means midnight (None)."""
+    try:
+        start, end = value.split("-")
+    except ValueError:
+        raise ValueError(f"{value!r} is not a range like 09:00-21:00") from None
+    end = end.strip()
+    return parse_clock(start), None if end in ("24:00", "00:00") else parse_clock(end)
 
 
 class AISection(_Section):
@@ -167,6 +233,11 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HTTP_PORT": ("http", "port"),
     "PUBLIC_URL": ("http", "public_url"),
     "IDLE_CLOSE_SECONDS": ("support", "idle_close_seconds"),
+    "ACCEPT_TIMEOUT_SECONDS": ("support", "accept_timeout_seconds"),
+    "REMINDER_SECONDS": ("support", "reminder_seconds"),
+    "JOBS_INTERVAL_SECONDS": ("support", "jobs_interval_seconds"),
+    "WORKING_HOURS": ("support", "working_hours"),
+    "SUPPORT_TIMEZONE": ("support", "timezone"),
     "AI_BACKEND": ("ai", "backend"),
     "AI_KNOWLEDGE_PATH": ("ai", "knowledge_path"),
     "AI_API_KEY": ("ai", "api_key"),

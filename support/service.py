@@ -8,6 +8,7 @@ that the widget reads by event id.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -22,9 +23,11 @@ import peewee
 import peewee_async
 
 from ai import AIAnswer, HandoffAdvisor, Turn, wants_human
+from core.config import SupportSettings
 from core.db import transaction
 from models import ChatMessage, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession, utcnow
 from support.events import EventHub
+from support.hours import is_open, next_opening
 from support.markdown import render_markdown
 from support.outbox import OutboxWorker, OutgoingCall, enqueue
 from support.texts import visitor_text
@@ -70,6 +73,10 @@ class ChatClosed(SupportError):
     code = "chat_closed"
 
 
+class AlreadyRated(SupportError):
+    code = "already_rated"
+
+
 # --- what the rooms get back --------------------------------------------------------------------------
 
 
@@ -110,6 +117,18 @@ class TeamMember:
 
 
 @dataclass(frozen=True)
+class DailySummary:
+    day: Any
+    created: int
+    taken: int
+    closed: int
+    closed_idle: int
+    waiting: int
+    average_rating: float | None
+    ratings: int
+
+
+@dataclass(frozen=True)
 class TransferResult:
     status: str  # assigned | waiting | queued
     support_chat_id: int
@@ -126,6 +145,28 @@ class ManagerChannel(Protocol):
     def queued_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall: ...
 
     def visitor_message(self, card: ChatCard, manager_telegram_id: int, text: str) -> list[OutgoingCall]: ...
+
+    def lead_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall: ...
+
+    def offer_expired(self, card: ChatCard, offer: Outbox, timeout_seconds: int) -> OutgoingCall: ...
+
+    def set_offline_for_missing(self, manager_telegram_id: int, missed: int) -> OutgoingCall: ...
+
+    def admin_notice_missed(self, admin_telegram_id: int, manager_name: str, missed: int) -> OutgoingCall: ...
+
+    def transferred(
+        self, card: ChatCard, manager_telegram_id: int, from_name: str, note: str | None
+    ) -> OutgoingCall: ...
+
+    def idle_closed(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall: ...
+
+    def sla_reminder(self, card: ChatCard, manager_telegram_id: int, minutes: int) -> OutgoingCall: ...
+
+    def sla_alert(self, card: ChatCard, admin_telegram_id: int, minutes: int) -> OutgoingCall: ...
+
+    def rating(self, card: ChatCard, manager_telegram_id: int, rating: int, comment: str | None) -> OutgoingCall: ...
+
+    def daily_summary(self, summary: DailySummary, admin_telegram_id: int) -> OutgoingCall: ...
 
 
 class Consultant(Protocol):
@@ -161,9 +202,14 @@ def message_event(message: ChatMessage) -> dict[str, Any]:
     if message.sender == Sender.SYSTEM and message.meta:
         meta = json.loads(message.meta)
         if "status" in meta:
-            event["chat"] = {key: value for key, value in meta.items() if key in ("status", "manager", "queued")}
+            event["chat"] = {key: value for key, value in meta.items()
+                             if key in ("status", "manager", "queued", "after_hours")}
         if meta.get("offer_manager"):
             event["offer_manager"] = True
+        if meta.get("rate"):
+            event["rating_request"] = {"support_chat_id": meta["rate"]}
+        if "position" in meta:
+            event["queue"] = {"position": meta["position"], "eta_minutes": meta.get("eta_minutes")}
     return event
 
 
@@ -175,9 +221,9 @@ class SupportService:
         hub: EventHub,
         channel: ManagerChannel,
         consultant: Consultant,
+        policy: SupportSettings | None = None,
         admin_ids: Sequence[int] = (),
         manager_ids: Sequence[int] = (),
-        max_active_chats: int = 5,
         outbox_worker: OutboxWorker | None = None,
         auto_handoff: bool = False,
         stream_ai: bool = False,
@@ -186,9 +232,9 @@ class SupportService:
         self.hub = hub
         self.channel = channel
         self.consultant = consultant
+        self.policy = policy or SupportSettings()
         self.admin_ids = tuple(admin_ids)
         self.manager_ids = tuple(manager_ids)
-        self.max_active_chats = max_active_chats
         self.outbox_worker = outbox_worker
         self.auto_handoff = auto_handoff
         # Streaming pieces to the widget only pays off for a model that generates slowly.
@@ -196,6 +242,10 @@ class SupportService:
         self.advisor = HandoffAdvisor()
         self._background: set[asyncio.Task[Any]] = set()
         self._ai_locks: dict[int, asyncio.Lock] = {}
+
+    @property
+    def max_active_chats(self) -> int:
+        return self.policy.max_active_chats
 
     # --- visitor sessions ---------------------------------------------------------------------------
 
@@ -229,15 +279,19 @@ class SupportService:
         return [message_event(row) for row in rows]
 
     async def session_state(self, session: VisitorSession) -> dict[str, Any]:
+        now = utcnow()
+        hours = {"support_open": is_open(now, self.policy),
+                 "opens_at": next_opening(now, self.policy).isoformat(timespec="minutes")}
         chat = await self._open_chat_of(session)
         if chat is None:
-            return {"mode": "ai", "status": "ai", "manager": None, "support_chat_id": None}
+            return {"mode": "ai", "status": "ai", "manager": None, "support_chat_id": None, **hours}
         manager = await Manager.aio_get_or_none(Manager.id == chat.manager_id) if chat.manager_id else None
         return {
             "mode": "manager",
             "status": chat.status,
             "manager": manager.display_name if manager else None,
             "support_chat_id": chat.id,
+            **hours,
         }
 
     # --- visitor → desk -----------------------------------------------------------------------------
@@ -274,7 +328,7 @@ class SupportService:
             ).aio_execute()
             relayed = False
             if chat is not None:
-                await SupportChat.update(last_activity_at=utcnow()).where(
+                await SupportChat.update(last_activity_at=utcnow(), idle_warned_at=None).where(
                     SupportChat.id == chat.id
                 ).aio_execute()
                 if chat.status == ChatStatus.ASSIGNED and chat.manager_id:
@@ -284,7 +338,7 @@ class SupportService:
                     relayed = True
         self.hub.wake(session.id)
         self._wake_outbox()
-        if chat is None:
+        if chat is None or (chat.status == ChatStatus.WAITING and self.policy.ai_while_waiting):
             self._spawn(self._answer_with_ai(session, message))
         elif relayed:
             log.debug("visitor message %s queued for manager of chat %s", message.id, chat.id)
@@ -323,11 +377,22 @@ class SupportService:
             await ChatMessage.update(support_chat=chat.id).where(
                 (ChatMessage.session == session.id) & ChatMessage.support_chat.is_null()
             ).aio_execute()
-            managers = await self._routing_candidates()
             card = await self._card(chat)
-            if managers:
-                target = managers[0]
-                await enqueue([self.channel.offer(card, target.telegram_id)])
+            now = utcnow()
+            managers = await self._routing_candidates() if is_open(now, self.policy) else []
+            if not is_open(now, self.policy):
+                back = next_opening(now, self.policy)
+                admins = await self._admin_telegram_ids()
+                await enqueue([self.channel.lead_alert(card, admin_id) for admin_id in admins])
+                await self._system_message(
+                    session, chat,
+                    visitor_text("after_hours", session.locale, back=_when(back, session.locale)),
+                    {"status": ChatStatus.WAITING, "queued": True, "after_hours": True},
+                )
+                status = "queued"
+            elif managers:
+                await enqueue([self.channel.offer(card, managers[0].telegram_id)])
+                await SupportChat.update(offered_at=now).where(SupportChat.id == chat.id).aio_execute()
                 await self._system_message(session, chat, visitor_text("waiting", session.locale),
                                            {"status": ChatStatus.WAITING})
                 status = "waiting"
@@ -339,6 +404,8 @@ class SupportService:
                 status = "queued"
         self.hub.wake(session.id)
         self._wake_outbox()
+        if status == "queued":
+            await self.announce_queue()
         return TransferResult(status=status, support_chat_id=chat.id, created=True)
 
     # --- manager → desk -----------------------------------------------------------------------------
@@ -417,7 +484,8 @@ class SupportService:
                     raise ChatClosed(chat_id)
                 holder = await Manager.aio_get_or_none(Manager.id == chat.manager_id)
                 raise ChatAlreadyTaken(holder.display_name if holder else "?")
-            await Manager.update(last_assigned_at=utcnow()).where(Manager.id == manager.id).aio_execute()
+            await Manager.update(last_assigned_at=utcnow(), missed_offers=0).where(
+                Manager.id == manager.id).aio_execute()
             session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
             await self._system_message(
                 session, chat, visitor_text("assigned", session.locale, manager=manager.display_name),
@@ -433,6 +501,7 @@ class SupportService:
             ])
         self.hub.wake(chat.session_id)
         self._wake_outbox()
+        await self.announce_queue()
         return card
 
     async def manager_reply(self, manager: Manager, chat_id: int, text: str) -> ChatMessage:
@@ -449,6 +518,7 @@ class SupportService:
             now = utcnow()
             await SupportChat.update(
                 last_activity_at=now,
+                idle_warned_at=None,
                 first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
             ).where(SupportChat.id == chat.id).aio_execute()
         self.hub.wake(chat.session_id)
@@ -466,12 +536,216 @@ class SupportService:
             session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
             await self._system_message(
                 session, chat, visitor_text("closed_by_manager", session.locale, manager=manager.display_name),
-                {"status": ChatStatus.CLOSED},
+                {"status": ChatStatus.CLOSED, "rate": chat.id},
             )
             chat.status = ChatStatus.CLOSED
             card = await self._card(chat)
         self.hub.wake(chat.session_id)
         return card
+
+    async def transfer_chat(self, manager: Manager, chat_id: int, to_telegram_id: int, note: str | None) -> ChatCard:
+        """Hand an accepted chat to another online manager, with a note; the visitor is told."""
+        target = await self.manager_by_telegram_id(to_telegram_id)
+        if target is None or not target.is_online or target.id == manager.id:
+            raise NotAllowed(chat_id)
+        async with transaction(self.db):
+            chat = await self._chat_of_manager(manager, chat_id)
+            moved = await SupportChat.update(
+                manager=target.id, transfer_note=note, reminded_at=None, admins_reminded_at=None,
+            ).where((SupportChat.id == chat.id) & (SupportChat.manager == manager.id)
+                    & (SupportChat.status == ChatStatus.ASSIGNED)).aio_execute()
+            if not moved:
+                raise ChatClosed(chat_id)
+            chat.manager_id = target.id
+            session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+            await self._system_message(
+                session, chat, visitor_text("transferred", session.locale, manager=target.display_name),
+                {"status": ChatStatus.ASSIGNED, "manager": target.display_name},
+            )
+            card = await self._card(chat)
+            await enqueue([self.channel.transferred(card, target.telegram_id, manager.display_name, note)])
+        self.hub.wake(chat.session_id)
+        self._wake_outbox()
+        return card
+
+    async def transfer_targets(self, manager: Manager) -> list[TeamMember]:
+        """Online colleagues who could take a chat, least busy first."""
+        return [member for member in await self.team_overview()
+                if member.online and member.active and member.telegram_id != manager.telegram_id]
+
+    async def rate(self, session: VisitorSession, chat_id: int, rating: int, comment: str | None) -> None:
+        """The visitor's 1–5 for a chat a manager closed; once per chat."""
+        async with transaction(self.db):
+            rated = await SupportChat.update(rating=rating, rating_comment=comment).where(
+                (SupportChat.id == chat_id) & (SupportChat.session == session.id)
+                & (SupportChat.status == ChatStatus.CLOSED) & SupportChat.rating.is_null()
+                & SupportChat.close_reason.in_(("manager", "admin"))
+            ).aio_execute()
+            if not rated:
+                chat = await SupportChat.aio_get_or_none(
+                    (SupportChat.id == chat_id) & (SupportChat.session == session.id))
+                if chat is None:
+                    raise ChatNotFound(chat_id)
+                raise AlreadyRated(chat_id)
+            chat = await SupportChat.aio_get(SupportChat.id == chat_id)
+            if chat.manager_id:
+                manager = await Manager.aio_get(Manager.id == chat.manager_id)
+                card = await self._card(chat)
+                await enqueue([self.channel.rating(card, manager.telegram_id, rating, comment)])
+        self._wake_outbox()
+
+    # --- what the scheduled jobs drive --------------------------------------------------------------
+
+    async def announce_queue(self) -> None:
+        """Tell every queued visitor their place and an estimated wait, when it changed."""
+        waiting = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).order_by(
+            SupportChat.created_at, SupportChat.id).aio_execute()
+        per_chat = await self._minutes_per_chat()
+        managers = max(1, len(await self._online_managers()))
+        for position, chat in enumerate(waiting, 1):
+            if chat.queue_position == position:
+                continue
+            eta = max(1, round(position * per_chat / managers))
+            async with transaction(self.db):
+                changed = await SupportChat.update(queue_position=position).where(
+                    (SupportChat.id == chat.id) & (SupportChat.status == ChatStatus.WAITING)
+                ).aio_execute()
+                if not changed:
+                    continue
+                session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+                await self._system_message(
+                    session, chat,
+                    visitor_text("queue_position", session.locale, position=str(position), eta=str(eta)),
+                    {"status": ChatStatus.WAITING, "queued": True, "position": position, "eta_minutes": eta},
+                )
+            self.hub.wake(chat.session_id)
+
+    async def expire_offer(self, chat: SupportChat) -> bool:
+        """The offered manager did not accept in time: offer the chat to everyone online."""
+        async with transaction(self.db):
+            marked = await SupportChat.update(broadcast_at=utcnow()).where(
+                (SupportChat.id == chat.id) & (SupportChat.status == ChatStatus.WAITING)
+                & SupportChat.broadcast_at.is_null()
+            ).aio_execute()
+            if not marked:
+                return False  # accepted meanwhile, or another run did it
+            card = await self._card(chat)
+            offers = await Outbox.select().where(
+                (Outbox.support_chat == chat.id) & (Outbox.purpose == "offer")).aio_execute()
+            offered = {offer.chat_id for offer in offers}
+            calls = [self.channel.offer_expired(card, offer, self.policy.accept_timeout_seconds) for offer in offers]
+            for manager in await self._online_managers():
+                if manager.telegram_id not in offered:
+                    calls.append(self.channel.offer(card, manager.telegram_id))
+            await enqueue(calls)
+            missed = await Manager.select().where(Manager.telegram_id.in_(list(offered))).aio_execute()
+            for manager in missed:
+                await self._count_missed_offer(manager)
+        self._wake_outbox()
+        return True
+
+    async def _count_missed_offer(self, manager: Manager) -> None:
+        await Manager.update(missed_offers=Manager.missed_offers + 1).where(Manager.id == manager.id).aio_execute()
+        fresh = await Manager.aio_get(Manager.id == manager.id)
+        limit = self.policy.missed_offers_before_offline
+        if fresh.is_online and fresh.missed_offers >= limit:
+            # A manager away from the phone must not keep receiving chats that then wait in vain.
+            await Manager.update(is_online=False, online_since=None, missed_offers=0).where(
+                Manager.id == manager.id).aio_execute()
+            calls = [self.channel.set_offline_for_missing(manager.telegram_id, limit)]
+            calls += [self.channel.admin_notice_missed(admin_id, fresh.display_name, limit)
+                      for admin_id in await self._admin_telegram_ids() if admin_id != manager.telegram_id]
+            await enqueue(calls)
+            log.warning("Manager %s set offline after %s missed offers", manager.telegram_id, limit)
+
+    async def warn_idle(self, chat: SupportChat) -> bool:
+        async with transaction(self.db):
+            marked = await SupportChat.update(idle_warned_at=utcnow()).where(
+                (SupportChat.id == chat.id) & SupportChat.status.in_(ChatStatus.OPEN)
+                & SupportChat.idle_warned_at.is_null() & (SupportChat.last_activity_at == chat.last_activity_at)
+            ).aio_execute()
+            if not marked:
+                return False
+            session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+            minutes = max(1, round(self.policy.idle_warning_seconds / 60))
+            await self._system_message(session, chat, visitor_text("idle_warning", session.locale,
+                                                                   minutes=str(minutes)))
+        self.hub.wake(chat.session_id)
+        return True
+
+    async def close_idle(self, chat: SupportChat) -> bool:
+        async with transaction(self.db):
+            closed = await SupportChat.update(
+                status=ChatStatus.CLOSED, closed_at=utcnow(), close_reason="idle"
+            ).where((SupportChat.id == chat.id) & SupportChat.status.in_(ChatStatus.OPEN)
+                    & (SupportChat.last_activity_at == chat.last_activity_at)).aio_execute()
+            if not closed:
+                return False  # someone wrote meanwhile, or it is closed already
+            session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+            await self._system_message(session, chat, visitor_text("idle_closed", session.locale),
+                                       {"status": ChatStatus.CLOSED})
+            chat.status = ChatStatus.CLOSED
+            card = await self._card(chat)
+            if chat.manager_id:
+                manager = await Manager.aio_get(Manager.id == chat.manager_id)
+                await enqueue([self.channel.idle_closed(card, manager.telegram_id)])
+        self.hub.wake(chat.session_id)
+        self._wake_outbox()
+        await self.announce_queue()
+        return True
+
+    async def remind(self, chat: SupportChat, *, admins: bool, waiting_seconds: float, since: Any) -> bool:
+        """A visitor's message is still unanswered: remind the manager (or, later, the admins)."""
+        field = SupportChat.admins_reminded_at if admins else SupportChat.reminded_at
+        async with transaction(self.db):
+            marked = await SupportChat.update({field: utcnow()}).where(
+                (SupportChat.id == chat.id) & (SupportChat.status == ChatStatus.ASSIGNED)
+                & (field.is_null() | (field < since))
+            ).aio_execute()
+            if not marked:
+                return False
+            card = await self._card(chat)
+            minutes = max(1, round(waiting_seconds / 60))
+            if admins:
+                admins_ids = await self._admin_telegram_ids()
+                calls = [self.channel.sla_alert(card, admin_id, minutes) for admin_id in admins_ids]
+            else:
+                manager = await Manager.aio_get(Manager.id == chat.manager_id)
+                calls = [self.channel.sla_reminder(card, manager.telegram_id, minutes)]
+            await enqueue(calls)
+        self._wake_outbox()
+        return True
+
+    async def send_daily_summary(self) -> None:
+        """The day so far, to every admin (the scheduler calls this at daily_summary_time)."""
+        now_local = dt.datetime.now(self.policy.zone)
+        midnight = now_local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC).replace(tzinfo=None)
+        today = await SupportChat.select().where(
+            (SupportChat.created_at >= midnight) | (SupportChat.closed_at >= midnight)).aio_execute()
+        created = [c for c in today if c.created_at >= midnight]
+        closed = [c for c in today if c.closed_at and c.closed_at >= midnight]
+        ratings = [c.rating for c in closed if c.rating]
+        waiting = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).aio_count()
+        summary = DailySummary(
+            day=now_local.date(), created=len(created), taken=len([c for c in created if c.assigned_at]),
+            closed=len(closed), closed_idle=len([c for c in closed if c.close_reason == "idle"]),
+            waiting=waiting, average_rating=round(sum(ratings) / len(ratings), 2) if ratings else None,
+            ratings=len(ratings),
+        )
+        await enqueue([self.channel.daily_summary(summary, admin_id) for admin_id in await self._admin_telegram_ids()])
+        self._wake_outbox()
+
+    async def _online_managers(self) -> list[Manager]:
+        return list(await Manager.select().where(
+            (Manager.is_online == True) & (Manager.is_active == True)  # noqa: E712
+        ).aio_execute())
+
+    async def _minutes_per_chat(self) -> float:
+        """How long a queued chat usually waits for a manager, from the last closed chats (5 min if unknown)."""
+        rows = await SupportChat.select(SupportChat.created_at, SupportChat.assigned_at).where(
+            SupportChat.assigned_at.is_null(False)).order_by(SupportChat.id.desc()).limit(50).aio_execute()
+        waits = sorted((row.assigned_at - row.created_at).total_seconds() / 60 for row in rows)
+        return max(1.0, waits[len(waits) // 2]) if waits else 5.0
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -601,19 +875,22 @@ class SupportService:
     async def _answer_with_ai(self, session: VisitorSession, question: ChatMessage) -> None:
         lock = self._ai_locks.setdefault(session.id, asyncio.Lock())
         async with lock:
-            if wants_human(question.text):
+            if wants_human(question.text) and await self._open_chat_of(session) is None:
                 await self._offer_manager(session, asked=True)
                 return
             history = await self._ai_history(session, before=question.id)
             answer = await self._generate(session, question, history)
-            # The visitor may have asked for a manager while the AI was thinking: it stays silent then.
-            if await self._open_chat_of(session) is not None:
+            # Once a manager has the chat the AI stays silent for good (it may help while the visitor waits).
+            chat = await self._open_chat_of(session)
+            if chat is not None and not (chat.status == ChatStatus.WAITING and self.policy.ai_while_waiting):
                 return
             await ChatMessage.aio_create(
-                session=session.id, sender=Sender.AI, text=answer.text,
+                session=session.id, sender=Sender.AI, text=answer.text, support_chat=chat.id if chat else None,
                 meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics)}, ensure_ascii=False),
             )
             self.hub.wake(session.id)
+            if chat is not None:
+                return  # waiting for a manager already: no need to offer one
             recent = await ChatMessage.select(ChatMessage.meta).where(
                 (ChatMessage.session == session.id) & (ChatMessage.sender == Sender.AI)
             ).order_by(ChatMessage.id.desc()).limit(self.advisor.misses_in_a_row + 1).aio_execute()
@@ -699,6 +976,12 @@ async def log_delivery(row: Outbox, result: Any) -> None:
         log.info("✅ Менеджер %s уведомлен о новом чате %s", row.chat_id, row.support_chat_id)
     elif row.purpose == "relay":
         log.info("✅ Сообщение от веб-клиента переслано менеджеру %s", row.chat_id)
+
+
+def _when(moment: Any, locale: str) -> str:
+    if locale == "en":
+        return moment.strftime("%d.%m at %H:%M")
+    return moment.strftime("%d.%m в %H:%M")
 
 
 def _turn(row: ChatMessage) -> Turn:

@@ -31,6 +31,29 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ru": "ИИ-консультант сейчас недоступен. Нажмите «👤 Связаться с живым менеджером» — вам ответит человек.",
         "en": "The AI consultant is unavailable right now. Press “👤 Contact a live manager” to talk to a person.",
     },
+    "after_hours": {
+        "ru": "🌙 Сейчас нерабочее время — менеджеры вернутся {back} (МСК). Мы сохранили вашу заявку: "
+        "менеджер свяжется с вами. Если ещё не оставили имя и телефон — напишите их здесь.",
+        "en": "🌙 We are closed right now — managers are back {back} (Moscow time). Your request is saved and "
+        "a manager will get back to you. Leave your name and phone here if you haven't yet.",
+    },
+    "queue_position": {
+        "ru": "🕐 Вы в очереди: {position}-й. Примерное ожидание — около {eta} мин.",
+        "en": "🕐 You are number {position} in the queue. Estimated wait: about {eta} min.",
+    },
+    "transferred": {
+        "ru": "🔄 Вас переключили на менеджера {manager}. Он уже видит всю переписку.",
+        "en": "🔄 You have been transferred to manager {manager}, who can see the whole conversation.",
+    },
+    "idle_warning": {
+        "ru": "⌛ Чат скоро закроется из-за отсутствия активности (через {minutes} мин). "
+        "Напишите, если вопрос ещё актуален.",
+        "en": "⌛ This chat will close soon for inactivity (in {minutes} min). Write if you still need help.",
+    },
+    "idle_closed": {
+        "ru": "🔚 Чат закрыт из-за отсутствия активности. ИИ-консультант на связи, а менеджера можно позвать снова.",
+        "en": "🔚 The chat was closed for inactivity. The AI consultant is here, and you can call a manager again.",
+    },
 }
 
 

@@ -111,7 +111,9 @@ async def test_accept_reply_relay_details_close(desk: Desk, caplog: pytest.LogCa
     joined = await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
     assert joined["chat"]["manager"] == "Анна Смирнова" and "Анна Смирнова" in joined["text"]
     state = await visitor.state()
-    assert state == {"mode": "manager", "status": "assigned", "manager": "Анна Смирнова", "support_chat_id": chat_id}
+    assert state["support_open"] is True
+    assert {k: state[k] for k in ("mode", "status", "manager", "support_chat_id")} == {
+        "mode": "manager", "status": "assigned", "manager": "Анна Смирнова", "support_chat_id": chat_id}
 
     # Reply mode is on after accepting: the manager's text goes to the widget as a manager_message.
     await desk.fake.send_message(MANAGER, "Здравствуйте! **Поможем** с подключением.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ai import AISettings, build_consultant
 from bot import build_bot, build_dispatcher, set_commands
@@ -21,6 +23,7 @@ from core.db import make_database, parse_database_url
 from core.migrations import apply_migrations, ensure_migrated
 from models import bind_database
 from support.events import EventHub
+from support.jobs import SupportJobs
 from support.outbox import OutboxWorker
 from support.service import SupportService, log_delivery
 from webhook.app import create_app
@@ -71,6 +74,8 @@ class Product:
         self.worker: OutboxWorker | None = None
         self.fake = None  # sandbox.bot_api.FakeBotAPI when running without a real token
         self.runner: web.AppRunner | None = None
+        self.jobs: SupportJobs | None = None
+        self.scheduler: AsyncIOScheduler | None = None
         self.port: int | None = None
         self._polling: asyncio.Task[None] | None = None
 
@@ -129,9 +134,9 @@ class Product:
             hub=hub,
             channel=_channel(),
             consultant=build_consultant(_ai_settings(settings)),
+            policy=settings.support,
             admin_ids=admins,
             manager_ids=managers,
-            max_active_chats=settings.support.max_active_chats,
             outbox_worker=self.worker,
             auto_handoff=settings.ai.auto_handoff,
             stream_ai=settings.ai.backend == "openai",
@@ -151,6 +156,10 @@ class Product:
         if sandbox:
             self.bot.session.api = TelegramAPIServer.from_base(self.base_url + SANDBOX_PREFIX)
         self.worker.start()
+        self.jobs = SupportJobs(self.service)
+        self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        self.jobs.schedule(self.scheduler)
+        self.scheduler.start()
         await self._start_telegram_link(admins)
         log.info("Serving on %s (Telegram: %s)", self.base_url, self.telegram_mode)
 
@@ -200,6 +209,9 @@ class Product:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._polling, timeout=15)
             self._polling = None
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)  # jobs derive their work from the database: none is lost
+            self.scheduler = None
         if self.service is not None:
             await self.service.drain()
         if self.worker is not None:

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from core.appkeys import HUB, RATE_LIMITER, SERVICE, SETTINGS, WEBSOCKETS
 from models import VisitorSession
-from support.service import InvalidToken, SessionNotFound, message_event
-from widget.schemas import SendMessageBody, SessionBody, StartBody, TransferBody
+from support.service import AlreadyRated, ChatNotFound, InvalidToken, SessionNotFound, message_event
+from widget.schemas import RateBody, SendMessageBody, SessionBody, StartBody, TransferBody
 
 log = logging.getLogger(__name__)
 Body = TypeVar("Body", bound=BaseModel)
@@ -28,7 +28,7 @@ WS_HEARTBEAT_SECONDS = 20.0
 def api_error(status: int, code: str, message: str, **extra: Any) -> web.HTTPException:
     exc_class = {
         400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-        413: web.HTTPRequestEntityTooLarge, 429: web.HTTPTooManyRequests,
+        409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge, 429: web.HTTPTooManyRequests,
     }[status]
     body = json.dumps({"error": code, "message": message, **extra}, ensure_ascii=False)
     if status == 413:
@@ -111,6 +111,18 @@ async def transfer_to_manager(request: web.Request) -> web.Response:
     session = await authenticate(request, body.session_id)
     result = await request.app[SERVICE].transfer_to_manager(session, name=body.name, phone=body.phone)
     return web.json_response({"status": result.status, "support_chat_id": result.support_chat_id})
+
+
+async def rate_chat(request: web.Request) -> web.Response:
+    body = await parse_body(request, RateBody)
+    session = await authenticate(request, body.session_id)
+    try:
+        await request.app[SERVICE].rate(session, body.support_chat_id, body.rating, body.comment)
+    except ChatNotFound:
+        raise api_error(404, "chat_not_found", "No such chat in this session.") from None
+    except AlreadyRated:
+        raise api_error(409, "already_rated", "This chat was already rated, or cannot be rated.") from None
+    return web.json_response({"status": "rated", "rating": body.rating})
 
 
 async def chat_state(request: web.Request) -> web.Response:
@@ -248,6 +260,7 @@ def setup_api(app: web.Application) -> None:
     app.router.add_post("/api/chat/send-message", send_message)
     app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)
     app.router.add_get("/api/chat/state", chat_state)
+    app.router.add_post("/api/chat/rate", rate_chat)
     app.router.add_get("/api/chat/events", events)
     app.router.add_get("/api/chat/ws", websocket)
     app.on_shutdown.append(close_websockets)

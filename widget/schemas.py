@@ -73,3 +73,14 @@ class SendMessageBody(SessionBody):
 
 class TransferBody(SessionBody, ContactFields):
     pass
+
+
+class RateBody(SessionBody):
+    support_chat_id: int = Field(ge=1)
+    rating: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("comment")
+    @classmethod
+    def _comment(cls, value: str | None) -> str | None:
+        return _clean_optional(value)
