@@ -1229,8 +1229,12 @@ class FakeBotAPI:
             if self._webhook_url:
                 return []
             ready = self._deliverable()[:limit]
-            if ready or self._closing:
+            if ready:
                 return ready
+            if self._closing:
+                # A poller that keeps asking during shutdown would otherwise spin on instant answers.
+                await asyncio.sleep(0.05)
+                return []
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -329,6 +330,25 @@ async def test_get_updates_long_poll_and_offset(fake: FakeBotAPI, bot: Bot) -> N
     assert await bot.get_updates(offset=updates[0].update_id + 1, timeout=0) == []
 
 
+async def test_second_poller_terminates_the_first(fake: FakeBotAPI, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(bot.get_updates(timeout=1))
+    with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
+        await asyncio.wait_for(first, 2)
+    second.cancel()
+
+
+async def test_allowed_updates_filter(fake: FakeBotAPI, bot: Bot) -> None:
+    await fake.send_message(MANAGER, "не нужно")
+    assert await bot.get_updates(timeout=0, allowed_updates=["callback_query"]) == []
+    # The subscription is remembered for later calls that do not repeat it.
+    await fake.send_message(MANAGER, "тоже не нужно")
+    assert await bot.get_updates(timeout=0) == []
+    info = await bot.get_webhook_info()
+    assert info.pending_update_count == 0
+
+
 async def test_webhook_delivery_with_secret_and_retry(fake: FakeBotAPI, bot: Bot) -> None:
     received: list[tuple[str | None, dict[str, Any]]] = []
     failures = {"left": 1}
@@ -405,6 +425,15 @@ async def test_send_document_multipart(fake: FakeBotAPI, bot: Bot) -> None:
     downloaded = await bot.download(sent.document.file_id)
     assert downloaded is not None and downloaded.read() == payload
     assert fake.violations == []
+
+
+async def test_send_photo_keeps_bytes_and_size(fake: FakeBotAPI, bot: Bot) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + struct.pack(">II", 640, 480) + b"\x08\x02\x00\x00\x00"
+    sent = await bot.send_photo(MANAGER.id, BufferedInputFile(png, filename="car.png"), caption="Авто")
+    assert sent.photo is not None and (sent.photo[-1].width, sent.photo[-1].height) == (640, 480)
+    stored = fake.last_message(MANAGER.id)
+    assert stored is not None and stored.photo is not None
+    assert stored.photo.data == png and stored.photo.filename == "car.png" and stored.caption == "Авто"
 
 
 async def test_user_document_reaches_bot(fake: FakeBotAPI, bot: Bot) -> None:
