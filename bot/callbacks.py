@@ -24,6 +24,7 @@ class ChatCallback(CallbackData, prefix="chat"):
 class TransferTo(CallbackData, prefix="xfer"):
     chat_id: int
     telegram_id: int
+    now: bool = False  # hand over at once, without a note
 
 
 class HistoryPage(CallbackData, prefix="hist"):

@@ -7,10 +7,10 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.callbacks import ChatAction, ChatCallback, HistoryPage
+from bot.callbacks import ChatAction, ChatCallback, HistoryPage, TransferTo
 from bot.middlewares import IsManager
 from bot.render import assigned_keyboard, client_label, details_pages, history_keyboard
-from bot.states import ReplyMode
+from bot.states import ReplyMode, TransferNote
 from models import Manager
 from support.service import (
     ChatAlreadyTaken,
@@ -226,6 +226,77 @@ async def deliver_reply(message: Message, service: SupportService, manager: Mana
     return True
 
 
+async def choose_transfer_target(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
+) -> None:
+    try:
+        card = await service.chat_card(callback_data.chat_id, manager)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
+        await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
+        return
+    colleagues = await service.transfer_targets(manager)
+    if not colleagues:
+        await query.answer("Сейчас нет других менеджеров онлайн — передать некому.", show_alert=True)
+        return
+    await query.answer()
+    rows = [[InlineKeyboardButton(
+        text=f"{member.name} — чатов: {member.active_chats}",
+        callback_data=TransferTo(chat_id=card.chat_id, telegram_id=member.telegram_id).pack(),
+    )] for member in colleagues]
+    assert query.bot is not None
+    await query.bot.send_message(
+        manager.telegram_id,
+        f"↪️ Кому передать чат #{card.chat_id} ({client_label(card)})? Рядом с именем — текущая загрузка.",
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+    )
+
+
+async def transfer_target_chosen(
+    query: CallbackQuery, callback_data: TransferTo, service: SupportService, manager: Manager, state: FSMContext
+) -> None:
+    if callback_data.now:
+        await query.answer()
+        await finish_transfer(query.bot, service, manager, state, callback_data.chat_id, callback_data.telegram_id,
+                              note=None)
+        return
+    await state.set_state(TransferNote.waiting)
+    await state.update_data(transfer_chat_id=callback_data.chat_id, transfer_to=callback_data.telegram_id)
+    await query.answer()
+    assert query.bot is not None
+    await query.bot.send_message(
+        manager.telegram_id,
+        "📝 Напишите заметку для коллеги (что уже обсудили, что осталось) — или передайте без неё.",
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+            text="➡️ Передать без заметки",
+            callback_data=TransferTo(chat_id=callback_data.chat_id, telegram_id=callback_data.telegram_id,
+                                     now=True).pack())]]),
+    )
+
+
+async def transfer_note(message: Message, service: SupportService, manager: Manager, state: FSMContext) -> None:
+    data = await state.get_data()
+    await finish_transfer(message.bot, service, manager, state, int(data["transfer_chat_id"]),
+                          int(data["transfer_to"]), note=message.text)
+
+
+async def finish_transfer(
+    bot: Bot | None, service: SupportService, manager: Manager, state: FSMContext, chat_id: int, to: int,
+    *, note: str | None,
+) -> None:
+    assert bot is not None
+    await state.clear()
+    try:
+        card = await service.transfer_chat(manager, chat_id, to, note)
+    except SupportError as error:
+        await bot.send_message(manager.telegram_id, refusal(error) + " Чат остался у вас.")
+        return
+    await bot.send_message(manager.telegram_id,
+                           f"✅ Чат #{card.chat_id} передан: {card.manager_name}. Клиент уведомлён.")
+
+
 def build_router() -> Router:
     """A fresh router each time: aiogram attaches a router to one dispatcher only."""
     router = Router(name="chats")
@@ -238,6 +309,9 @@ def build_router() -> Router:
     router.callback_query.register(history_page, HistoryPage.filter())
     router.callback_query.register(call_client, ChatCallback.filter(F.action == ChatAction.CALL))
     router.callback_query.register(close, ChatCallback.filter(F.action == ChatAction.CLOSE))
+    router.callback_query.register(choose_transfer_target, ChatCallback.filter(F.action == ChatAction.TRANSFER))
+    router.callback_query.register(transfer_target_chosen, TransferTo.filter())
+    router.message.register(transfer_note, TransferNote.waiting, F.text, ~F.text.startswith("/"))
     router.message.register(reply_by_quote, F.reply_to_message.from_user.is_bot, F.text, ~F.text.startswith("/"))
     router.message.register(reply_in_mode, ReplyMode.active, F.text, ~F.text.startswith("/"))
     router.message.register(unsupported_in_mode, ReplyMode.active, ~F.text)
