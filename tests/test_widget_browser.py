@@ -318,12 +318,42 @@ def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServe
 
     # The manager closes the chat: back to the AI, the button is there again.
     press(live_server, card, CLOSE)
-    expect(page.locator(".system-message[data-id]").last).to_contain_text("завершил")
+    closing = page.locator(".system-message[data-id]").last
+    expect(closing).to_contain_text("завершил")
     expect(page.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")
     expect(page.locator(".ilpo-manager-btn")).to_be_visible()
+
+    # The visitor rates the manager; the manager hears about it in Telegram.
+    expect(closing.locator(".ilpo-star")).to_have_count(5)
+    shot(page, "08-rate-the-manager")
+    closing.locator(".ilpo-star[data-rating='5']").click()
+    expect(closing.locator(".ilpo-rating")).to_have_text("Спасибо за оценку!")
+    assert "5/5" in manager_receives(live_server, "оценил чат").text
+    page.reload()
+    expect(page.locator(".system-message[data-id]").last.locator(".ilpo-rating")).to_have_count(0)  # asked once
     ask_ai(page, "Сколько стоит аренда?")
     assert_matches_server(live_server, page)
     shot(page, "08-chat-closed")
+
+
+def test_queue_when_nobody_is_online_then_a_manager_comes(live_server: LiveServer, page: Page) -> None:
+    page.goto(live_server.base_url + "/")
+    open_chat(page)
+    page.locator(".ilpo-manager-btn").click()
+    page.locator("input[name=name]").fill("Ольга")
+    page.locator("input[name=phone]").fill("8 900 000 00 00")
+    page.locator(".ilpo-contact-submit").click()
+    expect(page.locator(".ilpo-status")).to_contain_text("В очереди")
+    expect(page.locator(".system-message[data-id]").last).to_contain_text("очеред")
+    expect(page.locator(".ilpo-manager-btn")).to_be_hidden()
+    shot(page, "18-queued")
+
+    manager_online(live_server)
+    manager_accepts(live_server)
+    expect(page.locator(".ilpo-status")).to_contain_text(MANAGER_NAME)
+    manager_says(live_server, "Ольга, добрый день!")
+    expect(page.locator(".manager-message[data-id]")).to_contain_text("Ольга, добрый день!")
+    assert_matches_server(live_server, page)
 
 
 @pytest.mark.parametrize("block", ["no-websocket", "websocket-fails"])
@@ -420,14 +450,42 @@ def test_unread_badge_title_flash_and_keyboard(live_server: LiveServer, page: Pa
 
 
 class SlowConsultant:
-    """The real AI consultant, thinking a while before each answer, so the typing indicator can be seen."""
+    """The real AI consultant, thinking a while and then typing its answer in pieces, so the widget's
+    typing indicator and streamed draft can be seen. Everything else is delegated."""
 
-    def __init__(self, inner: Any, seconds: float) -> None:
-        self.inner, self.seconds = inner, seconds
+    def __init__(self, inner: Any, think: float, piece: float = 0.0) -> None:
+        self.inner, self.think, self.piece = inner, think, piece
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     async def answer(self, *args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(self.seconds)
+        await asyncio.sleep(self.think)
         return await self.inner.answer(*args, **kwargs)
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _SlowStream(self.inner.stream(*args, **kwargs), self.think, self.piece)
+
+
+class _SlowStream:
+    def __init__(self, inner: Any, think: float, piece: float) -> None:
+        self.inner, self.think, self.piece = inner, think, piece
+        self.buffer: list[str] = []
+
+    @property
+    def result(self) -> Any:
+        return getattr(self.inner, "result", None)
+
+    def __aiter__(self) -> _SlowStream:
+        return self
+
+    async def __anext__(self) -> str:
+        await asyncio.sleep(self.think)
+        self.think = self.piece
+        if not self.buffer:
+            text = await self.inner.__anext__()
+            self.buffer = re.findall(r"\S+\s*", text) if self.piece else [text]
+        return self.buffer.pop(0)
 
 
 def test_typing_indicator_and_new_messages_pill(live_server: LiveServer, page: Page) -> None:
@@ -439,7 +497,7 @@ def test_typing_indicator_and_new_messages_pill(live_server: LiveServer, page: P
     assert log.evaluate("el => el.scrollHeight > el.clientHeight + 200"), "enough history to scroll"
     assert log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 5"), "follows the conversation"
 
-    live_server.service.consultant = SlowConsultant(live_server.service.consultant, 2.0)
+    live_server.service.consultant = SlowConsultant(live_server.service.consultant, think=2.0)
     ask(page, "Какая комиссия парка?")
     typing = page.locator(".ilpo-typing")
     expect(typing).to_be_visible()
@@ -454,6 +512,19 @@ def test_typing_indicator_and_new_messages_pill(live_server: LiveServer, page: P
     pill.click()
     expect(pill).to_be_hidden()
     assert log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 5")
+
+    # A streaming backend: the answer grows in a draft bubble, then the stored message takes its place.
+    live_server.service.stream_ai = True
+    live_server.service.consultant = SlowConsultant(live_server.service.consultant.inner, think=0.5, piece=0.15)
+    ask(page, "Как часто выплаты?")
+    draft = page.locator(".ai-message.ilpo-draft")
+    expect(draft).to_be_visible()
+    expect(draft).to_contain_text("Выплаты")
+    shot(page, "17-streamed-draft")
+    expect(page.locator(".ai-message[data-id]")).to_have_count(5)
+    expect(draft).to_have_count(0)
+    expect(page.locator(".ai-message[data-id]").last).to_contain_text("ежедневно")
+    assert_matches_server(live_server, page)
 
 
 @pytest.fixture

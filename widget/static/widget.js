@@ -27,7 +27,8 @@
       pending: 'отправляется…', failed: 'не отправлено', tooLong: 'Сообщение слишком длинное (до 4000 символов).',
       tooFast: 'Слишком часто. Сообщение уйдёт через несколько секунд.',
       tfail: 'Не получилось позвать менеджера. Попробуйте ещё раз.', manager: 'Менеджер',
-      note: 'ИИ может ошибаться: детали уточняйте у менеджера'
+      note: 'ИИ может ошибаться: детали уточняйте у менеджера',
+      rate: 'Оцените, пожалуйста, помощь менеджера:', star: ' из 5', thanks: 'Спасибо за оценку!'
     },
     en: {
       open: 'Open chat', close: 'Close chat', log: 'Chat messages',
@@ -41,7 +42,8 @@
       pending: 'sending…', failed: 'not sent', tooLong: 'The message is too long (4000 characters at most).',
       tooFast: 'Too fast. The message will go in a few seconds.',
       tfail: 'Could not call a manager. Please try again.', manager: 'Manager',
-      note: 'AI can make mistakes: check details with a manager'
+      note: 'AI can make mistakes: check details with a manager',
+      rate: 'Please rate the manager\'s help:', star: ' of 5', thanks: 'Thank you for your rating!'
     }
   }[LOC];
   var TITLE = D.title || 'ILPO-TAXI';
@@ -178,14 +180,15 @@
     conn.hidden = t !== 'offline' || !S.sid || !everConnected;
   }
 
-  function setStatus(st, manager) {
+  function setStatus(st, manager, position) {
     modeVer++;
     status = st;
     if (manager) S.mgr = manager;
     root.setAttribute('data-status', st);
-    statusEl.textContent = st === 'assigned' ? L.mgr + (S.mgr || L.manager) : L[st];
+    statusEl.textContent = st === 'assigned' ? L.mgr + (S.mgr || L.manager) : L[st] + (position ? ' · №' + position : '');
     actions.hidden = st !== 'ai';
     mgrBtn.disabled = false;
+    if (st !== 'ai') mgrBtn.classList.remove('ilpo-attn');
     if (st !== 'ai') form.hidden = true;
   }
   function applyChat(c) {
@@ -245,6 +248,7 @@
     if (ev.type === 'typing') return setTyping(!!ev.active && ev.author !== 'user');
     if (ev.type === 'ack') return void confirm(ev.client_message_id, +ev.id);
     if (ev.type === 'error') return wsError(ev);
+    if (ev.type === 'ai_delta') return draftPiece(ev.text);
     var id = +ev.id;
     if (!(id > 0)) return;
     // Only the stream moves the resume point: a POST answer may overtake events still on their way.
@@ -270,7 +274,13 @@
       place(el, id);
     }
     if (ev.type === 'ai_message' || ev.type === 'manager_message') { lastReply = Math.max(lastReply, id); setTyping(false); }
-    if (ev.type === 'system_message' && ev.chat) applyChat(ev.chat);
+    if (ev.type === 'ai_message') dropDraft();
+    if (ev.type === 'system_message') {
+      if (ev.chat) applyChat(ev.chat);
+      if (ev.queue && ev.queue.position && (status === 'waiting' || status === 'queued')) setStatus('queued', null, ev.queue.position);
+      if (ev.offer_manager && status === 'ai') mgrBtn.classList.add('ilpo-attn');
+      if (ev.rating_request && ev.rating_request.support_chat_id) rating(el || msgs.querySelector('[data-id="' + id + '"]'), ev.rating_request.support_chat_id);
+    }
     if (ev.type !== 'user_message' && id > S.read) {
       if (isOpen && !document.hidden) { S.read = id; dirty = true; } else { unread++; showUnread(); }
     }
@@ -278,6 +288,56 @@
   }
 
   function commit() { if (dirty) { dirty = false; save(); } }
+
+  // A streamed AI answer grows in a draft bubble (text only) until the stored ai_message replaces it.
+  var draft = null, draftTimer;
+  function draftPiece(piece) {
+    if (typeof piece !== 'string') return;
+    var stick = nearBottom();
+    if (!draft) {
+      draft = h('div', 'ilpo-msg ai-message ilpo-draft', null, { 'aria-hidden': 'true' });
+      msgs.insertBefore(draft, typing);
+    }
+    draft.textContent += piece;
+    typing.hidden = true;
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(dropDraft, 20000);
+    if (stick) toBottom();
+  }
+  function dropDraft() {
+    clearTimeout(draftTimer);
+    if (draft) draft.remove();
+    draft = null;
+  }
+
+  // After a manager closes the chat: five stars under the closing message, once per chat.
+  function rating(el, chatId) {
+    S.rated = S.rated || [];
+    if (!el || S.rated.indexOf(chatId) >= 0 || el.querySelector('.ilpo-rating')) return;
+    var box = h('div', 'ilpo-rating', null, { role: 'group', 'aria-label': L.rate });
+    box.appendChild(h('span', null, L.rate));
+    var stars = h('span', 'ilpo-stars');
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var b = h('button', 'ilpo-star', '★', { type: 'button', 'aria-label': n + L.star, 'data-rating': n });
+      b.addEventListener('click', function () {
+        var sid = S.sid;
+        stars.setAttribute('aria-busy', 'true');
+        api('POST', '/api/chat/rate', { session_id: sid, support_chat_id: chatId, rating: n }).then(done, function (e) {
+          stars.removeAttribute('aria-busy');
+          if (e.status === 409) done(); else showError(e.message);
+        });
+      });
+      stars.appendChild(b);
+    });
+    function done() {
+      if (S.rated.indexOf(chatId) < 0) S.rated.push(chatId);
+      save();
+      box.textContent = L.thanks;
+      input.focus(); // the star that had focus is gone
+    }
+    box.appendChild(stars);
+    el.appendChild(box);
+  }
 
   var typingTimer;
   function setTyping(on) {
