@@ -252,12 +252,14 @@ def render_chart(stats: PeriodStats) -> bytes:
                      label="обращения", color="#f5b700")
         timeline.bar([p + 0.2 for p in positions], [b.taken for b in stats.buckets], width=0.4,
                      label="приняты менеджером", color="#2d6cdf")
-        timeline.set_xticks(list(positions), [b.label for b in stats.buckets], rotation=90 if len(
-            stats.buckets) > 12 else 0, fontsize=8)
+        # Hours ("09") fit side by side; a month of dates ("18.03") only fits turned upright.
+        timeline.set_xticks(list(positions), [b.label for b in stats.buckets], rotation=90 if stats.days > 7 else 0,
+                            fontsize=8)
         timeline.set_xlabel("час (UTC)" if stats.days == 1 else "день")
         timeline.set_ylabel("чатов")
         timeline.yaxis.get_major_locator().set_params(integer=True)
-        timeline.legend(loc="upper left")
+        timeline.margins(y=0.25)  # headroom, so the legend never covers a bar
+        timeline.legend(loc="upper left", ncols=2)
         timeline.set_title(f"ILPO-TAXI · поддержка · {stats.title}")
 
         if stats.managers:
