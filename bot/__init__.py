@@ -10,9 +10,11 @@ from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
 from bot.fsm_storage import DatabaseStorage
-from bot.handlers import routers
+from bot.handlers import admin, routers
 from bot.middlewares import ManagerContext, OncePerUpdate
 from support.service import SupportService
+from support.stats import StatsService
+from support.team import TeamService
 
 MANAGER_COMMANDS = [
     BotCommand(command="start", description="Главное меню и регистрация"),
@@ -30,11 +32,15 @@ def build_bot(token: str, api_base: str, *, request_timeout: float = 30.0) -> Bo
 
 
 def build_dispatcher(service: SupportService) -> Dispatcher:
-    dispatcher = Dispatcher(storage=DatabaseStorage(), service=service)
+    dispatcher = Dispatcher(
+        storage=DatabaseStorage(), service=service, team=TeamService.for_service(service), stats=StatsService()
+    )
     dispatcher.update.outer_middleware(OncePerUpdate())
     dispatcher.message.outer_middleware(ManagerContext())
     dispatcher.callback_query.outer_middleware(ManagerContext())
-    dispatcher.include_routers(*routers())
+    # An admin's typed step (an ID or a forward) goes first: /cancel and the ID must not reach the general
+    # /cancel or the reply handlers.
+    dispatcher.include_routers(admin.build_steps_router(), *routers())
     return dispatcher
 
 

@@ -5,3 +5,9 @@ class ReplyMode(StatesGroup):
     """The manager's next messages go to one client until /cancel or another chat is chosen."""
 
     active = State()
+
+
+class AddManager(StatesGroup):
+    """An admin is adding a manager: the next message is their Telegram ID or a message of theirs forwarded."""
+
+    waiting = State()

@@ -1,53 +1,440 @@
-"""/admin: the team at a glance (managers with status and load, the queue)."""
+"""/admin: running the team (who works in the bot, who is an admin), statistics, and the queue.
 
+Every admin handler checks IsAdmin itself, and the same buttons and /admin get an explicit refusal for
+everybody else: an old admin menu kept after a demotion, or forged callback data, must not do anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
 from html import escape
 
-from aiogram import F, Router
-from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram import Bot, F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.filters import Command, StateFilter, or_f
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.types import (
+    BotCommandScopeChat,
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+)
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import AdminAction, AdminCallback, ChatAction, ChatCallback, MenuAction, MenuCallback
+from bot.callbacks import (
+    AdminAction,
+    AdminCallback,
+    ChatAction,
+    ChatCallback,
+    MenuAction,
+    MenuCallback,
+    StatsCallback,
+    TeamAction,
+    TeamCallback,
+)
 from bot.middlewares import IsAdmin
 from bot.render import client_label
-from support.service import SupportService
+from bot.states import AddManager
+from support.service import SupportService, TeamMember
+from support.stats import (
+    PERIOD_DAYS,
+    Figures,
+    PeriodStats,
+    StatsService,
+    csv_filename,
+    export_csv,
+    format_duration,
+    format_rating,
+    render_chart,
+)
+from support.team import TeamChange, TeamError, TeamService, parse_telegram_id
+
+log = logging.getLogger(__name__)
+
+TITLE = "⚙️ <b>Админ-меню</b>"
+NO_ACCESS = "⛔ Нет доступа: админ-меню только для администраторов ILPO-TAXI."
+MESSAGE_BUDGET = 3800  # under Telegram's 4096, with room for the closing line
+KEYBOARD_MEMBERS = 90  # Telegram allows 100 buttons in a keyboard; the rest are in the list's text
+PERIOD_NAMES = {1: "📅 Сегодня", 7: "🗓 7 дней", 30: "🗓 30 дней"}
+ADD_PROMPT = (
+    "➕ <b>Новый менеджер</b>\n\n"
+    "Пришлите его Telegram ID числом или перешлите сюда любое его сообщение.\n"
+    "Свой ID человек узнает, если напишет этому боту /start.\n\n"
+    "/cancel — отменить."
+)
+HIDDEN_FORWARD = (
+    "🙈 {name} скрывает свой аккаунт в пересланных сообщениях, поэтому Telegram не показывает его ID.\n\n"
+    "Попросите его написать этому боту /start — бот покажет ему его ID — и пришлите этот номер сюда числом. "
+    "/cancel — отменить."
+)
+
+# What the person is told about a change of their access (best effort: a bot cannot write first).
+TOLD = {
+    TeamAction.ADD: "✅ Вам открыт доступ к рабочему боту менеджеров ILPO-TAXI. Отправьте /start, чтобы начать.",
+    TeamAction.ENABLE: "✅ Ваш доступ к рабочему боту менеджеров ILPO-TAXI снова открыт. /start — главное меню.",
+    TeamAction.DISABLE: "⛔ Ваш доступ к рабочему боту менеджеров ILPO-TAXI отключён администратором.",
+    TeamAction.MAKE_ADMIN: "👑 Вам выданы права администратора. /admin — админ-меню.",
+    TeamAction.REVOKE_ADMIN: "Права администратора сняты. Работа с чатами остаётся как была.",
+}
+DONE = {
+    TeamAction.DISABLE: ("⛔ {name}: доступ отключён.", "{name} уже отключён(а)."),
+    TeamAction.ENABLE: ("✅ {name}: доступ снова открыт.", "{name} уже в работе."),
+    TeamAction.MAKE_ADMIN: ("👑 {name} теперь администратор.", "{name} уже администратор."),
+    TeamAction.REVOKE_ADMIN: ("↩️ {name} больше не администратор.", "{name} и так не администратор."),
+}
 
 
-def admin_menu():  # type: ignore[no-untyped-def]
+# --- the menu -----------------------------------------------------------------------------------------
+
+
+def admin_menu() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text="👥 Управление менеджерами", callback_data=AdminCallback(action=AdminAction.MANAGERS))
+    builder.button(text="📊 Статистика", callback_data=StatsCallback())
     builder.button(text="⏳ Очередь", callback_data=AdminCallback(action=AdminAction.QUEUE))
     builder.adjust(1)
     return builder.as_markup()
 
 
 async def admin(message: Message) -> None:
-    await message.answer("⚙️ <b>Админ-меню</b>", reply_markup=admin_menu())
+    await message.answer(TITLE, reply_markup=admin_menu())
 
 
-async def admin_from_menu(query: CallbackQuery) -> None:
+async def admin_from_menu(query: CallbackQuery, bot: Bot) -> None:
     await query.answer()
-    if query.message is not None:
-        await query.message.answer("⚙️ <b>Админ-меню</b>", reply_markup=admin_menu())
+    await bot.send_message(query.from_user.id, TITLE, reply_markup=admin_menu())
 
 
-async def managers(query: CallbackQuery, service: SupportService) -> None:
+async def refuse_command(message: Message) -> None:
+    await message.answer(NO_ACCESS)
+
+
+async def refuse_button(query: CallbackQuery) -> None:
+    await query.answer(NO_ACCESS, show_alert=True)
+
+
+# --- the team -----------------------------------------------------------------------------------------
+
+
+def _state_icon(member: TeamMember) -> str:
+    if not member.active:
+        return "⛔"
+    return "🟢" if member.online else "⚪️"
+
+
+def _short(text: str, limit: int = 28) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def team_text(team: list[TeamMember]) -> str:
+    if not team:
+        return ("👥 В команде пока никого нет.\n\nНажмите «➕ Добавить менеджера» или впишите Telegram ID в "
+                "MANAGER_IDS — и пусть человек отправит боту /start.")
+    lines = [f"👥 <b>Менеджеры ({len(team)})</b>", ""]
+    for shown, member in enumerate(team):
+        role = " · админ" if member.admin else ""
+        state = "отключён" if not member.active else f"активных чатов: {member.active_chats}"
+        line = f"{_state_icon(member)} <b>{escape(member.name)}</b> (<code>{member.telegram_id}</code>){role} — {state}"
+        if sum(len(part) + 1 for part in lines) + len(line) > MESSAGE_BUDGET:
+            lines.append(f"…и ещё {len(team) - shown}")
+            break
+        lines.append(line)
+    lines += ["", "Нажмите на менеджера, чтобы изменить его доступ."]
+    return "\n".join(lines)
+
+
+def team_keyboard(team: list[TeamMember]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for member in team[:KEYBOARD_MEMBERS]:
+        load = f" · {member.active_chats}" if member.active and member.active_chats else ""
+        builder.button(text=f"{_state_icon(member)} {_short(member.name)}{load}",
+                       callback_data=TeamCallback(action=TeamAction.OPEN, telegram_id=member.telegram_id))
+    builder.adjust(2)
+    builder.row()
+    builder.button(text="➕ Добавить менеджера", callback_data=TeamCallback(action=TeamAction.ADD))
+    return builder.as_markup()
+
+
+def member_text(member: TeamMember, *, config_admin: bool) -> str:
+    if not member.active:
+        state = "⛔ отключён — не получает чатов и не может работать в боте"
+    else:
+        state = "🟢 на смене" if member.online else "⚪️ не на смене"
+    role = "администратор" if member.admin else "менеджер"
+    if config_admin:
+        role += " (из настроек ADMIN_IDS)"
+    return "\n".join([
+        f"🧑‍💼 <b>{escape(member.name)}</b>",
+        f"Telegram ID: <code>{member.telegram_id}</code>",
+        f"Статус: {state}",
+        f"Роль: {role}",
+        f"Активных чатов: {member.active_chats}",
+    ])
+
+
+def member_keyboard(member: TeamMember, *, config_admin: bool, viewer: int) -> InlineKeyboardMarkup:
+    """Only the buttons that can work: the configuration's admins and the admin themselves are off limits."""
+    builder = InlineKeyboardBuilder()
+
+    def button(text: str, action: TeamAction) -> None:
+        builder.button(text=text, callback_data=TeamCallback(action=action, telegram_id=member.telegram_id))
+
+    changeable = not config_admin and member.telegram_id != viewer
+    if member.active and changeable:
+        button("⛔ Отключить", TeamAction.DISABLE)
+    elif not member.active:
+        button("✅ Включить", TeamAction.ENABLE)
+    if member.active and not member.admin:
+        button("👑 Сделать админом", TeamAction.MAKE_ADMIN)
+    elif member.admin and changeable:
+        button("↩️ Снять админа", TeamAction.REVOKE_ADMIN)
+    button("◀️ К списку", TeamAction.LIST)
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+async def _show(query: CallbackQuery, bot: Bot, text: str, markup: InlineKeyboardMarkup) -> None:
+    """Edit the pressed message in place (the team list is one message the admin walks through)."""
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+            return
+        except TelegramBadRequest as error:
+            if "not modified" in error.message:  # a repeated press: the message already says this
+                return
+            raise
+    await bot.send_message(query.from_user.id, text, reply_markup=markup)
+
+
+async def managers(query: CallbackQuery, bot: Bot, service: SupportService) -> None:
     team = await service.team_overview()
     await query.answer()
-    if not team:
-        text = "👥 Менеджеров пока нет. Добавьте их Telegram ID в MANAGER_IDS — и пусть отправят боту /start."
-    else:
-        lines = [f"👥 <b>Менеджеры ({len(team)})</b>", ""]
-        for row in team:
-            status = "🟢 онлайн" if row.online else "⚪️ офлайн"
-            if not row.active:
-                status = "⛔ отключён"
-            role = " · админ" if row.admin else ""
-            lines.append(f"{status} <b>{escape(row.name)}</b> (<code>{row.telegram_id}</code>){role} — "
-                         f"активных чатов: {row.active_chats}")
-        text = "\n".join(lines)
-    if query.message is not None:
-        await query.message.answer(text)
+    await bot.send_message(query.from_user.id, team_text(team), reply_markup=team_keyboard(team))
+
+
+async def team_list(query: CallbackQuery, bot: Bot, service: SupportService) -> None:
+    team = await service.team_overview()
+    await query.answer()
+    await _show(query, bot, team_text(team), team_keyboard(team))
+
+
+async def member_card(query: CallbackQuery, callback_data: TeamCallback, bot: Bot, team: TeamService) -> None:
+    member = await team.member(callback_data.telegram_id)
+    if member is None:
+        await query.answer("Такого менеджера нет в команде.", show_alert=True)
+        return
+    await query.answer()
+    config_admin = team.is_config_admin(member.telegram_id)
+    await _show(query, bot, member_text(member, config_admin=config_admin),
+                member_keyboard(member, config_admin=config_admin, viewer=query.from_user.id))
+
+
+async def change_member(
+    query: CallbackQuery, callback_data: TeamCallback, bot: Bot, team: TeamService, fsm_storage: BaseStorage
+) -> None:
+    actor, target, action = query.from_user.id, callback_data.telegram_id, callback_data.action
+    change = {
+        TeamAction.DISABLE: team.disable,
+        TeamAction.ENABLE: team.enable,
+        TeamAction.MAKE_ADMIN: team.make_admin,
+        TeamAction.REVOKE_ADMIN: team.revoke_admin,
+    }[action]
+    try:
+        result = await change(actor, target)
+    except TeamError as error:
+        await query.answer(error.reason, show_alert=True)
+        return
+    member = result.member
+    done, already = DONE[action]
+    await query.answer((done if result.changed else already).format(name=member.name))
+    if result.changed:
+        if action == TeamAction.DISABLE:
+            # A reply mode left open must not wake up if the manager is ever switched back on.
+            await fsm_storage.set_state(StorageKey(bot_id=bot.id, chat_id=target, user_id=target), None)
+        await _update_commands(bot, member)
+        await _tell(bot, target, TOLD[action])
+    await _show(query, bot, member_text(member, config_admin=result.config_admin),
+                member_keyboard(member, config_admin=result.config_admin, viewer=actor))
+
+
+async def _tell(bot: Bot, telegram_id: int, text: str) -> bool:
+    try:
+        await bot.send_message(telegram_id, text)
+    except TelegramAPIError as error:
+        log.info("Could not tell %s about their access: %s", telegram_id, error)
+        return False
+    return True
+
+
+async def _update_commands(bot: Bot, member: TeamMember) -> None:
+    """Show /admin in the command menu of exactly the people who may use it."""
+    from bot import ADMIN_COMMANDS  # here, not at the top: the bot package imports this module
+
+    scope = BotCommandScopeChat(chat_id=member.telegram_id)
+    try:
+        if member.admin and member.active:
+            await bot.set_my_commands(ADMIN_COMMANDS, scope=scope)
+        else:
+            await bot.delete_my_commands(scope=scope)
+    except TelegramAPIError as error:
+        # The person may never have opened the bot; the default commands apply to them then.
+        log.info("Could not update the commands of %s: %s", member.telegram_id, error)
+
+
+# --- adding a manager (a typed step: the next message is an ID or a forward) -------------------------
+
+
+async def start_adding(query: CallbackQuery, bot: Bot, state: FSMContext) -> None:
+    await state.set_state(AddManager.waiting)
+    await query.answer()
+    await bot.send_message(query.from_user.id, ADD_PROMPT)
+
+
+async def cancel_adding(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer("↩️ Добавление менеджера отменено.")
+
+
+async def leave_adding(message: Message, state: FSMContext) -> None:
+    """Another command ends the step and then does what it always does."""
+    await state.clear()
+    raise SkipHandler
+
+
+async def add_by_forward(message: Message, bot: Bot, team: TeamService, state: FSMContext) -> None:
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginHiddenUser):
+        await message.answer(HIDDEN_FORWARD.format(name=escape(origin.sender_user_name)))
+        return
+    if not isinstance(origin, MessageOriginUser):
+        await message.answer("Это пересылка из чата или канала, а нужен человек. Перешлите сообщение, которое "
+                             "он написал сам, или пришлите его ID числом. /cancel — отменить.")
+        return
+    person = origin.sender_user
+    if person.is_bot:
+        await message.answer("Это бот, а не человек. Перешлите сообщение менеджера. /cancel — отменить.")
+        return
+    await _add(message, bot, team, state, person.id, name=person.full_name, username=person.username, via="forward")
+
+
+async def add_by_id(message: Message, bot: Bot, team: TeamService, state: FSMContext) -> None:
+    assert message.text is not None
+    telegram_id = parse_telegram_id(message.text)
+    if telegram_id is None:
+        await message.answer("Не похоже на Telegram ID: это число, например <code>123456789</code>. "
+                             "Или перешлите сообщение этого человека. /cancel — отменить.")
+        return
+    await _add(message, bot, team, state, telegram_id, via="id")
+
+
+async def not_an_id(message: Message) -> None:
+    await message.answer("Пришлите Telegram ID числом или перешлите сообщение этого человека. /cancel — отменить.")
+
+
+async def _add(
+    message: Message, bot: Bot, team: TeamService, state: FSMContext, telegram_id: int, *,
+    name: str = "", username: str | None = None, via: str,
+) -> None:
+    assert message.from_user is not None
+    actor = message.from_user.id
+    try:
+        result = await team.add_manager(actor, telegram_id, name=name, username=username, via=via)
+    except TeamError as error:
+        await message.answer(f"{error.reason} Попробуйте ещё раз или /cancel.")
+        return
+    await state.clear()
+    await message.answer(await _added_text(bot, result), reply_markup=member_keyboard(
+        result.member, config_admin=result.config_admin, viewer=actor))
+
+
+async def _added_text(bot: Bot, result: TeamChange) -> str:
+    member = result.member
+    who = f"<b>{escape(member.name)}</b> (<code>{member.telegram_id}</code>)"
+    if not result.changed:
+        return f"ℹ️ {who} уже в команде."
+    if await _tell(bot, member.telegram_id, TOLD[TeamAction.ADD]):
+        return f"✅ {who} добавлен(а) в команду. Я написал ему: осталось отправить боту /start."
+    return (f"✅ {who} добавлен(а) в команду.\nБот не может написать человеку первым — передайте ему, чтобы "
+            "открыл бота и отправил /start.")
+
+
+# --- statistics ---------------------------------------------------------------------------------------
+
+
+def periods_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for days in PERIOD_DAYS:
+        builder.button(text=PERIOD_NAMES[days], callback_data=StatsCallback(days=days))
+    builder.adjust(len(PERIOD_DAYS))
+    return builder.as_markup()
+
+
+def _ratings(f: Figures) -> str:
+    return f"{format_rating(f.rating_average)} из 5 ({f.rating_count})" if f.rating_count else "нет"
+
+
+def stats_text(stats: PeriodStats) -> str:
+    overall = stats.overall
+    lines = [f"📊 <b>Статистика: {stats.title}</b>", ""]
+    if not overall.chats:
+        lines.append("За этот период обращений к менеджерам не было.")
+        return "\n".join(lines)
+    lines += [
+        "<b>Вся команда</b>",
+        f"Обращений: {overall.chats} · принято: {overall.taken} · без менеджера: {overall.chats - overall.taken}",
+        f"Первый ответ (медиана): {format_duration(overall.median_first_response)}",
+        f"До закрытия (медиана): {format_duration(overall.median_time_to_close)}",
+        f"Закрыто по неактивности: {overall.closed_idle}",
+        f"Оценки: {_ratings(overall)}",
+    ]
+    for shown, f in enumerate(stats.managers):
+        block = [
+            "",
+            f"🧑‍💼 <b>{escape(f.name)}</b>",
+            f"Принято: {f.taken} · первый ответ: {format_duration(f.median_first_response)} · "
+            f"до закрытия: {format_duration(f.median_time_to_close)}",
+            f"По неактивности: {f.closed_idle} · оценки: {_ratings(f)}",
+        ]
+        if sum(len(line) + 1 for line in lines + block) > MESSAGE_BUDGET:
+            lines += ["", f"…и ещё менеджеров: {len(stats.managers) - shown} (они есть на графике и в CSV)."]
+            break
+        lines += block
+    return "\n".join(lines)
+
+
+async def stats_periods(query: CallbackQuery, bot: Bot) -> None:
+    await query.answer()
+    await bot.send_message(query.from_user.id, "📊 <b>Статистика</b>\nЗа какой период?",
+                           reply_markup=periods_keyboard())
+
+
+async def show_stats(query: CallbackQuery, callback_data: StatsCallback, bot: Bot, stats: StatsService) -> None:
+    if callback_data.days not in PERIOD_DAYS:
+        await stats_periods(query, bot)
+        return
+    await query.answer("📊 Считаю…")
+    period = await stats.period(callback_data.days)
+    chat_id = query.from_user.id
+    await bot.send_message(chat_id, stats_text(period), reply_markup=periods_keyboard())
+    if not period.chats:
+        return
+    # Drawing and writing the file are blocking work: in a thread, the bot keeps answering meanwhile.
+    chart, table = await asyncio.gather(
+        asyncio.to_thread(render_chart, period), asyncio.to_thread(export_csv, period.chats)
+    )
+    await bot.send_photo(chat_id, BufferedInputFile(chart, filename="stats.png"),
+                         caption=f"📈 {escape(period.title)}")
+    await bot.send_document(chat_id, BufferedInputFile(table, filename=csv_filename(period)),
+                            caption=f"📄 Чаты за период ({len(period.chats)}), время UTC")
+
+
+# --- the queue ----------------------------------------------------------------------------------------
 
 
 async def queue(query: CallbackQuery, service: SupportService) -> None:
@@ -69,13 +456,39 @@ async def queue(query: CallbackQuery, service: SupportService) -> None:
     await query.message.answer("\n".join(lines), reply_markup=builder.as_markup())
 
 
+# --- routers ------------------------------------------------------------------------------------------
+
+
 def build_router() -> Router:
     """A fresh router each time: aiogram attaches a router to one dispatcher only."""
     router = Router(name="admin")
-    router.message.filter(IsAdmin())
-    router.callback_query.filter(IsAdmin())
-    router.message.register(admin, Command("admin"))
-    router.callback_query.register(admin_from_menu, MenuCallback.filter(F.action == MenuAction.ADMIN))
-    router.callback_query.register(managers, AdminCallback.filter(F.action == AdminAction.MANAGERS))
-    router.callback_query.register(queue, AdminCallback.filter(F.action == AdminAction.QUEUE))
+    admin_only = IsAdmin()
+    router.message.register(admin, Command("admin"), admin_only)
+    router.callback_query.register(admin_from_menu, MenuCallback.filter(F.action == MenuAction.ADMIN), admin_only)
+    router.callback_query.register(managers, AdminCallback.filter(F.action == AdminAction.MANAGERS), admin_only)
+    router.callback_query.register(queue, AdminCallback.filter(F.action == AdminAction.QUEUE), admin_only)
+    router.callback_query.register(team_list, TeamCallback.filter(F.action == TeamAction.LIST), admin_only)
+    router.callback_query.register(member_card, TeamCallback.filter(F.action == TeamAction.OPEN), admin_only)
+    router.callback_query.register(start_adding, TeamCallback.filter(F.action == TeamAction.ADD), admin_only)
+    router.callback_query.register(change_member, TeamCallback.filter(F.action.in_(set(DONE))), admin_only)
+    router.callback_query.register(show_stats, StatsCallback.filter(F.days != 0), admin_only)
+    router.callback_query.register(stats_periods, StatsCallback.filter(), admin_only)
+    # Everybody else who reaches for the admin menu is told no, and nothing else happens.
+    router.message.register(refuse_command, Command("admin"))
+    router.callback_query.register(refuse_button, or_f(
+        AdminCallback.filter(), TeamCallback.filter(), StatsCallback.filter(),
+        MenuCallback.filter(F.action == MenuAction.ADMIN),
+    ))
+    return router
+
+
+def build_steps_router() -> Router:
+    """The admin's typed step; the dispatcher puts it before the others so /cancel and the ID reach it."""
+    router = Router(name="admin-steps")
+    router.message.filter(StateFilter(AddManager.waiting), IsAdmin())
+    router.message.register(cancel_adding, Command("cancel"))
+    router.message.register(leave_adding, F.text.startswith("/"))
+    router.message.register(add_by_forward, F.forward_origin)
+    router.message.register(add_by_id, F.text)
+    router.message.register(not_an_id)
     return router
