@@ -97,6 +97,8 @@ class SupportChat(BaseModel):
     rating = peewee.SmallIntegerField(null=True)  # 1..5 from the visitor after a manager closed the chat
     rating_comment = peewee.TextField(null=True)
     offered_at = peewee.DateTimeField(null=True)  # first offer sent: the accept timeout counts from here
+    # Who routing offered it to: a pending offer counts towards that manager's load.
+    offered_manager = peewee.ForeignKeyField(Manager, null=True, on_delete="SET NULL", backref="offers")
     broadcast_at = peewee.DateTimeField(null=True)  # offered to every online manager after the timeout
     idle_warned_at = peewee.DateTimeField(null=True)
     reminded_at = peewee.DateTimeField(null=True)  # SLA reminder to the manager

@@ -11,3 +11,9 @@ class AddManager(StatesGroup):
     """An admin is adding a manager: the next message is their Telegram ID or a message of theirs forwarded."""
 
     waiting = State()
+
+
+class TransferNote(StatesGroup):
+    """A manager chose a colleague to hand a chat to; the next message is the note for them."""
+
+    waiting = State()

@@ -17,6 +17,10 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         admins_reminded_at=pw.DateTimeField(null=True),
         transfer_note=pw.TextField(null=True),
         queue_position=pw.IntegerField(null=True),
+        offered_manager=pw.ForeignKeyField(
+            column_name="offered_manager_id", field="id", model=migrator.orm["managers"], null=True,
+            on_delete="SET NULL",
+        ),
     )
     migrator.add_fields("managers", missed_offers=pw.IntegerField(default=0))
     migrator.add_index("support_chats", "status", "last_activity_at")
@@ -28,5 +32,5 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     migrator.remove_fields(
         "support_chats", "summary", "rating", "rating_comment", "offered_at", "broadcast_at", "idle_warned_at",
         "reminded_at", "admins_reminded_at", "transfer_note",
-        "queue_position",
+        "queue_position", "offered_manager",
     )

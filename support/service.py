@@ -392,7 +392,8 @@ class SupportService:
                 status = "queued"
             elif managers:
                 await enqueue([self.channel.offer(card, managers[0].telegram_id)])
-                await SupportChat.update(offered_at=now).where(SupportChat.id == chat.id).aio_execute()
+                await SupportChat.update(offered_at=now, offered_manager=managers[0].id).where(
+                    SupportChat.id == chat.id).aio_execute()
                 await self._system_message(session, chat, visitor_text("waiting", session.locale),
                                            {"status": ChatStatus.WAITING})
                 status = "waiting"
@@ -638,9 +639,10 @@ class SupportService:
                 if manager.telegram_id not in offered:
                     calls.append(self.channel.offer(card, manager.telegram_id))
             await enqueue(calls)
-            missed = await Manager.select().where(Manager.telegram_id.in_(list(offered))).aio_execute()
-            for manager in missed:
-                await self._count_missed_offer(manager)
+            if chat.offered_manager_id is not None:
+                missed = await Manager.aio_get_or_none(Manager.id == chat.offered_manager_id)
+                if missed is not None:
+                    await self._count_missed_offer(missed)
         self._wake_outbox()
         return True
 
@@ -964,9 +966,12 @@ class SupportService:
 
 
 def _active_chat_count() -> peewee.SelectQuery:
-    """Correlated subquery: the manager's chats in work (their load)."""
+    """Correlated subquery: the manager's load, i.e. chats in work plus chats offered and not yet taken
+    (so a burst of handoffs is spread across managers instead of all landing on one)."""
     return SupportChat.select(peewee.fn.COUNT(SupportChat.id)).where(
-        (SupportChat.manager == Manager.id) & (SupportChat.status == ChatStatus.ASSIGNED)
+        ((SupportChat.manager == Manager.id) & (SupportChat.status == ChatStatus.ASSIGNED))
+        | ((SupportChat.offered_manager == Manager.id) & (SupportChat.status == ChatStatus.WAITING)
+           & SupportChat.broadcast_at.is_null())
     )
 
 

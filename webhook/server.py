@@ -169,8 +169,10 @@ class Product:
 
         self.fake = fake = FakeBotAPI(token)
         fake.register(app, prefix=SANDBOX_PREFIX)
-        users = [FakeUser(id=p.telegram_id, first_name=p.first_name) for p in self.personas()]
-        setup_sandbox(app, fake, users)
+        personas = self.personas()
+        users = [FakeUser(id=p.telegram_id, first_name=p.first_name) for p in personas]
+        labels = {"manager": "Менеджер", "admin": "Администратор", "stranger": "Посторонний"}
+        setup_sandbox(app, fake, users, labels={p.telegram_id: labels[p.role] for p in personas})
 
     async def _start_telegram_link(self, admins: tuple[int, ...]) -> None:
         assert self.bot is not None and self.dispatcher is not None
