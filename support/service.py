@@ -377,32 +377,7 @@ class SupportService:
             await ChatMessage.update(support_chat=chat.id).where(
                 (ChatMessage.session == session.id) & ChatMessage.support_chat.is_null()
             ).aio_execute()
-            card = await self._card(chat)
-            now = utcnow()
-            managers = await self._routing_candidates() if is_open(now, self.policy) else []
-            if not is_open(now, self.policy):
-                back = next_opening(now, self.policy)
-                admins = await self._admin_telegram_ids()
-                await enqueue([self.channel.lead_alert(card, admin_id) for admin_id in admins])
-                await self._system_message(
-                    session, chat,
-                    visitor_text("after_hours", session.locale, back=_when(back, session.locale)),
-                    {"status": ChatStatus.WAITING, "queued": True, "after_hours": True},
-                )
-                status = "queued"
-            elif managers:
-                await enqueue([self.channel.offer(card, managers[0].telegram_id)])
-                await SupportChat.update(offered_at=now, offered_manager=managers[0].id).where(
-                    SupportChat.id == chat.id).aio_execute()
-                await self._system_message(session, chat, visitor_text("waiting", session.locale),
-                                           {"status": ChatStatus.WAITING})
-                status = "waiting"
-            else:
-                admins = await self._admin_telegram_ids()
-                await enqueue([self.channel.queued_alert(card, admin_id) for admin_id in admins])
-                await self._system_message(session, chat, visitor_text("queued", session.locale),
-                                           {"status": ChatStatus.WAITING, "queued": True})
-                status = "queued"
+            status = await self._route(session, chat)
         self.hub.wake(session.id)
         self._wake_outbox()
         if status == "queued":
@@ -410,6 +385,64 @@ class SupportService:
         return TransferResult(status=status, support_chat_id=chat.id, created=True)
 
     # --- manager → desk -----------------------------------------------------------------------------
+
+    async def _route(self, session: VisitorSession, chat: SupportChat) -> str:
+        """Offer a waiting chat to the least busy online manager, or queue it (a lead after hours).
+
+        Runs inside the caller's transaction; returns the status the visitor is told."""
+        card = await self._card(chat)
+        now = utcnow()
+        if not is_open(now, self.policy):
+            back = next_opening(now, self.policy)
+            admins = await self._admin_telegram_ids()
+            await enqueue([self.channel.lead_alert(card, admin_id) for admin_id in admins])
+            await self._system_message(
+                session, chat, visitor_text("after_hours", session.locale, back=_when(back, session.locale)),
+                {"status": ChatStatus.WAITING, "queued": True, "after_hours": True},
+            )
+            return "queued"
+        managers = await self._routing_candidates()
+        if managers:
+            await enqueue([self.channel.offer(card, managers[0].telegram_id)])
+            await SupportChat.update(offered_at=now, offered_manager=managers[0].id).where(
+                SupportChat.id == chat.id).aio_execute()
+            await self._system_message(session, chat, visitor_text("waiting", session.locale),
+                                       {"status": ChatStatus.WAITING})
+            return "waiting"
+        admins = await self._admin_telegram_ids()
+        await enqueue([self.channel.queued_alert(card, admin_id) for admin_id in admins])
+        await self._system_message(session, chat, visitor_text("queued", session.locale),
+                                   {"status": ChatStatus.WAITING, "queued": True})
+        return "queued"
+
+    async def release_chats(self, telegram_id: int) -> int:
+        """A manager lost access: their open chats go back to routing, and their visitors are told."""
+        manager = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
+        if manager is None:
+            return 0
+        chats = await SupportChat.select().where(
+            (SupportChat.manager == manager.id) & (SupportChat.status == ChatStatus.ASSIGNED)).aio_execute()
+        released = 0
+        for chat in chats:
+            async with transaction(self.db):
+                moved = await SupportChat.update(
+                    status=ChatStatus.WAITING, manager=None, offered_at=None, offered_manager=None, broadcast_at=None,
+                    queue_position=None, reminded_at=None, admins_reminded_at=None,
+                ).where((SupportChat.id == chat.id) & (SupportChat.manager == manager.id)
+                        & (SupportChat.status == ChatStatus.ASSIGNED)).aio_execute()
+                if not moved:
+                    continue
+                chat.manager_id = None
+                session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+                await self._system_message(session, chat, visitor_text("manager_left", session.locale,
+                                                                       manager=manager.display_name))
+                await self._route(session, chat)
+            released += 1
+            self.hub.wake(chat.session_id)
+        self._wake_outbox()
+        if released:
+            await self.announce_queue()
+        return released
 
     async def register_manager(
         self, telegram_id: int, *, name: str, username: str | None

@@ -58,13 +58,16 @@ def parse_telegram_id(text: str) -> int | None:
 
 
 class TeamService:
-    def __init__(self, db: peewee_async.AioDatabase, *, admin_ids: Sequence[int] = ()) -> None:
+    def __init__(
+        self, db: peewee_async.AioDatabase, *, admin_ids: Sequence[int] = (), service: SupportService | None = None
+    ) -> None:
         self.db = db
+        self.service = service
         self.admin_ids = frozenset(admin_ids)
 
     @classmethod
     def for_service(cls, service: SupportService) -> TeamService:
-        return cls(service.db, admin_ids=service.admin_ids)
+        return cls(service.db, admin_ids=service.admin_ids, service=service)
 
     def is_config_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admin_ids
@@ -122,10 +125,14 @@ class TeamService:
             raise TeamError("Нельзя отключить самого себя — попросите другого администратора.")
         if self.is_config_admin(telegram_id):
             raise TeamError("Это администратор из настроек (ADMIN_IDS): его доступ меняется только там.")
-        return await self._set(
+        change = await self._set(
             actor, telegram_id, TeamAction.DISABLE, Manager.is_active == True,  # noqa: E712
             is_active=False, is_online=False, online_since=None,
         )
+        if change.changed and self.service is not None:
+            # Their visitors must not wait on someone who can no longer answer.
+            await self.service.release_chats(telegram_id)
+        return change
 
     async def enable(self, actor: int, telegram_id: int) -> TeamChange:
         return await self._set(actor, telegram_id, TeamAction.ENABLE, Manager.is_active == False,  # noqa: E712

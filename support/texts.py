@@ -37,6 +37,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "🌙 We are closed right now — managers are back {back} (Moscow time). Your request is saved and "
         "a manager will get back to you. Leave your name and phone here if you haven't yet.",
     },
+    "manager_left": {
+        "ru": "👤 Менеджер {manager} больше не может продолжить этот чат — передаём ваш вопрос другому менеджеру.",
+        "en": "👤 Manager {manager} can no longer continue this chat — handing your question to another manager.",
+    },
     "queue_position": {
         "ru": "🕐 Вы в очереди: {position}-й. Примерное ожидание — около {eta} мин.",
         "en": "🕐 You are number {position} in the queue. Estimated wait: about {eta} min.",

@@ -400,3 +400,26 @@ async def test_statistics_numbers_chart_and_csv(desk: Desk) -> None:
     assert "Принято: 3 · первый ответ: 5 мин · до закрытия: 1 ч 30 мин" in block(text, "Борис")
     assert "оценки: 2,5 из 5 (2)" in block(text, "Борис")
     assert len(list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))) == 1 + 8
+
+
+async def test_disabling_a_manager_hands_their_open_chats_to_someone_else(desk: Desk) -> None:
+    from tests.clients import SECOND_MANAGER, Visitor
+    from tests.test_manager_integration import go_online, offer_to
+
+    await go_online(desk, MANAGER)
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    await visitor.transfer(name="Брошенный")
+    offer = await offer_to(desk, MANAGER)
+    await press(desk, MANAGER, offer.message_id, "✅ Принять чат")
+    await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
+    await go_online(desk, SECOND_MANAGER)
+
+    card = await open_card(desk, MANAGER.id)
+    await act(desk, card, "⛔ Отключить")
+    told = await visitor.wait_for(lambda e: "больше не может продолжить" in e["text"])
+    assert "Анна Смирнова" in told["text"]
+    rerouted = await offer_to(desk, SECOND_MANAGER)
+    assert "Брошенный" in rerouted.text
+    await press(desk, SECOND_MANAGER, rerouted.message_id, "✅ Принять чат")
+    joined = await visitor.wait_for(lambda e: e.get("chat", {}).get("manager") == "Борис")
+    assert joined["chat"]["status"] == "assigned"
