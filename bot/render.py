@@ -52,29 +52,29 @@ def card_text(card: ChatCard) -> str:
     return "\n".join(lines)
 
 
-def _chat_button(text: str, action: ChatAction, chat_id: int) -> InlineKeyboardButton:
+def chat_button(text: str, action: ChatAction, chat_id: int) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=ChatCallback(action=action, chat_id=chat_id).pack())
 
 
 def single_button(text: str, action: ChatAction, chat_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[_chat_button(text, action, chat_id)]])
+    return InlineKeyboardMarkup(inline_keyboard=[[chat_button(text, action, chat_id)]])
 
 
 def offer_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
-    rows = [[_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)],
-            [_chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]]
+    rows = [[chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)],
+            [chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]]
     if card.client_phone:
-        rows[1].append(_chat_button("📞 Позвонить", ChatAction.CALL, card.chat_id))
+        rows[1].append(chat_button("📞 Позвонить", ChatAction.CALL, card.chat_id))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def assigned_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
-    rows = [[_chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-             _chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)],
-            [_chat_button("↪️ Передать", ChatAction.TRANSFER, card.chat_id),
-             _chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)]]
+    rows = [[chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+             chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)],
+            [chat_button("↪️ Передать", ChatAction.TRANSFER, card.chat_id),
+             chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)]]
     if card.client_phone:
-        rows[1].insert(0, _chat_button("📞 Позвонить", ChatAction.CALL, card.chat_id))
+        rows[1].insert(0, chat_button("📞 Позвонить", ChatAction.CALL, card.chat_id))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -182,8 +182,8 @@ class TelegramManagerChannel:
         header = f"💬 <b>{client_label(card)}</b> · чат #{card.chat_id}"
         pieces = split_for_telegram(header, text)
         markup = InlineKeyboardMarkup(inline_keyboard=[[
-            _chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-            _chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id),
+            chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+            chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id),
         ]])
         return [
             OutgoingCall(
@@ -243,8 +243,8 @@ class TelegramManagerChannel:
     def sla_reminder(self, card: ChatCard, manager_telegram_id: int, minutes: int) -> OutgoingCall:
         text = f"⏰ <b>{client_label(card)}</b> ждёт ответа уже {minutes} мин (чат #{card.chat_id})."
         markup = InlineKeyboardMarkup(inline_keyboard=[[
-            _chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-            _chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]])
+            chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+            chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]])
         return self._notice(manager_telegram_id, text, purpose="reminder", card=card, markup=markup)
 
     def sla_alert(self, card: ChatCard, admin_telegram_id: int, minutes: int) -> OutgoingCall:
@@ -329,8 +329,8 @@ def history_keyboard(card: ChatCard, page: int, total: int, *, can_act: bool) ->
                 chat_id=card.chat_id, page=page + 1).pack()))
         rows.append(nav)
     if card.status == ChatStatus.WAITING:
-        rows.append([_chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)])
+        rows.append([chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)])
     elif card.status == ChatStatus.ASSIGNED and can_act:
-        rows.append([_chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-                     _chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)])
+        rows.append([chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+                     chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None

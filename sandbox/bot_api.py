@@ -1399,20 +1399,20 @@ class FakeBotAPI:
             return self._remember_file(UploadedFile(filename=name, data=b"", url=ref))
         raise bad_request("wrong file identifier/HTTP URL specified")
 
+    def _caption(self, params: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
+        """A media message's caption, checked and parsed like Telegram does (1024 characters at most)."""
+        raw_caption = params.get("caption")
+        if not raw_caption:
+            return None, []
+        return self._format(
+            str(raw_caption), params.get("parse_mode"), params.get("caption_entities"), MAX_CAPTION, caption=True
+        )
+
     async def _send_media(self, kind: Literal["document", "photo"], params: dict[str, Any]) -> dict[str, Any]:
         chat = self._target_chat(params["chat_id"], sending=True)
         upload = self._upload_from(params[kind], kind)
         raw_caption = params.get("caption")
-        caption: str | None = None
-        entities: list[dict[str, Any]] = []
-        if raw_caption:
-            caption, entities = self._format(
-                str(raw_caption),
-                params.get("parse_mode"),
-                params.get("caption_entities"),
-                MAX_CAPTION,
-                caption=True,
-            )
+        caption, entities = self._caption(params)
         message = self._store(
             chat,
             SentMessage(
@@ -1443,16 +1443,7 @@ class FakeBotAPI:
     def _generic_send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._target_chat(params["chat_id"], sending=True)
         raw_caption = params.get("caption")
-        caption: str | None = None
-        entities: list[dict[str, Any]] = []
-        if raw_caption:
-            caption, entities = self._format(
-                str(raw_caption),
-                params.get("parse_mode"),
-                params.get("caption_entities"),
-                MAX_CAPTION,
-                caption=True,
-            )
+        caption, entities = self._caption(params)
         message = self._store(
             chat,
             SentMessage(
@@ -1553,16 +1544,7 @@ class FakeBotAPI:
         if message.text is not None:
             raise bad_request("there is no caption in the message to edit")
         raw_caption = params.get("caption")
-        caption: str | None = None
-        entities: list[dict[str, Any]] = []
-        if raw_caption:
-            caption, entities = self._format(
-                str(raw_caption),
-                params.get("parse_mode"),
-                params.get("caption_entities"),
-                MAX_CAPTION,
-                caption=True,
-            )
+        caption, entities = self._caption(params)
         return self._apply_edit(
             message,
             text=None,

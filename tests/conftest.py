@@ -142,13 +142,8 @@ def make_settings(database_url: str, **env: str) -> Settings:
     return load_settings(PROJECT_ROOT / "config.toml", environ)
 
 
-@dataclass
-class Desk:
-    """The running product (sandbox mode: the real aiogram bot talks to the in-process fake Bot API)."""
-
+class _ProductHandles:
     product: Any
-    base_url: str
-    http: aiohttp.ClientSession
 
     @property
     def fake(self) -> Any:
@@ -157,6 +152,15 @@ class Desk:
     @property
     def service(self) -> Any:
         return self.product.service
+
+
+@dataclass
+class Desk(_ProductHandles):
+    """The running product (sandbox mode: the real aiogram bot talks to the in-process fake Bot API)."""
+
+    product: Any
+    base_url: str
+    http: aiohttp.ClientSession
 
 
 async def start_desk(database_url: str, **env: str) -> Any:
@@ -178,7 +182,7 @@ async def desk(clean_database: str) -> AsyncIterator[Desk]:
     assert product.fake.violations == [], f"calls outside the Bot API spec: {product.fake.violations}"
 
 
-class LiveServer:
+class LiveServer(_ProductHandles):
     """The product in a thread of its own, for synchronous clients such as Playwright's sync API."""
 
     def __init__(self, database_url: str, **env: str) -> None:
@@ -208,14 +212,6 @@ class LiveServer:
     @property
     def base_url(self) -> str:
         return str(self.product.base_url)
-
-    @property
-    def fake(self) -> Any:
-        return self.product.fake
-
-    @property
-    def service(self) -> Any:
-        return self.product.service
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.callbacks import ChatAction, ChatCallback, HistoryPage, TransferTo
 from bot.middlewares import IsManager
-from bot.render import assigned_keyboard, client_label, details_pages, history_keyboard
+from bot.render import assigned_keyboard, chat_button, client_label, details_pages, history_keyboard
 from bot.states import ReplyMode, TransferNote
 from models import Manager
 from support.service import (
@@ -48,24 +48,15 @@ async def send_chat_list(chat_id: int, bot: Bot | None, service: SupportService,
         lines.append(f"💬 <b>Ваши активные чаты ({len(active)}):</b>")
         for card in active:
             lines.append(f"• #{card.chat_id} {client_label(card)} — сообщений: {card.message_count}")
-            rows.append([
-                InlineKeyboardButton(text=f"💬 #{card.chat_id} Ответить", callback_data=ChatCallback(
-                    action=ChatAction.REPLY, chat_id=card.chat_id).pack()),
-                InlineKeyboardButton(text="📋", callback_data=ChatCallback(
-                    action=ChatAction.DETAILS, chat_id=card.chat_id).pack()),
-                InlineKeyboardButton(text="🔚", callback_data=ChatCallback(
-                    action=ChatAction.CLOSE, chat_id=card.chat_id).pack()),
-            ])
+            rows.append([chat_button(f"💬 #{card.chat_id} Ответить", ChatAction.REPLY, card.chat_id),
+                         chat_button("📋", ChatAction.DETAILS, card.chat_id),
+                         chat_button("🔚", ChatAction.CLOSE, card.chat_id)])
     if waiting:
         lines.append(f"\n⏳ <b>Ожидают менеджера ({len(waiting)}):</b>")
         for card in waiting:
             lines.append(f"• #{card.chat_id} {client_label(card)}")
-            rows.append([
-                InlineKeyboardButton(text=f"✅ Принять #{card.chat_id}", callback_data=ChatCallback(
-                    action=ChatAction.ACCEPT, chat_id=card.chat_id).pack()),
-                InlineKeyboardButton(text="📋", callback_data=ChatCallback(
-                    action=ChatAction.DETAILS, chat_id=card.chat_id).pack()),
-            ])
+            rows.append([chat_button(f"✅ Принять #{card.chat_id}", ChatAction.ACCEPT, card.chat_id),
+                         chat_button("📋", ChatAction.DETAILS, card.chat_id)])
     await bot.send_message(chat_id, "\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
