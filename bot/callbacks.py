@@ -27,6 +27,13 @@ class TransferTo(CallbackData, prefix="xfer"):
     now: bool = False  # hand over at once, without a note
 
 
+class AssignTo(CallbackData, prefix="asgn"):
+    """An admin gives a waiting chat to a manager; telegram_id 0 means "show me who"."""
+
+    chat_id: int
+    telegram_id: int = 0
+
+
 class HistoryPage(CallbackData, prefix="hist"):
     chat_id: int
     page: int

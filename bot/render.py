@@ -14,6 +14,7 @@ from models import ChatStatus, Outbox
 from support.markdown import markdown_to_plain
 from support.outbox import OutgoingCall
 from support.service import ChatCard, DailySummary, HistoryEntry
+from support.stats import format_duration
 
 TELEGRAM_TEXT_LIMIT = 4096
 AI_QUOTE_LIMIT = 300
@@ -262,12 +263,16 @@ class TelegramManagerChannel:
 
 
     def daily_summary(self, summary: DailySummary, admin_telegram_id: int) -> OutgoingCall:
-        rating = f"{summary.average_rating} (оценок: {summary.ratings})" if summary.average_rating else "оценок нет"
+        figures = summary.figures
+        rating = (f"{figures.rating_average:.2f} (оценок: {figures.rating_count})" if figures.rating_count
+                  else "оценок нет")
         text = "\n".join([
             f"📊 <b>Итоги дня {summary.day:%d.%m.%Y}</b>",
-            f"🆕 Новых чатов: {summary.created}",
-            f"✅ Принято менеджерами: {summary.taken}",
-            f"🔚 Закрыто: {summary.closed} (по неактивности: {summary.closed_idle})",
+            f"🆕 Новых чатов: {figures.chats}",
+            f"✅ Принято менеджерами: {figures.taken}",
+            f"⏱ Медиана первого ответа: {format_duration(figures.median_first_response)}",
+            f"🔚 Медиана до закрытия: {format_duration(figures.median_time_to_close)}",
+            f"⌛ Закрыто по неактивности: {figures.closed_idle}",
             f"⏳ Ждут в очереди сейчас: {summary.waiting}",
             f"⭐️ Средняя оценка: {rating}",
         ])

@@ -8,7 +8,6 @@ that the widget reads by event id.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -119,13 +118,8 @@ class TeamMember:
 @dataclass(frozen=True)
 class DailySummary:
     day: Any
-    created: int
-    taken: int
-    closed: int
-    closed_idle: int
-    waiting: int
-    average_rating: float | None
-    ratings: int
+    figures: Any  # support.stats.Figures for today
+    waiting: int  # chats waiting for a manager right now
 
 
 @dataclass(frozen=True)
@@ -504,9 +498,20 @@ class SupportService:
 
     async def accept(self, chat_id: int, manager: Manager) -> ChatCard:
         """Take a waiting chat. Exactly one of several managers pressing at once wins."""
+        return await self._take(chat_id, manager)
+
+    async def assign(self, chat_id: int, manager_telegram_id: int, *, by: str) -> ChatCard:
+        """An admin gives a waiting chat to a chosen manager (who is told, with the chat's card)."""
+        manager = await self.manager_by_telegram_id(manager_telegram_id)
+        if manager is None:
+            raise NotAllowed(chat_id)
+        return await self._take(chat_id, manager, assigned_by=by)
+
+    async def _take(self, chat_id: int, manager: Manager, *, assigned_by: str | None = None) -> ChatCard:
         async with transaction(self.db):
             won = await SupportChat.update(
-                status=ChatStatus.ASSIGNED, manager=manager.id, assigned_at=utcnow(), last_activity_at=utcnow()
+                status=ChatStatus.ASSIGNED, manager=manager.id, assigned_at=utcnow(), last_activity_at=utcnow(),
+                queue_position=None,
             ).where((SupportChat.id == chat_id) & (SupportChat.status == ChatStatus.WAITING)).aio_execute()
             chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
             if chat is None:
@@ -529,10 +534,11 @@ class SupportService:
             offers = await Outbox.select().where(
                 (Outbox.support_chat == chat.id) & (Outbox.purpose == "offer")
             ).aio_execute()
-            await enqueue([
-                self.channel.offer_taken(card, offer, winner=offer.chat_id == manager.telegram_id)
-                for offer in offers
-            ])
+            calls = [self.channel.offer_taken(card, offer, winner=offer.chat_id == manager.telegram_id)
+                     for offer in offers]
+            if assigned_by is not None and manager.telegram_id not in {offer.chat_id for offer in offers}:
+                calls.append(self.channel.transferred(card, manager.telegram_id, assigned_by, None))
+            await enqueue(calls)
         self.hub.wake(chat.session_id)
         self._wake_outbox()
         await self.announce_queue()
@@ -752,21 +758,12 @@ class SupportService:
         return True
 
     async def send_daily_summary(self) -> None:
-        """The day so far, to every admin (the scheduler calls this at daily_summary_time)."""
-        now_local = dt.datetime.now(self.policy.zone)
-        midnight = now_local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC).replace(tzinfo=None)
-        today = await SupportChat.select().where(
-            (SupportChat.created_at >= midnight) | (SupportChat.closed_at >= midnight)).aio_execute()
-        created = [c for c in today if c.created_at >= midnight]
-        closed = [c for c in today if c.closed_at and c.closed_at >= midnight]
-        ratings = [c.rating for c in closed if c.rating]
+        """Today's figures (the same ones as «📊 Статистика» → today) to every admin, at daily_summary_time."""
+        from support.stats import StatsService
+
+        today = await StatsService().period(1)
         waiting = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).aio_count()
-        summary = DailySummary(
-            day=now_local.date(), created=len(created), taken=len([c for c in created if c.assigned_at]),
-            closed=len(closed), closed_idle=len([c for c in closed if c.close_reason == "idle"]),
-            waiting=waiting, average_rating=round(sum(ratings) / len(ratings), 2) if ratings else None,
-            ratings=len(ratings),
-        )
+        summary = DailySummary(day=today.start.date(), figures=today.overall, waiting=waiting)
         await enqueue([self.channel.daily_summary(summary, admin_id) for admin_id in await self._admin_telegram_ids()])
         self._wake_outbox()
 

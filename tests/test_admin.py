@@ -3,6 +3,7 @@ and everybody else refused — on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -423,3 +424,28 @@ async def test_disabling_a_manager_hands_their_open_chats_to_someone_else(desk: 
     await press(desk, SECOND_MANAGER, rerouted.message_id, "✅ Принять чат")
     joined = await visitor.wait_for(lambda e: e.get("chat", {}).get("manager") == "Борис")
     assert joined["chat"]["status"] == "assigned"
+
+
+async def test_admin_assigns_a_queued_chat_to_a_chosen_manager(desk: Desk) -> None:
+    from tests.clients import SECOND_MANAGER, Visitor
+
+    await say(desk, SECOND_MANAGER, "/start")  # registered, not on shift: the queue holds the chat
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    chat_id = int((await visitor.transfer(name="Назначаемый"))["support_chat_id"])
+    menu = await admin_menu(desk)
+    await press(desk, ADMIN, menu.message_id, "⏳ Очередь")
+    queue = await desk.fake.wait_for_message(ADMIN.id, lambda m: "Ожидают менеджера" in (m.text or ""))
+    await press(desk, ADMIN, queue.message_id, "👤 Назначить")
+    choice = await desk.fake.wait_for_message(ADMIN.id, lambda m: "Кому назначить" in (m.text or ""))
+    button = next(text for text in choice.button_texts if "Борис" in text)
+    answer = await press(desk, ADMIN, choice.message_id, button)
+    assert f"#{chat_id} назначен: Борис" in answer["text"]
+    card = await desk.fake.wait_for_message(SECOND_MANAGER.id, lambda m: "передал" in (m.text or ""))
+    assert "Назначаемый" in card.text and "💬 Ответить" in card.button_texts
+    joined = await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
+    assert joined["chat"]["manager"] == "Борис"
+    again = await press(desk, ADMIN, choice.message_id, button)  # a double tap changes nothing twice
+    assert "назначен" in again["text"]
+    await asyncio.sleep(0.3)
+    assert len([m for m in desk.fake.messages(SECOND_MANAGER.id) if "передал" in (m.text or "")]) == 1
+    assert len([e for e in await visitor.poll(after=0) if e.get("chat", {}).get("status") == "assigned"]) == 1

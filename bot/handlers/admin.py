@@ -30,6 +30,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import (
     AdminAction,
     AdminCallback,
+    AssignTo,
     ChatAction,
     ChatCallback,
     MenuAction,
@@ -38,10 +39,12 @@ from bot.callbacks import (
     TeamAction,
     TeamCallback,
 )
+from bot.handlers.chats import refusal
 from bot.middlewares import IsAdmin
 from bot.render import client_label
 from bot.states import AddManager
-from support.service import SupportService, TeamMember
+from models import Manager
+from support.service import SupportError, SupportService, TeamMember
 from support.stats import (
     PERIOD_DAYS,
     Figures,
@@ -451,9 +454,39 @@ async def queue(query: CallbackQuery, service: SupportService) -> None:
         lines.append(f"• #{card.chat_id} {client_label(card)} — с {card.created_at:%H:%M} UTC")
         builder.button(text=f"✅ Принять #{card.chat_id}",
                        callback_data=ChatCallback(action=ChatAction.ACCEPT, chat_id=card.chat_id))
+        builder.button(text="👤 Назначить", callback_data=AssignTo(chat_id=card.chat_id))
         builder.button(text="📋", callback_data=ChatCallback(action=ChatAction.DETAILS, chat_id=card.chat_id))
-    builder.adjust(2)
+    builder.adjust(3)
     await query.message.answer("\n".join(lines), reply_markup=builder.as_markup())
+
+
+async def choose_assignee(query: CallbackQuery, callback_data: AssignTo, service: SupportService) -> None:
+    team = [member for member in await service.team_overview() if member.active]
+    if not team:
+        await query.answer("Менеджеров пока нет.", show_alert=True)
+        return
+    await query.answer()
+    builder = InlineKeyboardBuilder()
+    for member in team:  # online first: team_overview sorts them so
+        status = "🟢" if member.online else "⚪️"
+        builder.button(text=f"{status} {member.name} — чатов: {member.active_chats}",
+                       callback_data=AssignTo(chat_id=callback_data.chat_id, telegram_id=member.telegram_id))
+    builder.adjust(1)
+    if query.message is not None:
+        await query.message.answer(f"👤 Кому назначить чат #{callback_data.chat_id}?", reply_markup=builder.as_markup())
+
+
+async def assign_chat(
+    query: CallbackQuery, callback_data: AssignTo, service: SupportService, manager: Manager | None
+) -> None:
+    assert query.from_user is not None
+    admin_name = manager.display_name if manager else query.from_user.full_name
+    try:
+        card = await service.assign(callback_data.chat_id, callback_data.telegram_id, by=admin_name)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    await query.answer(f"✅ Чат #{card.chat_id} назначен: {card.manager_name}")
 
 
 # --- routers ------------------------------------------------------------------------------------------
@@ -467,6 +500,8 @@ def build_router() -> Router:
     router.callback_query.register(admin_from_menu, MenuCallback.filter(F.action == MenuAction.ADMIN), admin_only)
     router.callback_query.register(managers, AdminCallback.filter(F.action == AdminAction.MANAGERS), admin_only)
     router.callback_query.register(queue, AdminCallback.filter(F.action == AdminAction.QUEUE), admin_only)
+    router.callback_query.register(choose_assignee, AssignTo.filter(F.telegram_id == 0), admin_only)
+    router.callback_query.register(assign_chat, AssignTo.filter(), admin_only)
     router.callback_query.register(team_list, TeamCallback.filter(F.action == TeamAction.LIST), admin_only)
     router.callback_query.register(member_card, TeamCallback.filter(F.action == TeamAction.OPEN), admin_only)
     router.callback_query.register(start_adding, TeamCallback.filter(F.action == TeamAction.ADD), admin_only)
@@ -476,7 +511,7 @@ def build_router() -> Router:
     # Everybody else who reaches for the admin menu is told no, and nothing else happens.
     router.message.register(refuse_command, Command("admin"))
     router.callback_query.register(refuse_button, or_f(
-        AdminCallback.filter(), TeamCallback.filter(), StatsCallback.filter(),
+        AdminCallback.filter(), TeamCallback.filter(), StatsCallback.filter(), AssignTo.filter(),
         MenuCallback.filter(F.action == MenuAction.ADMIN),
     ))
     return router
