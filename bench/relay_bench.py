@@ -53,8 +53,10 @@ async def main(visitors: int, messages: int, database_url: str) -> None:
         "DATABASE_URL": database_url, "HTTP_PORT": "0", "LOG_LEVEL": "WARNING",
         "MANAGER_IDS": ",".join(str(m.id) for m in MANAGERS), "TELEGRAM_BOT_TOKEN": "",
     })
-    settings = settings.model_copy(update={"support": settings.support.model_copy(
-        update={"max_active_chats": visitors, "messages_per_minute": 10_000})})
+    settings = settings.model_copy(update={
+        "support": settings.support.model_copy(update={"max_active_chats": visitors, "messages_per_minute": 10_000}),
+        "http": settings.http.model_copy(update={"sessions_per_minute": 10_000}),
+    })
     product = Product(settings)
     await product.start()
     fake = product.fake

@@ -103,6 +103,7 @@ class HttpSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = ""
     cors_origins: tuple[str, ...] = ("*",)
+    sessions_per_minute: int = Field(default=30, ge=1)
 
     @field_validator("public_url")
     @classmethod

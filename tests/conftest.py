@@ -250,3 +250,18 @@ async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say plainly how many tests ran on each database, so CI's output shows PostgreSQL was really used."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            for engine in ("sqlite", "postgresql"):
+                if f"[{engine}" in nodeid or f"-{engine}]" in nodeid or f"-{engine}-" in nodeid:
+                    counts.setdefault(engine, {}).setdefault(outcome, 0)
+                    counts[engine][outcome] += 1
+    for engine, by_outcome in sorted(counts.items()):
+        summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(by_outcome.items()))
+        terminalreporter.write_line(f"database {engine}: {summary}")

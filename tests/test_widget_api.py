@@ -134,3 +134,13 @@ async def test_websocket_rejects_bad_tokens_and_bad_frames(desk: Desk) -> None:
         await ws.send_json({"type": "user_message", "text": "   "})
         assert (await ws_receive_until(ws, lambda f: f["type"] == "error"))[-1]["error"] == "invalid_field"
     assert await ChatMessage.select().aio_count() == 0
+
+
+async def test_session_creation_is_rate_limited_per_address(desk: Desk) -> None:
+    statuses = []
+    for _ in range(32):
+        async with desk.http.post(f"{desk.base_url}/api/chat/start", json={}) as response:
+            statuses.append(response.status)
+            if response.status == 429:
+                assert (await response.json())["error"] == "too_many_sessions"
+    assert statuses.count(201) == 30 and statuses[-1] == 429

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from core.appkeys import HUB, RATE_LIMITER, SERVICE, SETTINGS, WEBSOCKETS
 from models import VisitorSession
 from support.service import AlreadyRated, ChatNotFound, InvalidToken, SessionNotFound, message_event
+from widget.ratelimit import RateLimiter
 from widget.schemas import RateBody, SendMessageBody, SessionBody, StartBody, TransferBody
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,12 @@ def check_text(request: web.Request, session: VisitorSession, text: str) -> None
 
 async def start_chat(request: web.Request) -> web.Response:
     body = await parse_body(request, StartBody)
+    # Sessions are cheap to ask for; a script asking for thousands is refused per address.
+    address = request.remote or "?"
+    limiter = request.app[START_LIMITER]
+    if not limiter.allow(address):
+        retry = limiter.retry_after(address)
+        raise api_error(429, "too_many_sessions", f"Too many new chats; try again in {retry} s.", retry_after=retry)
     session, token = await request.app[SERVICE].start_session(
         page_url=body.page_url, locale=body.locale, name=body.name, phone=body.phone
     )
@@ -254,8 +261,12 @@ async def close_websockets(app: web.Application) -> None:
         await ws.close(code=1001, message=b"server shutdown")
 
 
+START_LIMITER = web.AppKey("start_limiter", RateLimiter)
+
+
 def setup_api(app: web.Application) -> None:
     app[_SHUTTING_DOWN] = asyncio.Event()
+    app[START_LIMITER] = RateLimiter(app[SETTINGS].http.sessions_per_minute)
     app.router.add_post("/api/chat/start", start_chat)
     app.router.add_post("/api/chat/send-message", send_message)
     app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)
