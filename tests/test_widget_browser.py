@@ -431,6 +431,25 @@ def test_message_typed_offline_is_sent_once_on_reconnection(
     shot(page, "11-offline-delivered")
 
 
+def test_rejected_session_is_dropped_for_a_new_one(live_server: LiveServer, page: Page) -> None:
+    page.goto(live_server.base_url + "/")
+    open_chat(page)
+    ask_ai(page, "Какие документы нужны?")
+    old = stored_session(page)["sid"]
+    page.evaluate("""() => {
+        const key = Object.keys(localStorage).find(k => k.startsWith('ilpo-taxi:'));
+        const s = JSON.parse(localStorage.getItem(key));
+        s.token = 'not-the-token';
+        localStorage.setItem(key, JSON.stringify(s));
+    }""")
+    page.reload()
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "ws")
+    assert stored_session(page)["sid"] != old  # 403 on the stored session: a new one was started
+    expect(page.locator(".ilpo-msg[data-id]")).to_have_count(0)
+    ask_ai(page, "Сколько стоит аренда?")
+    assert_matches_server(live_server, page)
+
+
 def test_unread_badge_title_flash_and_keyboard(live_server: LiveServer, page: Page) -> None:
     manager_online(live_server)
     page.goto(live_server.base_url + "/")
