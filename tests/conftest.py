@@ -222,6 +222,7 @@ def live_server(clean_database: str) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+    assert server.fake.violations == [], f"calls outside the Bot API spec: {server.fake.violations}"
 
 
 @pytest.fixture(scope="session")
