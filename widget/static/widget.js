@@ -501,13 +501,17 @@
   }
 
   function openWs(g) {
-    var opened = false, sock, lastRx = Date.now();
+    var opened = 0, sock, lastRx = Date.now();
     function closed() {
       if (g !== gen) return;
       ws = null;
       clearInterval(pingTimer);
       setTransport('offline');
-      if (opened) return retryLater(g);
+      if (opened) {
+        // Back off afresh only after a socket that lived: one that is accepted and dropped at once keeps backing off.
+        if (Date.now() - opened > 10000) attempt = 0;
+        return retryLater(g);
+      }
       // Never opened: a bad session, a server that is down, or a network that blocks WebSockets.
       wsFails++;
       refreshState().then(function () {
@@ -524,10 +528,9 @@
     ws = sock;
     sock.onopen = function () {
       if (g !== gen) return;
-      opened = true;
+      opened = Date.now();
       everConnected = true;
       wsFails = 0;
-      attempt = 0;
       sentOnSocket = {};
       setTransport('ws');
       refreshState().catch(function () {});
