@@ -340,6 +340,7 @@ def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServe
     expect(closing.locator(".ilpo-rating")).to_have_text("Спасибо за оценку!")
     assert "5/5" in manager_receives(live_server, "оценил чат").text
     page.reload()
+    assert_matches_server(live_server, page)  # the whole history is back
     expect(page.locator(".system-message[data-id]").last.locator(".ilpo-rating")).to_have_count(0)  # asked once
     ask_ai(page, "Сколько стоит аренда?")
     assert_matches_server(live_server, page)
