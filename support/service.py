@@ -380,33 +380,37 @@ class SupportService:
 
     # --- manager → desk -----------------------------------------------------------------------------
 
-    async def _route(self, session: VisitorSession, chat: SupportChat) -> str:
+    async def _route(self, session: VisitorSession, chat: SupportChat, *, announce: bool = True) -> str:
         """Offer a waiting chat to the least busy online manager, or queue it (a lead after hours).
 
-        Runs inside the caller's transaction; returns the status the visitor is told."""
+        Runs inside the caller's transaction; returns the status (told to the visitor when `announce`)."""
         card = await self._card(chat)
         now = utcnow()
         if not is_open(now, self.policy):
             back = next_opening(now, self.policy)
             admins = await self._admin_telegram_ids()
             await enqueue([self.channel.lead_alert(card, admin_id) for admin_id in admins])
-            await self._system_message(
-                session, chat, visitor_text("after_hours", session.locale, back=_when(back, session.locale)),
-                {"status": ChatStatus.WAITING, "queued": True, "after_hours": True},
-            )
+            if announce:
+                await self._system_message(
+                    session, chat, visitor_text("after_hours", session.locale, back=_when(back, session.locale)),
+                    {"status": ChatStatus.WAITING, "queued": True, "after_hours": True},
+                )
             return "queued"
         managers = await self._routing_candidates()
         if managers:
-            await enqueue([self.channel.offer(card, managers[0].telegram_id)])
+            if not await self._has_offer(chat, managers[0]):
+                await enqueue([self.channel.offer(card, managers[0].telegram_id)])
             await SupportChat.update(offered_at=now, offered_manager=managers[0].id).where(
                 SupportChat.id == chat.id).aio_execute()
-            await self._system_message(session, chat, visitor_text("waiting", session.locale),
-                                       {"status": ChatStatus.WAITING})
+            if announce:
+                await self._system_message(session, chat, visitor_text("waiting", session.locale),
+                                           {"status": ChatStatus.WAITING})
             return "waiting"
         admins = await self._admin_telegram_ids()
         await enqueue([self.channel.queued_alert(card, admin_id) for admin_id in admins])
-        await self._system_message(session, chat, visitor_text("queued", session.locale),
-                                   {"status": ChatStatus.WAITING, "queued": True})
+        if announce:
+            await self._system_message(session, chat, visitor_text("queued", session.locale),
+                                       {"status": ChatStatus.WAITING, "queued": True})
         return "queued"
 
     async def release_chats(self, telegram_id: int) -> int:
@@ -477,24 +481,52 @@ class SupportService:
         ).aio_execute()
         manager.is_online = online
         if not online:
+            await self._reroute_offers_of(manager)
             return []
-        waiting = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).order_by(
-            SupportChat.created_at
-        ).aio_execute()
+        # Queued chats, and those already offered to everyone; one offered to a colleague stays theirs until
+        # it times out (then it is broadcast) or they leave (then it is routed again).
+        waiting = await SupportChat.select().where(
+            (SupportChat.status == ChatStatus.WAITING)
+            & (SupportChat.offered_manager.is_null() | SupportChat.broadcast_at.is_null(False))
+        ).order_by(SupportChat.created_at).aio_execute()
         offered: list[ChatCard] = []
         async with transaction(self.db):
             for chat in waiting:
-                already = await Outbox.select().where(
-                    (Outbox.support_chat == chat.id) & (Outbox.purpose == "offer")
-                    & (Outbox.chat_id == manager.telegram_id)
-                ).aio_exists()
-                if already:
+                if await self._has_offer(chat, manager):
                     continue
                 card = await self._card(chat)
                 await enqueue([self.channel.offer(card, manager.telegram_id)])
+                # From now on the accept timeout runs for it, and it counts towards this manager's load.
+                await SupportChat.update(
+                    offered_at=peewee.fn.COALESCE(SupportChat.offered_at, utcnow()),
+                    offered_manager=peewee.fn.COALESCE(SupportChat.offered_manager, manager.id),
+                ).where(SupportChat.id == chat.id).aio_execute()
                 offered.append(card)
         self._wake_outbox()
         return offered
+
+    async def _has_offer(self, chat: SupportChat, manager: Manager) -> bool:
+        return bool(await Outbox.select().where(
+            (Outbox.support_chat == chat.id) & (Outbox.purpose == "offer") & (Outbox.chat_id == manager.telegram_id)
+        ).aio_exists())
+
+    async def _reroute_offers_of(self, manager: Manager) -> None:
+        """A manager left their shift: chats offered to them (and not yet to everyone) go to someone online."""
+        pending = await SupportChat.select().where(
+            (SupportChat.status == ChatStatus.WAITING) & (SupportChat.offered_manager == manager.id)
+            & SupportChat.broadcast_at.is_null()).aio_execute()
+        for chat in pending:
+            async with transaction(self.db):
+                moved = await SupportChat.update(offered_manager=None, offered_at=None).where(
+                    (SupportChat.id == chat.id) & (SupportChat.status == ChatStatus.WAITING)
+                    & (SupportChat.offered_manager == manager.id)).aio_execute()
+                if not moved:
+                    continue
+                session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+                await self._route(session, chat, announce=False)
+        if pending:
+            self._wake_outbox()
+            await self.announce_queue()
 
     async def accept(self, chat_id: int, manager: Manager) -> ChatCard:
         """Take a waiting chat. Exactly one of several managers pressing at once wins."""

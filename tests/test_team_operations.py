@@ -49,13 +49,15 @@ async def test_least_busy_online_manager_gets_the_chat_and_offline_ones_never(de
     second = await Visitor(desk.http, desk.base_url).start()
     await second.transfer(name="Второй")
     assert "Второй" in (await offer_to(desk, other)).text
-    # An offline manager never gets a chat.
+    # An offline manager never gets a chat (and the offer they had moves to the one still online).
     await desk.fake.send_message(other, "/offline")
     await desk.fake.wait_for_message(other.id, lambda m: "Смена завершена" in (m.text or ""))
     third = await Visitor(desk.http, desk.base_url).start()
     await third.transfer(name="Третий")
-    third_offer = await offer_to(desk, first_target)
-    assert "Третий" in third_offer.text
+    rerouted = await desk.fake.wait_for_message(first_target.id, lambda m: is_offer(m) and "Второй" in m.text)
+    assert rerouted is not None
+    third_offer = await desk.fake.wait_for_message(first_target.id, lambda m: is_offer(m) and "Третий" in m.text)
+    assert third_offer is not None
     await asyncio.sleep(0.3)
     assert not [m for m in desk.fake.messages(other.id) if "Третий" in (m.text or "")]
 
@@ -285,3 +287,20 @@ async def test_daily_summary_reaches_the_admins(desk: Desk) -> None:
     summary = await desk.fake.wait_for_message(ADMIN.id, lambda m: "Итоги дня" in (m.text or ""))
     assert "Новых чатов: 2" in summary.text and "Принято менеджерами: 1" in summary.text
     assert "Ждут в очереди сейчас: 1" in summary.text
+
+
+async def test_going_offline_hands_pending_offers_to_someone_online(desk: Desk) -> None:
+    await go_online(desk, MANAGER)
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    await visitor.transfer(name="Переезжающий")
+    await offer_to(desk, MANAGER)
+    await go_online(desk, SECOND_MANAGER)  # the chat is Anna's offer: Boris is not offered it on arrival
+    await asyncio.sleep(0.3)
+    assert not [m for m in desk.fake.messages(SECOND_MANAGER.id) if "Переезжающий" in (m.text or "")]
+    await desk.fake.send_message(MANAGER, "/offline")
+    assert "Смена завершена" in (await desk.fake.wait_for_message(MANAGER.id, lambda m: "Смена" in m.text)).text
+    offer = await offer_to(desk, SECOND_MANAGER)
+    assert "Переезжающий" in offer.text
+    chat = await SupportChat.aio_get(SupportChat.client_name == "Переезжающий")
+    manager = await Manager.aio_get(Manager.telegram_id == SECOND_MANAGER.id)
+    assert chat.offered_manager_id == manager.id and chat.offered_at is not None
