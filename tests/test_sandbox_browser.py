@@ -1,0 +1,428 @@
+"""The /sandbox page and the chat widget side by side in a real Chromium, against the running product.
+
+Two browser windows at once: a visitor on the demo page `/` and a person in `/sandbox` acting as a manager (or a
+stranger) of the real aiogram bot, which talks to the in-process fake Telegram. Everything on the sandbox side is
+done the way a trainee does it: typing commands and replies, pressing inline buttons, quoting a message. Only
+what another Telegram client would do (a colleague taking a chat, the same manager on a second device) goes
+through the fake directly. The last test pins a race in the page: a late response must not roll the view back.
+A screenshot of each state goes to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import pytest
+from playwright.sync_api import (
+    APIResponse,
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
+
+from tests.clients import SECOND_MANAGER
+from tests.conftest import LiveServer
+from tests.test_widget_browser import ACCEPT, CHROMIUM_ARGS, CLOSE, WAIT, ask, ask_ai, open_chat, shot
+
+pytestmark = pytest.mark.browser
+
+DETAILS = "📋 Подробности"
+REPLY = "💬 Ответить"
+CALL = "📞 Позвонить"
+TRANSFER = "↪️ Передать"
+
+
+class Opener(Protocol):
+    def __call__(self, path: str, prepare: Callable[[Page], None] | None = None) -> Page: ...
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser, live_server: LiveServer) -> Iterator[Opener]:
+    """Open a product page in a window of its own (visitor and manager are different people).
+
+    Every window must finish without a JavaScript error.
+    """
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def opener(path: str, prepare: Callable[[Page], None] | None = None) -> Page:
+        context = browser.new_context(viewport={"width": 1100, "height": 860}, locale="ru-RU")
+        context.set_default_timeout(WAIT)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{path}: {exc}"))
+        if prepare is not None:
+            prepare(page)  # e.g. network routes that must see the page's very first requests
+        page.goto(live_server.base_url + path)
+        return page
+
+    try:
+        yield opener
+    finally:
+        for context in contexts:
+            context.close()
+    assert errors == [], f"JavaScript errors on the pages: {errors}"
+
+
+# ---------------------------------------------------------------- the sandbox page, as a person uses it
+
+
+def persona_id(server: LiveServer, role: str) -> int:
+    return next(p.telegram_id for p in server.product.personas() if p.role == role)
+
+
+def persona_name(server: LiveServer, role: str) -> str:
+    """The persona's Telegram name, which the product shows to visitors as the manager's name."""
+    return next(p.first_name for p in server.product.personas() if p.role == role)
+
+
+def open_sandbox(open_page: Opener, user_id: int, prepare: Callable[[Page], None] | None = None) -> Page:
+    page = open_page(f"/sandbox#{user_id}", prepare)
+    expect(page.locator(f'.persona.active[data-persona="{user_id}"]')).to_be_visible()
+    expect(page.locator("#status")).to_have_text("на связи · live")
+    return page
+
+
+def switch_persona(page: Page, user_id: int, label: str) -> None:
+    page.locator(f'.persona[data-persona="{user_id}"]').click()
+    expect(page.locator(f'.persona.active[data-persona="{user_id}"]')).to_be_visible()
+    expect(page.locator("#subtitle")).to_have_text(f"вы пишете как: {label}")
+    expect(page.locator("#status")).to_have_text("на связи · live")
+
+
+def bot_says(page: Page, fragment: str) -> Locator:
+    """The bot's message containing `fragment` (the latest such), pinned by its Telegram message id.
+
+    The page re-renders the whole log on every change; an id-based locator survives that.
+    """
+    found = page.locator(".row.theirs[data-message-id]", has_text=fragment).last
+    expect(found).to_be_visible()
+    message_id = found.get_attribute("data-message-id")
+    return page.locator(f'.row[data-message-id="{message_id}"]')
+
+
+def type_to_bot(page: Page, text: str, answer: str) -> Locator:
+    """Type into the sandbox's input, press Enter, wait for the bot's answer containing `answer`."""
+    mine = page.locator(".row.mine", has_text=text)
+    before = mine.count()
+    box = page.locator("#input")
+    box.fill(text)
+    box.press("Enter")
+    expect(box).to_have_value("")
+    expect(mine).to_have_count(before + 1)
+    return bot_says(page, answer)
+
+
+def press(row: Locator, button: str) -> None:
+    """Press an inline button; the page disables it until the bot answers the callback query."""
+    key = row.locator(".kbtn", has_text=button)
+    expect(key).to_have_count(1)
+    expect(key).to_be_enabled()
+    key.click()
+
+
+def buttons(row: Locator) -> Locator:
+    return row.locator(".keyboard .kbtn")
+
+
+def manager_starts_shift(page: Page) -> None:
+    expect(page.locator(".empty")).to_contain_text("/start")  # a fresh chat says what to do first
+    menu = type_to_bot(page, "/start", "рабочее место менеджера")
+    expect(menu.locator(".bubble b", has_text="Как работать")).to_be_visible()  # the bot's HTML, rendered
+    expect(buttons(menu)).to_have_text(["🟢 Начать смену", "💬 Мои чаты"])
+    expect(page.locator("#commands .chip", has_text="/online")).to_be_visible()  # the bot's command menu
+    type_to_bot(page, "/online", "Смена начата")
+
+
+def visitor_asks_for_manager(page: Page, *, name: str | None = None, phone: str | None = None) -> None:
+    page.locator(".ilpo-manager-btn").click()
+    expect(page.locator(".ilpo-contact-form")).to_be_visible()
+    if name is None:
+        page.locator(".ilpo-contact-skip").click()
+    else:
+        page.locator("input[name=name]").fill(name)
+        page.locator("input[name=phone]").fill(phone or "")
+        page.locator(".ilpo-contact-submit").click()
+    expect(page.locator(".ilpo-contact-form")).to_be_hidden()
+
+
+def until(page: Page, condition: Callable[[], bool]) -> None:
+    """Wait for something a network route handler records (they run while Playwright is waiting)."""
+    deadline = time.monotonic() + WAIT / 1000
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        page.wait_for_timeout(10)
+
+
+def shot_both(visitor: Page, sandbox: Page, name: str) -> None:
+    shot(visitor, f"{name}-widget")
+    shot(sandbox, f"{name}-sandbox")
+
+
+def offer_card(page: Page) -> Locator:
+    """The new-chat notification, with its HTML formatting rendered (not shown as tags)."""
+    card = bot_says(page, "Клиент ждёт ответа")
+    expect(card.locator(".bubble b", has_text=re.compile(r"^Чат поддержки #\d+$"))).to_be_visible()
+    expect(card.locator(".bubble b", has_text="Клиент ждёт ответа.")).to_be_visible()
+    expect(card.locator(".bubble")).not_to_contain_text("<b>")
+    expect(card).not_to_have_attribute("data-edited", "")
+    return card
+
+
+def accept(card: Locator, page: Page) -> None:
+    press(card, ACCEPT)
+    expect(page.locator("#toast")).to_contain_text("ваш")  # answerCallbackQuery without show_alert: a toast
+    expect(card).to_have_attribute("data-edited", "")
+    expect(card).to_contain_text("Вы приняли этот чат.")
+    expect(card.locator(".meta")).to_contain_text("изменено")
+    expect(card.locator(".kbtn", has_text=ACCEPT)).to_have_count(0)
+    bot_says(page, "Режим ответа")
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_training_flow_accept_reply_details_close(live_server: LiveServer, open_page: Opener) -> None:
+    manager = persona_name(live_server, "manager")
+    sandbox = open_sandbox(open_page, persona_id(live_server, "manager"))
+    manager_starts_shift(sandbox)
+    shot(sandbox, "sandbox-01-shift-started")
+
+    # The visitor talks to the AI, then asks for a person and leaves a name and phone.
+    visitor = open_page("/")
+    open_chat(visitor)
+    ask_ai(visitor, "Какие документы нужны для подключения?")
+    visitor_asks_for_manager(visitor, name="Пётр", phone="+7 (900) 123-45-67")
+    expect(visitor.locator(".ilpo-status")).to_have_text("Ищем менеджера…")
+
+    # The notification arrives in the sandbox: bold title, the AI's last answers, the offer's buttons.
+    card = offer_card(sandbox)
+    expect(card).to_contain_text("👤 Клиент: Пётр")
+    expect(card.locator(".bubble i").first).to_contain_text("паспорт")  # the AI's answer, quoted in italics
+    expect(buttons(card)).to_have_text([ACCEPT, DETAILS, CALL])
+    shot_both(visitor, sandbox, "sandbox-02-offer")
+
+    # Accept: the same message is edited into the working card.
+    accept(card, sandbox)
+    expect(buttons(card)).to_have_text([REPLY, DETAILS, CALL, TRANSFER, CLOSE])
+    expect(visitor.locator(".ilpo-status")).to_contain_text(manager)
+    shot_both(visitor, sandbox, "sandbox-03-accepted")
+
+    # Reply mode: what the manager types goes to the widget, signed with the manager's name.
+    type_to_bot(sandbox, "Здравствуйте, Пётр! Поможем с подключением.", "Отправлено клиенту")
+    reply = visitor.locator(".manager-message[data-id]")
+    expect(reply).to_have_count(1)
+    expect(reply.locator(".ilpo-author")).to_have_text(manager)
+    expect(reply).to_contain_text("Поможем с подключением.")
+
+    # The visitor answers; the sandbox shows it with the client's name in bold and quick-action buttons.
+    ask(visitor, "Спасибо! А права другой страны подойдут?")
+    relayed = bot_says(sandbox, "права другой страны")
+    expect(relayed.locator(".bubble b")).to_have_text("Пётр")
+    expect(buttons(relayed)).to_have_text([REPLY, DETAILS])
+    shot_both(visitor, sandbox, "sandbox-04-conversation")
+
+    # Details: the whole history, each side labelled.
+    press(card, DETAILS)
+    history = bot_says(sandbox, "История:")
+    expect(history.locator(".bubble b").first).to_have_text(re.compile(r"^Чат #\d+$"))
+    for line in ("💬 в работе", "Какие документы нужны для подключения?", "паспорт",
+                 "Здравствуйте, Пётр! Поможем с подключением.", "Спасибо! А права другой страны подойдут?"):
+        expect(history).to_contain_text(line)
+    expect(history.locator(".bubble b", has_text=f"🧑‍💼 {manager}")).to_be_visible()
+    expect(buttons(history)).to_have_text([REPLY, CLOSE])
+    shot(sandbox, "sandbox-05-details")
+
+    # Close: a toast in the sandbox, a confirmation, and the widget tells the visitor.
+    press(card, CLOSE)
+    expect(sandbox.locator("#toast")).to_contain_text("завершён")
+    bot_says(sandbox, "Клиент уведомлён")
+    closing = visitor.locator(".system-message[data-id]").last
+    expect(closing).to_contain_text(f"Менеджер {manager} завершил чат")
+    expect(visitor.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")
+    expect(visitor.locator(".ilpo-manager-btn")).to_be_visible()
+    shot_both(visitor, sandbox, "sandbox-06-closed")
+
+
+def test_personas_and_an_alert_for_a_chat_a_colleague_took(live_server: LiveServer, open_page: Opener) -> None:
+    manager_id, stranger_id, admin_id = (persona_id(live_server, role) for role in ("manager", "stranger", "admin"))
+    sandbox = open_sandbox(open_page, manager_id)
+    manager_starts_shift(sandbox)
+
+    # A stranger is told there is no access, with the ID to hand to an admin; nothing to press.
+    switch_persona(sandbox, stranger_id, "Посторонний")
+    expect(sandbox.locator(".empty")).to_be_visible()  # each persona has a chat of its own
+    refusal = type_to_bot(sandbox, "/start", "нет доступа")
+    expect(refusal.locator(".bubble code")).to_have_text(str(stranger_id))
+    expect(refusal.locator(".bubble")).not_to_contain_text("<code>")
+    expect(sandbox.locator(".kbtn")).to_have_count(0)
+    shot(sandbox, "sandbox-07-stranger")
+
+    # The admin gets the manager's menu plus the admin's.
+    switch_persona(sandbox, admin_id, "Администратор")
+    menu = type_to_bot(sandbox, "/start", "рабочее место менеджера")
+    expect(menu.locator(".kbtn", has_text="⚙️ Админ-меню")).to_be_visible()
+
+    # Back to the manager: their conversation is where they left it.
+    switch_persona(sandbox, manager_id, "Менеджер")
+    bot_says(sandbox, "Смена начата")
+    expect(sandbox.locator(".row", has_text="нет доступа")).to_have_count(0)
+
+    # A visitor asks for a manager; the manager opens the details first...
+    visitor = open_page("/")
+    open_chat(visitor)
+    visitor_asks_for_manager(visitor)
+    card = offer_card(sandbox)
+    press(card, DETAILS)
+    details = bot_says(sandbox, "⏳ ожидает менеджера")
+    expect(buttons(details)).to_have_text([ACCEPT])
+
+    # ...meanwhile a colleague takes the chat from the queue in their own Telegram.
+    async def colleague_takes() -> None:
+        fake = live_server.fake
+        await fake.send_message(SECOND_MANAGER, "/start")
+        await fake.wait_for_message(SECOND_MANAGER.id, lambda m: "рабочее место" in (m.text or ""))
+        await fake.send_message(SECOND_MANAGER, "/chats")
+        queue = await fake.wait_for_message(SECOND_MANAGER.id, lambda m: "Ожидают менеджера" in (m.text or ""))
+        take = next(text for text in queue.button_texts if text.startswith("✅ Принять #"))
+        answer = await fake.wait_callback_answer(await fake.press_button(SECOND_MANAGER, queue.message_id, take))
+        assert "ваш" in str(answer.get("text")), answer
+
+    live_server.call(colleague_takes())
+    colleague = SECOND_MANAGER.full_name
+    expect(visitor.locator(".ilpo-status")).to_contain_text(colleague)
+    expect(card).to_contain_text(f"🔒 Чат принял(а) {colleague}.")  # the offer is edited, its buttons gone
+    expect(buttons(card)).to_have_count(0)
+
+    # The manager presses "accept" on the details message, too late: an alert, not a toast.
+    press(details, ACCEPT)
+    modal = sandbox.locator("#modal")
+    expect(modal).to_be_visible()
+    expect(sandbox.locator("#modaltext")).to_have_text(f"Этот чат уже принял(а) {colleague}.")
+    shot(sandbox, "sandbox-08-alert-chat-taken")
+    sandbox.locator("#modalok").click()
+    expect(modal).to_be_hidden()
+    expect(visitor.locator(".manager-message")).to_have_count(0)
+
+
+def test_reply_by_quoting_a_client_message(live_server: LiveServer, open_page: Opener) -> None:
+    manager = persona_name(live_server, "manager")
+    sandbox = open_sandbox(open_page, persona_id(live_server, "manager"))
+    manager_starts_shift(sandbox)
+    visitor = open_page("/")
+    open_chat(visitor)
+    visitor_asks_for_manager(visitor, name="Ольга", phone="8 900 000 00 00")
+    accept(offer_card(sandbox), sandbox)
+
+    # Leave reply mode, so only the quote can tell the bot which client is meant.
+    type_to_bot(sandbox, "/cancel", "Режим ответа выключен")
+    ask(visitor, "Можно ли работать на своей машине?")
+    relayed = bot_says(sandbox, "Можно ли работать на своей машине?")
+
+    # Quoting starts a reply bar; ✕ cancels it.
+    relayed.locator('[data-action="reply"]').click()
+    bar = sandbox.locator("#replybar")
+    expect(bar).to_be_visible()
+    expect(bar).to_contain_text("Ответ на: 💬 Ольга")
+    expect(sandbox.locator("#input")).to_be_focused()
+    sandbox.locator("#cancelreply").click()
+    expect(bar).to_be_hidden()
+
+    relayed.locator('[data-action="reply"]').click()
+    expect(bar).to_be_visible()
+    shot(sandbox, "sandbox-09-quoting")
+    sent = type_to_bot(sandbox, "Да, на своей машине можно.", "Отправлено клиенту")
+    expect(bar).to_be_hidden()
+    mine = sandbox.locator(".row.mine", has_text="Да, на своей машине можно.")
+    expect(mine.locator(".quote")).to_contain_text("Можно ли работать на своей машине?")
+    expect(sent.locator(".quote")).to_contain_text("Вы: Да, на своей машине можно.")  # the bot replied to it
+
+    answer = visitor.locator(".manager-message[data-id]")
+    expect(answer).to_have_count(1)
+    expect(answer).to_contain_text("Да, на своей машине можно.")
+    expect(answer.locator(".ilpo-author")).to_have_text(manager)
+    shot_both(visitor, sandbox, "sandbox-10-quoted-reply")
+
+    # Quoting a message that is not about a client reaches nobody, and the bot says so.
+    bot_says(sandbox, "рабочее место менеджера").locator('[data-action="reply"]').click()
+    type_to_bot(sandbox, "Это уйдёт в никуда", "Не понял, какому клиенту ответить")
+    expect(answer).to_have_count(1)
+
+
+def test_a_late_answer_does_not_roll_the_page_back(live_server: LiveServer, open_page: Opener) -> None:
+    """The page refreshes from several places at once (its long poll, after sending, after a press); a response
+    that arrives late must not replace a newer view with an older one.
+
+    Made deterministic with the network: the page's long poll is parked, the refresh that follows a send is held
+    with the chat as it was then, the same manager writes from "another device" meanwhile, the long poll then
+    shows that, and only then does the held, older response arrive.
+    """
+    manager_id = persona_id(live_server, "manager")
+    parked: list[Route] = []
+    held: list[tuple[Route, APIResponse]] = []
+    gate = {"events": False, "hold_next_chat": False}
+
+    def events(route: Route) -> None:
+        if gate["events"]:
+            route.continue_()
+        else:
+            parked.append(route)
+
+    def chats(route: Route) -> None:
+        if route.request.method == "GET" and gate["hold_next_chat"]:
+            gate["hold_next_chat"] = False
+            held.append((route, route.fetch()))  # the chat as it is now, delivered later
+        else:
+            route.continue_()
+
+    def prepare(page: Page) -> None:
+        page.route("**/sandbox/api/events*", events)
+        page.route(f"**/sandbox/api/chats/{manager_id}", chats)
+
+    sandbox = open_sandbox(open_page, manager_id, prepare)
+    expect(sandbox.locator(".empty")).to_contain_text("/start")
+    gate["hold_next_chat"] = True
+    sandbox.locator("#input").fill("/start")
+    sandbox.locator("#input").press("Enter")
+    expect(sandbox.locator("#send")).to_be_disabled()  # waiting for its refresh, which is held
+    until(sandbox, lambda: len(held) == 1)
+    assert len(parked) == 1, "the long poll is parked"
+
+    async def from_another_device() -> None:
+        fake = live_server.fake
+        await fake.wait_for_message(manager_id, lambda m: "рабочее место" in (m.text or ""))
+        await fake.send_message(fake.user(manager_id), "/help")
+        await fake.wait_for_message(manager_id, lambda m: (m.text or "").startswith("ℹ️ Как работать"))
+
+    live_server.call(from_another_device())
+    gate["events"] = True
+    parked.pop().continue_()
+    newest = sandbox.locator(".row.mine", has_text="/help")
+    expect(newest).to_be_visible()
+
+    route, response = held.pop()
+    route.fulfill(response=response)
+    expect(sandbox.locator("#send")).to_be_enabled()  # the late response was handled
+    expect(newest).to_be_visible()
+    expect(sandbox.locator(".row.theirs", has_text="рабочее место менеджера")).to_be_visible()
+    shot(sandbox, "sandbox-11-late-answer")
