@@ -144,3 +144,13 @@ async def test_session_creation_is_rate_limited_per_address(desk: Desk) -> None:
             if response.status == 429:
                 assert (await response.json())["error"] == "too_many_sessions"
     assert statuses.count(201) == 30 and statuses[-1] == 429
+
+
+async def test_websocket_replays_a_long_history_in_full(desk: Desk) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    session = await VisitorSession.aio_get(VisitorSession.session_id == visitor.session_id)
+    for n in range(450):  # longer than one replay page
+        await ChatMessage.aio_create(session=session.id, sender="user", text=f"m{n}")
+    async with desk.http.ws_connect(visitor.ws_url()) as ws:
+        frames = await ws_receive_until(ws, lambda f: f.get("text") == "m449")
+    assert [f["text"] for f in frames] == [f"m{n}" for n in range(450)]

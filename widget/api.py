@@ -24,6 +24,7 @@ LONG_POLL_MAX_SECONDS = 30.0
 # Set when the server is stopping: long-polls answer at once instead of holding the shutdown.
 _SHUTTING_DOWN = web.AppKey("widget_shutting_down", asyncio.Event)
 WS_HEARTBEAT_SECONDS = 20.0
+REPLAY_PAGE = 200
 
 
 def api_error(status: int, code: str, message: str, **extra: Any) -> web.HTTPException:
@@ -196,9 +197,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
     async def push_stored() -> None:
         nonlocal last_sent
-        for event in await service.events_after(session, last_sent):
-            await ws.send_json(event)
-            last_sent = event["id"]
+        while True:  # a long history arrives in pages; keep reading until it is all sent
+            batch = await service.events_after(session, last_sent, limit=REPLAY_PAGE)
+            for event in batch:
+                await ws.send_json(event)
+                last_sent = event["id"]
+            if len(batch) < REPLAY_PAGE:
+                return
 
     async def pusher() -> None:
         await push_stored()
