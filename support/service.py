@@ -320,7 +320,6 @@ class SupportService:
             await VisitorSession.update(last_seen_at=utcnow()).where(
                 VisitorSession.id == session.id
             ).aio_execute()
-            relayed = False
             if chat is not None:
                 await SupportChat.update(last_activity_at=utcnow(), idle_warned_at=None).where(
                     SupportChat.id == chat.id
@@ -329,13 +328,10 @@ class SupportService:
                     manager = await Manager.aio_get(Manager.id == chat.manager_id)
                     card = await self._card(chat)
                     await enqueue(self.channel.visitor_message(card, manager.telegram_id, text))
-                    relayed = True
         self.hub.wake(session.id)
         self._wake_outbox()
         if chat is None or (chat.status == ChatStatus.WAITING and self.policy.ai_while_waiting):
             self._spawn(self._answer_with_ai(session, message))
-        elif relayed:
-            log.debug("visitor message %s queued for manager of chat %s", message.id, chat.id)
         return message
 
     async def transfer_to_manager(
@@ -351,8 +347,7 @@ class SupportService:
         async with transaction(self.db):
             chat = await self._open_chat_of(session)
             if chat is not None:
-                status = ChatStatus.ASSIGNED if chat.status == ChatStatus.ASSIGNED else "waiting"
-                return TransferResult(status=status, support_chat_id=chat.id, created=False)
+                return TransferResult(status=_visible_status(chat), support_chat_id=chat.id, created=False)
             try:
                 chat = await SupportChat.aio_create(
                     session=session.id,
@@ -365,7 +360,7 @@ class SupportService:
                 # Another request opened it a moment ago (the partial unique index said so).
                 chat = await self._open_chat_of(session)
                 assert chat is not None
-                return TransferResult(status="waiting", support_chat_id=chat.id, created=False)
+                return TransferResult(status=_visible_status(chat), support_chat_id=chat.id, created=False)
             log.info("✅ Создан чат поддержки %s для сессии %s", chat.id, session.session_id)
             # The AI conversation so far belongs to this chat: the manager sees all of it.
             await ChatMessage.update(support_chat=chat.id).where(
@@ -378,7 +373,7 @@ class SupportService:
             await self.announce_queue()
         return TransferResult(status=status, support_chat_id=chat.id, created=True)
 
-    # --- manager → desk -----------------------------------------------------------------------------
+    # --- routing ------------------------------------------------------------------------------------
 
     async def _route(self, session: VisitorSession, chat: SupportChat, *, announce: bool = True) -> str:
         """Offer a waiting chat to the least busy online manager, or queue it (a lead after hours).
@@ -441,6 +436,8 @@ class SupportService:
         if released:
             await self.announce_queue()
         return released
+
+    # --- manager → desk -----------------------------------------------------------------------------
 
     async def register_manager(
         self, telegram_id: int, *, name: str, username: str | None
@@ -1043,6 +1040,13 @@ async def log_delivery(row: Outbox, result: Any) -> None:
         log.info("✅ Менеджер %s уведомлен о новом чате %s", row.chat_id, row.support_chat_id)
     elif row.purpose == "relay":
         log.info("✅ Сообщение от веб-клиента переслано менеджеру %s", row.chat_id)
+
+
+def _visible_status(chat: SupportChat) -> str:
+    """What transfer-to-manager reports for an open chat: assigned, waiting (offered) or queued."""
+    if chat.status == ChatStatus.ASSIGNED:
+        return "assigned"
+    return "waiting" if chat.offered_at is not None else "queued"
 
 
 def _when(moment: Any, locale: str) -> str:

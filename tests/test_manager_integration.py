@@ -253,6 +253,7 @@ async def test_empty_queue_waits_notifies_admins_and_offers_on_online(desk: Desk
     visitor = await Visitor(desk.http, desk.base_url).start()
     result = await visitor.transfer(name="Очередь")
     assert result["status"] == "queued"
+    assert await visitor.transfer() == result  # asking again changes nothing and says the same
     notice = await visitor.wait_for(is_type("system_message"))
     assert "нет менеджеров онлайн" in notice["text"] and notice["chat"]["queued"] is True
     alert = await desk.fake.wait_for_message(ADMIN.id, lambda m: "Нет менеджеров онлайн" in (m.text or ""))
