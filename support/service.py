@@ -667,6 +667,8 @@ class SupportService:
 
     async def announce_queue(self) -> None:
         """Tell every queued visitor their place and an estimated wait, when it changed."""
+        if not is_open(utcnow(), self.policy):
+            return  # out of hours the visitor was told when managers are back; a minutes estimate would mislead
         waiting = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).order_by(
             SupportChat.created_at, SupportChat.id).aio_execute()
         per_chat = await self._minutes_per_chat()
@@ -1050,9 +1052,10 @@ def _visible_status(chat: SupportChat) -> str:
 
 
 def _when(moment: Any, locale: str) -> str:
+    zone = moment.tzname() or ""
     if locale == "en":
-        return moment.strftime("%d.%m at %H:%M")
-    return moment.strftime("%d.%m в %H:%M")
+        return moment.strftime("%d.%m at %H:%M") + f" ({zone})"
+    return moment.strftime("%d.%m в %H:%M") + f" ({'МСК' if zone == 'MSK' else zone})"
 
 
 def _turn(row: ChatMessage) -> Turn:

@@ -32,9 +32,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "The AI consultant is unavailable right now. Press “👤 Contact a live manager” to talk to a person.",
     },
     "after_hours": {
-        "ru": "🌙 Сейчас нерабочее время — менеджеры вернутся {back} (МСК). Мы сохранили вашу заявку: "
+        "ru": "🌙 Сейчас нерабочее время — менеджеры вернутся {back}. Мы сохранили вашу заявку: "
         "менеджер свяжется с вами. Если ещё не оставили имя и телефон — напишите их здесь.",
-        "en": "🌙 We are closed right now — managers are back {back} (Moscow time). Your request is saved and "
+        "en": "🌙 We are closed right now — managers are back {back}. Your request is saved and "
         "a manager will get back to you. Leave your name and phone here if you haven't yet.",
     },
     "manager_left": {

@@ -247,7 +247,8 @@ async def test_outside_working_hours_the_handoff_becomes_a_lead(clean_database: 
             result = await visitor.transfer(name="Вечерний", phone="+7 900 555-44-33")
             assert result["status"] == "queued"
             notice = await visitor.wait_for(lambda e: e.get("chat", {}).get("after_hours"))
-            assert f"{start:%H}:00" in notice["text"]
+            assert f"{start:%H}:00 (МСК)" in notice["text"]
+            assert not [e for e in await visitor.poll(after=0) if "queue" in e]  # no minutes estimate at night
             lead = await desk.fake.wait_for_message(ADMIN.id, lambda m: "нерабочее время" in (m.text or ""))
             assert "+7 900 555-44-33" in lead.text and "Вечерний" in lead.text
             await asyncio.sleep(0.3)

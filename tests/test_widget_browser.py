@@ -643,3 +643,43 @@ def test_full_screen_on_phones(live_server: LiveServer, browser: Browser) -> Non
         shot(page, "14-phone")
     finally:
         context.close()
+
+
+@pytest.fixture
+def closed_server(clean_database: str) -> Iterator[LiveServer]:
+    """The product outside working hours: managers work a two-hour window that starts in two hours."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    now = dt.datetime.now(ZoneInfo("Europe/Moscow"))
+    start, end = now + dt.timedelta(hours=2), now + dt.timedelta(hours=4)
+    server = LiveServer(clean_database, WORKING_HOURS=f"{start:%H}:00-{end:%H}:00")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_after_hours_the_widget_says_when_managers_are_back_and_takes_a_request(
+    closed_server: LiveServer, page: Page
+) -> None:
+    from tests.clients import ADMIN
+
+    closed_server.fake.register_user(ADMIN)
+    page.goto(closed_server.base_url + "/")
+    open_chat(page)
+    expect(page.locator(".ilpo-status")).to_contain_text("Менеджеры вернутся")
+    button = page.locator(".ilpo-manager-btn")
+    expect(button).to_have_text("📝 Оставить заявку менеджеру")
+    button.click()
+    expect(page.locator(".ilpo-contact-form")).to_contain_text("нерабочее время")
+    page.locator("input[name=name]").fill("Вечерний Гость")
+    page.locator("input[name=phone]").fill("+7 900 111-22-33")
+    page.locator(".ilpo-contact-submit").click()
+    expect(page.locator(".system-message[data-id]").last).to_contain_text("вернутся")
+    expect(page.locator(".system-message[data-id]").last).to_contain_text("(МСК)")
+    shot(page, "19-after-hours-request")
+    lead = closed_server.call(closed_server.fake.wait_for_message(
+        ADMIN.id, lambda m: "нерабочее время" in (m.text or "")))
+    assert "Вечерний Гость" in lead.text and "+7 900 111-22-33" in lead.text

@@ -28,7 +28,9 @@
       tooFast: 'Слишком часто. Сообщение уйдёт через несколько секунд.',
       tfail: 'Не получилось позвать менеджера. Попробуйте ещё раз.', manager: 'Менеджер',
       note: 'ИИ может ошибаться: детали уточняйте у менеджера',
-      rate: 'Оцените, пожалуйста, помощь менеджера:', star: ' из 5', thanks: 'Спасибо за оценку!'
+      rate: 'Оцените, пожалуйста, помощь менеджера:', star: ' из 5', thanks: 'Спасибо за оценку!',
+      lead: '📝 Оставить заявку менеджеру', back: 'Менеджеры вернутся ',
+      leadIntro: 'Сейчас нерабочее время. Оставьте имя и телефон — менеджер свяжется с вами.'
     },
     en: {
       open: 'Open chat', close: 'Close chat', log: 'Chat messages',
@@ -43,7 +45,9 @@
       tooFast: 'Too fast. The message will go in a few seconds.',
       tfail: 'Could not call a manager. Please try again.', manager: 'Manager',
       note: 'AI can make mistakes: check details with a manager',
-      rate: 'Please rate the manager\'s help:', star: ' of 5', thanks: 'Thank you for your rating!'
+      rate: 'Please rate the manager\'s help:', star: ' of 5', thanks: 'Thank you for your rating!',
+      lead: '📝 Leave a request for a manager', back: 'Managers are back ',
+      leadIntro: 'We are closed right now. Leave your name and phone and a manager will get back to you.'
     }
   }[LOC];
   var TITLE = D.title || 'ILPO-TAXI';
@@ -136,7 +140,8 @@
     form.appendChild(lab);
     return [inp, e, err];
   }
-  form.appendChild(h('p', null, L.intro));
+  var introEl = h('p', null, L.intro);
+  form.appendChild(introEl);
   var fName = field('name', L.name, 'text', 'name', L.badName);
   var fPhone = field('phone', L.phone, 'tel', 'tel', L.badPhone);
   var row = h('div', 'ilpo-row');
@@ -172,6 +177,8 @@
   var unread = 0;
   var lastReply = 0;      // newest ai/manager event id
   var dirty = false;      // S changed by events: saved once per batch
+  var hoursClosed = false; // outside working hours the handoff becomes a request (a lead)
+  var opensAt = null;
 
   function setTransport(t) {
     transport = t;
@@ -190,6 +197,15 @@
     mgrBtn.disabled = false;
     if (st !== 'ai') mgrBtn.classList.remove('ilpo-attn');
     if (st !== 'ai') form.hidden = true;
+    else applyHours();
+  }
+  function applyHours() {
+    mgrBtn.textContent = hoursClosed ? L.lead : L.btn;
+    introEl.textContent = hoursClosed ? L.leadIntro : L.intro;
+    if (status !== 'ai') return;
+    var when = opensAt && new Date(opensAt);
+    statusEl.textContent = hoursClosed && when && !isNaN(when)
+      ? L.back + when.toLocaleString(LOC, { weekday: 'short', hour: '2-digit', minute: '2-digit' }) : L.ai;
   }
   function applyChat(c) {
     if (c.status === 'closed') setStatus('ai');
@@ -454,7 +470,11 @@
     if (!S.sid) return Promise.resolve();
     var v = modeVer, sid = S.sid;
     return api('GET', '/api/chat/state?' + qs({ session_id: sid })).then(function (st) {
-      if (v !== modeVer || !st) return;
+      if (!st) return;
+      hoursClosed = st.support_open === false;
+      opensAt = st.opens_at || null;
+      applyHours();
+      if (v !== modeVer) return;
       var s = st.status;
       if (s === 'waiting' && status === 'queued') return;
       setStatus(s === 'assigned' || s === 'waiting' ? s : 'ai', st.manager);
@@ -706,7 +726,7 @@
   }
 
   mgrBtn.addEventListener('click', function () {
-    if (!ASK) return transfer();
+    if (!ASK && !hoursClosed) return transfer();
     fName[0].value = fName[0].value || S.name || '';
     fPhone[0].value = fPhone[0].value || S.phone || '';
     form.hidden = false;
