@@ -11,11 +11,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from core.config import parse_clock
-from models import ChatMessage, ChatStatus, ProcessedUpdate, Sender, SupportChat, utcnow
+from models import ChatMessage, ChatStatus, Outbox, OutboxStatus, ProcessedUpdate, Sender, SupportChat, utcnow
 from support.service import SupportService
 
 log = logging.getLogger(__name__)
 PROCESSED_UPDATES_KEPT = dt.timedelta(days=7)
+# Delivered Bot API calls are kept a month (reply-by-quote looks them up), then the table is trimmed.
+DELIVERED_CALLS_KEPT = dt.timedelta(days=30)
 
 
 class SupportJobs:
@@ -75,6 +77,12 @@ class SupportJobs:
         return int(await ProcessedUpdate.delete().where(
             ProcessedUpdate.processed_at < utcnow() - PROCESSED_UPDATES_KEPT).aio_execute())
 
+    async def prune_delivered_calls(self) -> int:
+        """Pending calls are never touched: only what Telegram took (or refused for good) long ago."""
+        return int(await Outbox.delete().where(
+            (Outbox.status != OutboxStatus.PENDING) & (Outbox.created_at < utcnow() - DELIVERED_CALLS_KEPT)
+        ).aio_execute())
+
     async def daily_summary(self) -> None:
         await self.service.send_daily_summary()
 
@@ -91,6 +99,7 @@ class SupportJobs:
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
         scheduler.add_job(self.tick, "interval", seconds=interval, id="support-tick", **common)
         scheduler.add_job(self.prune_processed_updates, "interval", hours=6, id="prune-updates", **common)
+        scheduler.add_job(self.prune_delivered_calls, "interval", hours=6, id="prune-outbox", **common)
         at = parse_clock(self.policy.daily_summary_time)
         scheduler.add_job(self.daily_summary, CronTrigger(hour=at.hour, minute=at.minute, timezone=self.policy.zone),
                           id="daily-summary", **common)

@@ -305,3 +305,22 @@ async def test_going_offline_hands_pending_offers_to_someone_online(desk: Desk) 
     chat = await SupportChat.aio_get(SupportChat.client_name == "Переезжающий")
     manager = await Manager.aio_get(Manager.telegram_id == SECOND_MANAGER.id)
     assert chat.offered_manager_id == manager.id and chat.offered_at is not None
+
+
+async def test_housekeeping_trims_old_records_but_never_pending_calls(desk: Desk) -> None:
+    from models import Outbox, ProcessedUpdate
+
+    old = dt.datetime(2020, 1, 1)
+    await ProcessedUpdate.aio_create(update_id=1, processed_at=old)
+    await ProcessedUpdate.aio_create(update_id=2)
+    sent = await Outbox.aio_create(chat_id=1, method="sendMessage", payload="{}", status="sent", created_at=old)
+    pending = await Outbox.aio_create(chat_id=1, method="sendMessage", payload="{}", status="pending",
+                                      created_at=old, next_attempt_at=dt.datetime(2100, 1, 1))
+    jobs = desk.product.jobs
+    assert await jobs.prune_processed_updates() == 1
+    assert await jobs.prune_delivered_calls() == 1
+    assert await jobs.prune_delivered_calls() == 0
+    assert await Outbox.aio_get_or_none(Outbox.id == sent.id) is None
+    assert await Outbox.aio_get_or_none(Outbox.id == pending.id) is not None
+    assert [u.update_id for u in await ProcessedUpdate.select().aio_execute()] == [2]
+    await Outbox.delete().where(Outbox.id == pending.id).aio_execute()
