@@ -94,6 +94,18 @@ def _get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def _wait_healthy(base: str, process: subprocess.Popen[str], timeout: float) -> tuple[int, bytes]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _get(f"{base}/healthz")
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = (process.stderr or process.stdout)
+                raise AssertionError(output.read() if output else "did not start") from None
+            time.sleep(0.2)
+
+
 def test_serves_then_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     env = _env({"DATABASE_URL": f"sqlite:///{tmp_path / 'ilpo.db'}", "HTTP_PORT": str(port)})
@@ -101,15 +113,7 @@ def test_serves_then_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
                                stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, body = _get(f"{base}/healthz")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.stderr.read() if process.stderr else "did not start") from None
-                time.sleep(0.2)
+        status, body = _wait_healthy(base, process, timeout=60)
         assert status == 200 and b'"sandbox"' in body
         assert _get(f"{base}/")[0] == 200
         assert _get(f"{base}/sandbox")[0] == 200
@@ -131,15 +135,7 @@ def test_make_run_serves_the_demo_the_sandbox_and_health(tmp_path: Path) -> None
                                stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120  # the promise: serving within two minutes
-        while True:
-            try:
-                status, body = _get(f"{base}/healthz")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.stdout.read() if process.stdout else "did not start") from None
-                time.sleep(0.3)
+        status, body = _wait_healthy(base, process, timeout=120)  # the promise: within two minutes
         assert status == 200 and b'"database": "ok"' in body
         home = _get(f"{base}/")
         assert home[0] == 200 and b"/widget.js" in home[1]

@@ -14,6 +14,7 @@ from bot.states import ReplyMode, TransferNote
 from models import Manager
 from support.service import (
     ChatAlreadyTaken,
+    ChatCard,
     ChatClosed,
     ChatNotFound,
     NotAllowed,
@@ -75,17 +76,7 @@ async def accept(
         return
     await query.answer(f"✅ Чат #{card.chat_id} ваш.")
     # The accepted chat is the one the manager is most likely to answer next.
-    await state.set_state(ReplyMode.active)
-    await state.update_data(chat_id=card.chat_id)
-    if query.message is not None and query.message.chat.id != manager.telegram_id:
-        return
-    assert query.bot is not None
-    await query.bot.send_message(
-        manager.telegram_id,
-        f"💬 Режим ответа: ваши сообщения уходят клиенту <b>{client_label(card)}</b> (чат #{card.chat_id}). "
-        "/cancel — выйти.",
-        reply_markup=assigned_keyboard(card),
-    )
+    await enter_reply_mode(query.bot, state, manager, card, markup=assigned_keyboard(card))
 
 
 async def reply_mode(
@@ -101,14 +92,21 @@ async def reply_mode(
         await query.answer("Сначала примите чат." if card.status == "waiting" else refusal(ChatClosed(0)),
                            show_alert=True)
         return
+    await query.answer(f"💬 Отвечаете в чат #{card.chat_id}")
+    await enter_reply_mode(query.bot, state, manager, card)
+
+
+async def enter_reply_mode(
+    bot: Bot | None, state: FSMContext, manager: Manager, card: ChatCard, *, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    assert bot is not None
     await state.set_state(ReplyMode.active)
     await state.update_data(chat_id=card.chat_id)
-    await query.answer(f"💬 Отвечаете в чат #{card.chat_id}")
-    assert query.bot is not None
-    await query.bot.send_message(
+    await bot.send_message(
         manager.telegram_id,
-        f"💬 Режим ответа: пишите сообщение — оно уйдёт клиенту <b>{client_label(card)}</b> "
-        f"(чат #{card.chat_id}). /cancel — выйти.",
+        f"💬 Режим ответа: ваши сообщения уходят клиенту <b>{client_label(card)}</b> (чат #{card.chat_id}). "
+        "/cancel — выйти.",
+        reply_markup=markup,
     )
 
 
