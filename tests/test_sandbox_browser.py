@@ -24,12 +24,11 @@ from playwright.sync_api import (
     Page,
     Route,
     expect,
-    sync_playwright,
 )
 
 from tests.clients import SECOND_MANAGER
 from tests.conftest import LiveServer
-from tests.test_widget_browser import ACCEPT, CHROMIUM_ARGS, CLOSE, WAIT, ask, ask_ai, open_chat, shot
+from tests.test_widget_browser import ACCEPT, CLOSE, WAIT, ask, ask_ai, open_chat, shot
 
 pytestmark = pytest.mark.browser
 
@@ -44,16 +43,6 @@ class Opener(Protocol):
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
