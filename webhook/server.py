@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ai import AISettings, build_consultant
 from bot import build_bot, build_dispatcher, set_commands
+from bot.render import TelegramManagerChannel
 from core.config import PROJECT_ROOT, Settings
 from core.db import make_database, parse_database_url
 from core.migrations import apply_migrations, ensure_migrated
@@ -63,10 +64,9 @@ class QuietAccessLogger(AbstractAccessLogger):
 class Product:
     """Everything the product runs, in one event loop. `start()` returns when it is serving."""
 
-    def __init__(self, settings: Settings, *, migrate: bool = False, poll_interval: float = 1.0) -> None:
+    def __init__(self, settings: Settings, *, migrate: bool = False) -> None:
         self.settings = settings
         self.migrate = migrate
-        self.poll_interval = poll_interval
         self.db: peewee_async.AioDatabase | None = None
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
@@ -132,7 +132,7 @@ class Product:
         self.service = SupportService(
             self.db,
             hub=hub,
-            channel=_channel(),
+            channel=TelegramManagerChannel(),
             consultant=build_consultant(_ai_settings(settings)),
             policy=settings.support,
             admin_ids=admins,
@@ -227,12 +227,6 @@ class Product:
             await self.db.aio_close()
         if was_serving:
             log.info("Stopped cleanly in %.1fs", time.monotonic() - started)
-
-
-def _channel():  # type: ignore[no-untyped-def]
-    from bot.render import TelegramManagerChannel
-
-    return TelegramManagerChannel()
 
 
 def _ai_settings(settings: Settings) -> AISettings:
