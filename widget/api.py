@@ -54,10 +54,15 @@ async def parse_body(request: web.Request, model: type[Body]) -> Body:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise api_error(400, "invalid_field", f"{field}: {message}", field=field) from None
+        field, message = first_problem(exc)
+        raise api_error(400, "invalid_field", message, field=field) from None
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """The first invalid field and a readable reason ("text: text must not be empty")."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    return field, f"{field}: " + str(first["msg"]).removeprefix("Value error, ")
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -246,9 +251,8 @@ async def _handle_client_frame(request: web.Request, session: VisitorSession, da
         body = SendMessageBody.model_validate({**frame, "session_id": session.session_id})
         check_text(request, session, body.text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        return {"type": "error", "error": "invalid_field",
-                "message": f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
+        field, message = first_problem(exc)
+        return {"type": "error", "error": "invalid_field", "message": message, "field": field,
                 "client_message_id": frame.get("client_message_id")}
     except web.HTTPException as exc:
         return {"type": "error", **json.loads(exc.text or "{}"), "client_message_id": frame.get("client_message_id")}
