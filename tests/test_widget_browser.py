@@ -325,8 +325,12 @@ def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServe
     expect(closing.locator(".ilpo-star")).to_have_count(5)
     shot(page, "08-rate-the-manager")
     closing.locator(".ilpo-star[data-rating='5']").click()
+    expect(closing.locator(".ilpo-star.ilpo-on")).to_have_count(5)
+    closing.locator(".ilpo-rate-comment").fill("Всё понятно, спасибо")
+    closing.locator(".ilpo-rate-send").click()
     expect(closing.locator(".ilpo-rating")).to_have_text("Спасибо за оценку!")
-    assert "5/5" in manager_receives(live_server, "оценил чат").text
+    stars = manager_receives(live_server, "оценил чат").text
+    assert "5/5" in stars and "Всё понятно, спасибо" in stars
     page.reload()
     assert_matches_server(live_server, page)  # the whole history is back
     expect(page.locator(".system-message[data-id]").last.locator(".ilpo-rating")).to_have_count(0)  # asked once

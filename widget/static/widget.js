@@ -29,6 +29,7 @@
       tfail: 'Не получилось позвать менеджера. Попробуйте ещё раз.', manager: 'Менеджер',
       note: 'ИИ может ошибаться: детали уточняйте у менеджера',
       rate: 'Оцените, пожалуйста, помощь менеджера:', star: ' из 5', thanks: 'Спасибо за оценку!',
+      comment: 'Комментарий (необязательно)',
       lead: '📝 Оставить заявку менеджеру', back: 'Менеджеры вернутся ',
       leadIntro: 'Сейчас нерабочее время. Оставьте имя и телефон — менеджер свяжется с вами.'
     },
@@ -46,6 +47,7 @@
       tfail: 'Could not call a manager. Please try again.', manager: 'Manager',
       note: 'AI can make mistakes: check details with a manager',
       rate: 'Please rate the manager\'s help:', star: ' of 5', thanks: 'Thank you for your rating!',
+      comment: 'Comment (optional)',
       lead: '📝 Leave a request for a manager', back: 'Managers are back ',
       leadIntro: 'We are closed right now. Leave your name and phone and a manager will get back to you.'
     }
@@ -332,26 +334,45 @@
     if (!el || S.rated.indexOf(chatId) >= 0 || el.querySelector('.ilpo-rating')) return;
     var box = h('div', 'ilpo-rating', null, { role: 'group', 'aria-label': L.rate });
     box.appendChild(h('span', null, L.rate));
-    var stars = h('span', 'ilpo-stars');
+    var stars = h('span', 'ilpo-stars'), chosen = 0;
+    var extra = h('form', 'ilpo-rate-form');
+    var comment = h('input', 'ilpo-rate-comment', null, { type: 'text', maxlength: '1000', placeholder: L.comment,
+      'aria-label': L.comment });
+    extra.appendChild(comment);
+    extra.appendChild(h('button', 'ilpo-rate-send', L.send, { type: 'submit' }));
+    extra.hidden = true;
     [1, 2, 3, 4, 5].forEach(function (n) {
       var b = h('button', 'ilpo-star', '★', { type: 'button', 'aria-label': n + L.star, 'data-rating': n });
       b.addEventListener('click', function () {
-        var sid = S.sid;
-        stars.setAttribute('aria-busy', 'true');
-        api('POST', '/api/chat/rate', { session_id: sid, support_chat_id: chatId, rating: n }).then(done, function (e) {
-          stars.removeAttribute('aria-busy');
-          if (e.status === 409) done(); else showError(e.message);
+        chosen = n;
+        stars.querySelectorAll('.ilpo-star').forEach(function (s, i) {
+          s.classList.toggle('ilpo-on', i < n);
+          s.setAttribute('aria-pressed', String(i === n - 1));
         });
+        extra.hidden = false;
+        comment.focus();
       });
       stars.appendChild(b);
+    });
+    extra.addEventListener('submit', function (e) {
+      e.preventDefault();
+      if (!chosen) return;
+      var data = { session_id: S.sid, support_chat_id: chatId, rating: chosen };
+      if (comment.value.trim()) data.comment = comment.value.trim();
+      box.setAttribute('aria-busy', 'true');
+      api('POST', '/api/chat/rate', data).then(done, function (e) {
+        box.removeAttribute('aria-busy');
+        if (e.status === 409) done(); else showError(e.message);
+      });
     });
     function done() {
       if (S.rated.indexOf(chatId) < 0) S.rated.push(chatId);
       save();
       box.textContent = L.thanks;
-      input.focus(); // the star that had focus is gone
+      input.focus(); // the form that had focus is gone
     }
     box.appendChild(stars);
+    box.appendChild(extra);
     el.appendChild(box);
   }
 
