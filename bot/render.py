@@ -11,9 +11,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ChatAction, ChatCallback, HistoryPage, MenuAction, MenuCallback
 from models import ChatStatus, Outbox
+from support.contracts import ChatCard, DailySummary, HistoryEntry
 from support.markdown import markdown_to_plain
 from support.outbox import OutgoingCall
-from support.service import ChatCard, DailySummary, HistoryEntry
 from support.stats import format_duration
 
 TELEGRAM_TEXT_LIMIT = 4096

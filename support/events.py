@@ -8,8 +8,12 @@ listening at that moment.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from typing import Any
+
+from models import ChatMessage, Sender
+from support.markdown import render_markdown
 
 
 class EventHub:
@@ -52,3 +56,35 @@ class EventHub:
         """Shutdown: wake every listener so long-polls and sockets can finish promptly."""
         for session_pk in list(self._listeners):
             self._push(session_pk, None)
+
+
+def iso(value: Any) -> str:
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def message_event(message: ChatMessage) -> dict[str, Any]:
+    """The widget's event for a stored message (the public contract of the events API)."""
+    event: dict[str, Any] = {
+        "id": message.id,
+        "type": f"{message.sender}_message",
+        "text": message.text,
+        "created_at": iso(message.created_at),
+    }
+    if message.sender in (Sender.AI, Sender.MANAGER):
+        event["html"] = render_markdown(message.text)
+    if message.sender == Sender.MANAGER:
+        event["author"] = {"name": message.author_name or ""}
+    if message.client_message_id:
+        event["client_message_id"] = message.client_message_id
+    if message.sender == Sender.SYSTEM and message.meta:
+        meta = json.loads(message.meta)
+        if "status" in meta:
+            event["chat"] = {key: value for key, value in meta.items()
+                             if key in ("status", "manager", "queued", "after_hours")}
+        if meta.get("offer_manager"):
+            event["offer_manager"] = True
+        if meta.get("rate"):
+            event["rating_request"] = {"support_chat_id": meta["rate"]}
+        if "position" in meta:
+            event["queue"] = {"position": meta["position"], "eta_minutes": meta.get("eta_minutes")}
+    return event

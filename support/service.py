@@ -14,9 +14,8 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 import peewee
 import peewee_async
@@ -25,10 +24,25 @@ from ai import AIAnswer, HandoffAdvisor, Turn, wants_human
 from core.config import SupportSettings
 from core.db import transaction
 from models import ChatMessage, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession, utcnow
-from support.events import EventHub
+from support.contracts import (
+    AlreadyRated,
+    ChatAlreadyTaken,
+    ChatCard,
+    ChatClosed,
+    ChatNotFound,
+    Consultant,
+    DailySummary,
+    HistoryEntry,
+    InvalidToken,
+    ManagerChannel,
+    NotAllowed,
+    SessionNotFound,
+    TeamMember,
+    TransferResult,
+)
+from support.events import EventHub, message_event
 from support.hours import is_open, next_opening
-from support.markdown import render_markdown
-from support.outbox import OutboxWorker, OutgoingCall, enqueue
+from support.outbox import OutboxWorker, enqueue
 from support.texts import visitor_text
 
 log = logging.getLogger("support")
@@ -37,174 +51,8 @@ AI_HISTORY_TURNS = 12
 NOTIFICATION_AI_MESSAGES = 3
 
 
-# --- errors the rooms translate into HTTP codes or polite bot replies -------------------------------
-
-
-class SupportError(Exception):
-    code = "error"
-
-
-class SessionNotFound(SupportError):
-    code = "session_not_found"
-
-
-class InvalidToken(SupportError):
-    code = "invalid_token"
-
-
-class ChatNotFound(SupportError):
-    code = "chat_not_found"
-
-
-class NotAllowed(SupportError):
-    code = "forbidden"
-
-
-class ChatAlreadyTaken(SupportError):
-    code = "already_taken"
-
-    def __init__(self, manager_name: str) -> None:
-        super().__init__(manager_name)
-        self.manager_name = manager_name
-
-
-class ChatClosed(SupportError):
-    code = "chat_closed"
-
-
-class AlreadyRated(SupportError):
-    code = "already_rated"
-
-
-# --- what the rooms get back --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChatCard:
-    """Everything a manager-facing message about a chat needs, already read from the database."""
-
-    chat_id: int
-    session_id: str
-    status: str
-    client_name: str | None
-    client_phone: str | None
-    page_url: str | None
-    created_at: Any
-    manager_name: str | None
-    manager_telegram_id: int | None
-    recent_ai_messages: tuple[str, ...] = ()
-    message_count: int = 0
-    summary: str | None = None
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    sender: str
-    author: str | None
-    text: str
-    created_at: Any
-
-
-@dataclass(frozen=True)
-class TeamMember:
-    telegram_id: int
-    name: str
-    online: bool
-    active: bool
-    admin: bool
-    active_chats: int
-
-
-@dataclass(frozen=True)
-class DailySummary:
-    day: Any
-    figures: Any  # support.stats.Figures for today
-    waiting: int  # chats waiting for a manager right now
-
-
-@dataclass(frozen=True)
-class TransferResult:
-    status: str  # assigned | waiting | queued
-    support_chat_id: int
-    created: bool
-
-
-class ManagerChannel(Protocol):
-    """How manager-facing messages look in Telegram; implemented by the bot room."""
-
-    def offer(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall: ...
-
-    def offer_taken(self, card: ChatCard, offer: Outbox, *, winner: bool) -> OutgoingCall: ...
-
-    def queued_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall: ...
-
-    def visitor_message(self, card: ChatCard, manager_telegram_id: int, text: str) -> list[OutgoingCall]: ...
-
-    def lead_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall: ...
-
-    def offer_expired(self, card: ChatCard, offer: Outbox, timeout_seconds: int) -> OutgoingCall: ...
-
-    def set_offline_for_missing(self, manager_telegram_id: int, missed: int) -> OutgoingCall: ...
-
-    def admin_notice_missed(self, admin_telegram_id: int, manager_name: str, missed: int) -> OutgoingCall: ...
-
-    def transferred(
-        self, card: ChatCard, manager_telegram_id: int, from_name: str, note: str | None
-    ) -> OutgoingCall: ...
-
-    def idle_closed(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall: ...
-
-    def sla_reminder(self, card: ChatCard, manager_telegram_id: int, minutes: int) -> OutgoingCall: ...
-
-    def sla_alert(self, card: ChatCard, admin_telegram_id: int, minutes: int) -> OutgoingCall: ...
-
-    def rating(self, card: ChatCard, manager_telegram_id: int, rating: int, comment: str | None) -> OutgoingCall: ...
-
-    def daily_summary(self, summary: DailySummary, admin_telegram_id: int) -> OutgoingCall: ...
-
-
-class Consultant(Protocol):
-    async def answer(self, question: str, history: Sequence[Any], locale: str = "ru") -> Any: ...
-
-    def stream(self, question: str, history: Sequence[Any], locale: str = "ru") -> AsyncIterator[str]: ...
-
-    async def summarize(self, history: Sequence[Any], locale: str = "ru") -> str | None: ...
-
-
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def iso(value: Any) -> str:
-    return value.isoformat(timespec="milliseconds") + "Z"
-
-
-def message_event(message: ChatMessage) -> dict[str, Any]:
-    """The widget's event for a stored message (the public contract of the events API)."""
-    event: dict[str, Any] = {
-        "id": message.id,
-        "type": f"{message.sender}_message",
-        "text": message.text,
-        "created_at": iso(message.created_at),
-    }
-    if message.sender in (Sender.AI, Sender.MANAGER):
-        event["html"] = render_markdown(message.text)
-    if message.sender == Sender.MANAGER:
-        event["author"] = {"name": message.author_name or ""}
-    if message.client_message_id:
-        event["client_message_id"] = message.client_message_id
-    if message.sender == Sender.SYSTEM and message.meta:
-        meta = json.loads(message.meta)
-        if "status" in meta:
-            event["chat"] = {key: value for key, value in meta.items()
-                             if key in ("status", "manager", "queued", "after_hours")}
-        if meta.get("offer_manager"):
-            event["offer_manager"] = True
-        if meta.get("rate"):
-            event["rating_request"] = {"support_chat_id": meta["rate"]}
-        if "position" in meta:
-            event["queue"] = {"position": meta["position"], "eta_minutes": meta.get("eta_minutes")}
-    return event
 
 
 class SupportService:

@@ -15,7 +15,8 @@ import peewee_async
 
 from core.db import transaction
 from models import AuditLog, ChatStatus, Manager, SupportChat
-from support.service import SupportService, TeamMember
+from support.contracts import TeamMember
+from support.service import SupportService
 
 log = logging.getLogger("support.team")
 

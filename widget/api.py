@@ -13,7 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from core.appkeys import HUB, RATE_LIMITER, SERVICE, SETTINGS, WEBSOCKETS
 from models import VisitorSession
-from support.service import AlreadyRated, ChatNotFound, InvalidToken, SessionNotFound, message_event
+from support.contracts import AlreadyRated, ChatNotFound, InvalidToken, SessionNotFound
+from support.events import message_event
 from widget.ratelimit import RateLimiter
 from widget.schemas import RateBody, SendMessageBody, SessionBody, StartBody, TransferBody
 

@@ -44,7 +44,8 @@ from bot.middlewares import IsAdmin
 from bot.render import client_label
 from bot.states import AddManager
 from models import Manager
-from support.service import SupportError, SupportService, TeamMember
+from support.contracts import SupportError, TeamMember
+from support.service import SupportService
 from support.stats import (
     PERIOD_DAYS,
     Figures,

@@ -12,15 +12,8 @@ from bot.middlewares import IsManager
 from bot.render import assigned_keyboard, chat_button, client_label, details_pages, history_keyboard
 from bot.states import ReplyMode, TransferNote
 from models import Manager
-from support.service import (
-    ChatAlreadyTaken,
-    ChatCard,
-    ChatClosed,
-    ChatNotFound,
-    NotAllowed,
-    SupportError,
-    SupportService,
-)
+from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, ChatNotFound, NotAllowed, SupportError
+from support.service import SupportService
 
 
 def refusal(error: SupportError) -> str:
