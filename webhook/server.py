@@ -214,19 +214,32 @@ class Product:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)  # jobs derive their work from the database: none is lost
             self.scheduler = None
-        if self.service is not None:
-            await self.service.drain()
-        if self.worker is not None:
-            await self.worker.stop()  # what is still queued stays in the outbox for the next start
-        if self.runner is not None:
-            await self.runner.cleanup()  # closes sockets, answers in-flight requests, closes WebSockets
-            self.runner = None
+        if self.fake is None:
+            # Real Telegram: take no new HTTP work and finish what is in flight first, so the outbox can still
+            # deliver what those last requests queued.
+            await self._stop_http()
+            await self._finish_background_work()
+        else:
+            # The sandbox's Bot API is served by this very server: flush to it before it goes away.
+            await self._finish_background_work()
+            await self._stop_http()
         if self.bot is not None:
             await self.bot.session.close()
         if self.db is not None:
             await self.db.aio_close()
         if was_serving:
             log.info("Stopped cleanly in %.1fs", time.monotonic() - started)
+
+    async def _stop_http(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()  # stops listening, answers in-flight requests, closes WebSockets
+            self.runner = None
+
+    async def _finish_background_work(self) -> None:
+        if self.service is not None:
+            await self.service.drain()  # AI answers being written
+        if self.worker is not None:
+            await self.worker.stop()  # what is still queued stays in the outbox for the next start
 
 
 def _ai_settings(settings: Settings) -> AISettings:
