@@ -94,3 +94,26 @@ async def test_healthz_is_503_when_the_database_is_down(desk: Desk) -> None:
         assert response.status == 503
         assert (await response.json())["database"] == "down"
     await desk.product.db.aio_connect()
+
+
+async def test_shutdown_answers_long_polls_and_closes_websockets_politely(clean_database: str) -> None:
+    import asyncio
+    import time
+
+    from tests.clients import Visitor
+
+    product = await start_desk(clean_database)
+    async with aiohttp.ClientSession() as http:
+        visitor = await Visitor(http, product.base_url).start()
+        ws = await http.ws_connect(visitor.ws_url())
+        reading = asyncio.create_task(ws.receive())  # a browser is always listening on its socket
+        waiting = asyncio.create_task(visitor.poll(timeout=25))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        await product.stop()
+        assert await asyncio.wait_for(waiting, 5) == []  # answered, not cut off
+        message = await asyncio.wait_for(reading, 5)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert ws.close_code == 1001  # "going away": the widget reconnects and resumes
+        assert time.monotonic() - started < 10
+        await ws.close()
