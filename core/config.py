@@ -199,7 +199,7 @@ class AISection(_Section):
     api_key: str = Field(default="", repr=False)
     timeout_seconds: float = Field(default=20, gt=0)
     auto_handoff: bool = False
-    threshold: float | None = None
+    threshold: float | None = Field(default=None, ge=0, le=1)
 
 
 class LoggingSettings(_Section):
