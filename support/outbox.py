@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import peewee
 from aiogram import Bot, methods
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -126,12 +127,12 @@ class OutboxWorker:
     async def deliver_due(self) -> tuple[int, float]:
         """One round: the oldest pending call of each Telegram chat, if due. Returns (sent, seconds to next)."""
         now = utcnow()
-        pending = await Outbox.select().where(Outbox.status == OutboxStatus.PENDING).order_by(
-            Outbox.id
-        ).limit(self.batch).aio_execute()
-        heads: dict[int, Outbox] = {}
-        for row in pending:
-            heads.setdefault(row.chat_id, row)
+        # The oldest pending call of every Telegram chat, found in SQL: a chat with a long backlog in backoff
+        # (a manager who blocked the bot) must not hide the other chats' calls behind a LIMIT.
+        oldest = Outbox.select(peewee.fn.MIN(Outbox.id)).where(Outbox.status == OutboxStatus.PENDING).group_by(
+            Outbox.chat_id)
+        rows = await Outbox.select().where(Outbox.id.in_(oldest)).order_by(Outbox.id).limit(self.batch).aio_execute()
+        heads = {row.chat_id: row for row in rows}
         due = [row for row in heads.values() if row.next_attempt_at <= now]
         waits = [(row.next_attempt_at - now).total_seconds() for row in heads.values() if row not in due]
         next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds

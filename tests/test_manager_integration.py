@@ -385,3 +385,24 @@ async def test_history_details_are_paged_when_long(desk: Desk) -> None:
     edited = await desk.fake.wait_for_edit(MANAGER.id, page.message_id)
     assert "◀️" in edited.button_texts and "Вопрос номер" in edited.text
     assert html.escape("<") not in edited.text
+
+
+async def test_a_chat_stuck_in_backoff_does_not_hold_up_other_chats(desk: Desk) -> None:
+    import datetime as dt
+    import json
+
+    from support.outbox import OutgoingCall, enqueue
+
+    desk.fake.register_user(SECOND_MANAGER)
+    desk.fake.register_user(MANAGER)
+    later = dt.datetime(2100, 1, 1)
+    for n in range(250):  # a long backlog for one Telegram chat, all waiting out a backoff
+        await Outbox.aio_create(chat_id=SECOND_MANAGER.id, method="sendMessage", next_attempt_at=later,
+                                payload=json.dumps({"chat_id": SECOND_MANAGER.id, "text": f"отложено {n}"}))
+    await enqueue([OutgoingCall(chat_id=MANAGER.id, method="sendMessage",
+                                params={"chat_id": MANAGER.id, "text": "не ждёт чужой очереди"})])
+    desk.product.worker.wake()
+    message = await desk.fake.wait_for_message(MANAGER.id, lambda m: "не ждёт" in (m.text or ""))
+    assert message is not None
+    assert desk.fake.messages(SECOND_MANAGER.id) == []
+    await Outbox.delete().where(Outbox.chat_id == SECOND_MANAGER.id).aio_execute()
