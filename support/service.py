@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import uuid
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,7 +84,8 @@ class SupportService:
         self.stream_ai = stream_ai
         self.advisor = HandoffAdvisor()
         self._background: set[asyncio.Task[Any]] = set()
-        self._ai_locks: dict[int, asyncio.Lock] = {}
+        # One AI answer at a time per visitor, in order; a lock lives only while someone holds or awaits it.
+        self._ai_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
     def max_active_chats(self) -> int:
@@ -784,7 +786,9 @@ class SupportService:
         )
 
     async def _answer_with_ai(self, session: VisitorSession, question: ChatMessage) -> None:
-        lock = self._ai_locks.setdefault(session.id, asyncio.Lock())
+        lock = self._ai_locks.get(session.id)
+        if lock is None:
+            lock = self._ai_locks[session.id] = asyncio.Lock()
         async with lock:
             if wants_human(question.text) and await self._open_chat_of(session) is None:
                 await self._offer_manager(session, asked=True)
