@@ -98,7 +98,10 @@ def create_app(
     dispatcher: Dispatcher,
     telegram_mode: str,
 ) -> web.Application:
-    app = web.Application(middlewares=[json_errors, api_cors], client_max_size=256 * 1024)
+    # The widget API needs little; the sandbox's Bot API, served by this same app, receives the admins'
+    # statistics documents, which Telegram accepts up to 50 MB.
+    max_body = 50 * 1024 * 1024 if telegram_mode == "sandbox" else 256 * 1024
+    app = web.Application(middlewares=[json_errors, api_cors], client_max_size=max_body)
     app[SETTINGS] = settings
     app[DATABASE] = database  # type: ignore[assignment]
     app[SERVICE] = service
