@@ -9,11 +9,9 @@ restart because the rows are the queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +28,9 @@ from aiogram.exceptions import (
 )
 
 from models import Outbox, OutboxStatus, utcnow
+from support.delivery import DeliveryWorker, backoff
 
 log = logging.getLogger(__name__)
-
-MAX_BACKOFF_SECONDS = 60.0
-
 
 @dataclass(frozen=True)
 class OutgoingCall:
@@ -74,55 +70,19 @@ def _method_class(name: str) -> type[methods.TelegramMethod[Any]]:
     return cls  # type: ignore[no-any-return]
 
 
-def _backoff(attempts: int) -> float:
-    base: float = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(attempts, 10))
-    return base * random.uniform(0.8, 1.2)
-
-
 DeliveredHook = Callable[[Outbox, Any], Awaitable[None]]
 
 
-class OutboxWorker:
+class OutboxWorker(DeliveryWorker):
+    name = "outbox"
+
     def __init__(self, bot: Bot, *, batch: int = 200, idle_poll_seconds: float = 1.0) -> None:
+        super().__init__(batch=batch, idle_poll_seconds=idle_poll_seconds)
         self.bot = bot
-        self.batch = batch
-        self.idle_poll_seconds = idle_poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._on_delivered: list[DeliveredHook] = []
 
     def on_delivered(self, hook: DeliveredHook) -> None:
         self._on_delivered.append(hook)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="outbox-worker")
-
-    async def stop(self) -> None:
-        """Finish the round in flight, then stop; what is left stays pending for the next start."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                delivered, next_due = await self.deliver_due()
-            except Exception:
-                log.exception("Outbox round failed; retrying shortly")
-                delivered, next_due = 0, self.idle_poll_seconds
-            if delivered and not self._stopping:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(next_due, self.idle_poll_seconds))
 
     async def deliver_due(self) -> tuple[int, float]:
         """One round: the oldest pending call of each Telegram chat, if due. Returns (sent, seconds to next)."""
@@ -157,7 +117,7 @@ class OutboxWorker:
             await self._retry(row, float(exc.retry_after), f"429 retry after {exc.retry_after}s")
             return 0
         except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
-            await self._retry(row, _backoff(row.attempts), f"{type(exc).__name__}: {exc}")
+            await self._retry(row, backoff(row.attempts), f"{type(exc).__name__}: {exc}")
             return 0
         except TelegramBadRequest as exc:
             if "message is not modified" in exc.message:
