@@ -207,6 +207,24 @@ class AuditLog(BaseModel):
         table_name = "audit_log"
 
 
+class IntegrationDelivery(BaseModel):
+    """One event for one external system (a CRM's webhook): stored with its cause, delivered with retries."""
+
+    url = peewee.TextField()
+    event = peewee.CharField(max_length=64)
+    payload = peewee.TextField()  # the JSON body, exactly as signed and sent
+    status = peewee.CharField(max_length=16, default=OutboxStatus.PENDING)
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DateTimeField(default=utcnow)
+    last_error = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    sent_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "integration_deliveries"
+        indexes = ((("status", "next_attempt_at"), False),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Manager,
     VisitorSession,
@@ -216,6 +234,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ProcessedUpdate,
     FsmState,
     AuditLog,
+    IntegrationDelivery,
 )
 
 

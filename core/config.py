@@ -202,6 +202,36 @@ class AISection(_Section):
     threshold: float | None = Field(default=None, ge=0, le=1)
 
 
+class IntegrationSettings(_Section):
+    """External systems: a read API for chats, and webhooks that push chat events to a CRM."""
+
+    api_keys: tuple[str, ...] = Field(default=(), repr=False)
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = Field(default="", repr=False)
+
+    @field_validator("api_keys", "webhook_urls", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(len(key) < 16 for key in value):
+            raise ValueError("API keys must be at least 16 characters")
+        return value
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -218,6 +248,7 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     support: SupportSettings = SupportSettings()
     ai: AISection = AISection()
+    integrations: IntegrationSettings = IntegrationSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -245,6 +276,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "AI_BASE_URL": ("ai", "base_url"),
     "AI_MODEL": ("ai", "model"),
     "AI_AUTO_HANDOFF": ("ai", "auto_handoff"),
+    "INTEGRATION_API_KEYS": ("integrations", "api_keys"),
+    "INTEGRATION_WEBHOOK_URLS": ("integrations", "webhook_urls"),
+    "INTEGRATION_WEBHOOK_SECRET": ("integrations", "webhook_secret"),
     "LOG_LEVEL": ("logging", "level"),
 }
 

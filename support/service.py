@@ -41,8 +41,10 @@ from support.contracts import (
     TeamMember,
     TransferResult,
 )
-from support.events import EventHub, message_event
+from support.delivery import DeliveryWorker
+from support.events import EventHub, iso, message_event
 from support.hours import is_open, next_opening
+from support.integrations import IntegrationSink
 from support.outbox import OutboxWorker, enqueue
 from support.texts import visitor_text
 
@@ -70,6 +72,8 @@ class SupportService:
         outbox_worker: OutboxWorker | None = None,
         auto_handoff: bool = False,
         stream_ai: bool = False,
+        integrations: IntegrationSink | None = None,
+        integration_worker: DeliveryWorker | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -83,6 +87,8 @@ class SupportService:
         # Streaming pieces to the widget only pays off for a model that generates slowly.
         self.stream_ai = stream_ai
         self.advisor = HandoffAdvisor()
+        self.integrations = integrations or IntegrationSink()
+        self.integration_worker = integration_worker
         self._background: set[asyncio.Task[Any]] = set()
         # One AI answer at a time per visitor, in order; a lock lives only while someone holds or awaits it.
         self._ai_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -217,6 +223,7 @@ class SupportService:
                 (ChatMessage.session == session.id) & ChatMessage.support_chat.is_null()
             ).aio_execute()
             status = await self._route(session, chat)
+            await self._emit("chat.created", chat.id, routing=status)
         self.hub.wake(session.id)
         self._wake_outbox()
         if status == "queued":
@@ -418,6 +425,7 @@ class SupportService:
             if assigned_by is not None and manager.telegram_id not in {offer.chat_id for offer in offers}:
                 calls.append(self.channel.transferred(card, manager.telegram_id, assigned_by, None))
             await enqueue(calls)
+            await self._emit("chat.assigned", chat.id, assigned_by=assigned_by)
         self.hub.wake(chat.session_id)
         self._wake_outbox()
         await self.announce_queue()
@@ -459,7 +467,9 @@ class SupportService:
             )
             chat.status = ChatStatus.CLOSED
             card = await self._card(chat)
+            await self._emit("chat.closed", chat.id)
         self.hub.wake(chat.session_id)
+        self._wake_outbox()
         return card
 
     async def transfer_chat(self, manager: Manager, chat_id: int, to_telegram_id: int, note: str | None) -> ChatCard:
@@ -483,6 +493,7 @@ class SupportService:
             )
             card = await self._card(chat)
             await enqueue([self.channel.transferred(card, target.telegram_id, manager.display_name, note)])
+            await self._emit("chat.transferred", chat.id, from_manager=manager.display_name, note=note)
         self.hub.wake(chat.session_id)
         self._wake_outbox()
         return card
@@ -511,6 +522,7 @@ class SupportService:
                 manager = await Manager.aio_get(Manager.id == chat.manager_id)
                 card = await self._card(chat)
                 await enqueue([self.channel.rating(card, manager.telegram_id, rating, comment)])
+            await self._emit("chat.rated", chat.id)
         self._wake_outbox()
 
     # --- what the scheduled jobs drive --------------------------------------------------------------
@@ -611,6 +623,7 @@ class SupportService:
             if chat.manager_id:
                 manager = await Manager.aio_get(Manager.id == chat.manager_id)
                 await enqueue([self.channel.idle_closed(card, manager.telegram_id)])
+            await self._emit("chat.closed", chat.id)
         self.hub.wake(chat.session_id)
         self._wake_outbox()
         await self.announce_queue()
@@ -709,6 +722,45 @@ class SupportService:
             & Outbox.support_chat.is_null(False)
         )
         return row.support_chat_id if row else None
+
+    async def chat_snapshot(self, chat_id: int) -> dict[str, Any]:
+        """A chat as external systems see it (the integration API and the webhooks)."""
+        chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        card = await self._card(chat)
+
+        def when(value: Any) -> str | None:
+            return iso(value) if value else None
+
+        return {
+            "id": chat.id, "status": chat.status, "session_id": card.session_id,
+            "client": {"name": card.client_name, "phone": card.client_phone, "page_url": card.page_url},
+            "manager": {"name": card.manager_name, "telegram_id": card.manager_telegram_id}
+            if card.manager_name else None,
+            "summary": chat.summary, "created_at": when(chat.created_at), "assigned_at": when(chat.assigned_at),
+            "first_response_at": when(chat.first_response_at), "closed_at": when(chat.closed_at),
+            "close_reason": chat.close_reason, "rating": chat.rating, "rating_comment": chat.rating_comment,
+            "message_count": card.message_count,
+        }
+
+    async def list_chats(
+        self, *, status: str | None, since: Any, limit: int, before_id: int | None
+    ) -> list[dict[str, Any]]:
+        query = SupportChat.select(SupportChat.id)
+        if status:
+            query = query.where(SupportChat.status == status)
+        if since is not None:
+            query = query.where(SupportChat.created_at >= since)
+        if before_id is not None:
+            query = query.where(SupportChat.id < before_id)
+        rows = await query.order_by(SupportChat.id.desc()).limit(limit).aio_execute()
+        return [await self.chat_snapshot(row.id) for row in rows]
+
+    async def chat_transcript(self, chat_id: int) -> list[dict[str, Any]]:
+        rows = await ChatMessage.select().where(ChatMessage.support_chat == chat_id).order_by(
+            ChatMessage.id).aio_execute()
+        return [message_event(row) for row in rows]
 
     # --- internals ----------------------------------------------------------------------------------
 
@@ -869,8 +921,14 @@ class SupportService:
         task.add_done_callback(self._background.discard)
 
     def _wake_outbox(self) -> None:
-        if self.outbox_worker is not None:
-            self.outbox_worker.wake()
+        for worker in (self.outbox_worker, self.integration_worker):
+            if worker is not None:
+                worker.wake()
+
+    async def _emit(self, event: str, chat_id: int, **extra: Any) -> None:
+        """An event for external systems, stored in the caller's transaction (see support/integrations.py)."""
+        if self.integrations.urls:
+            await self.integrations.emit(event, {"chat": await self.chat_snapshot(chat_id), **extra})
 
     async def drain(self) -> None:
         """Let AI answers in flight finish (shutdown)."""

@@ -15,6 +15,7 @@ from core.config import Settings
 from core.db import ping
 from support.events import EventHub
 from support.service import SupportService
+from webhook.rest import setup_rest
 from widget.api import setup_api
 from widget.pages import setup_pages
 from widget.ratelimit import RateLimiter
@@ -113,6 +114,7 @@ def create_app(
     app[WEBSOCKETS] = weakref.WeakSet()
     app.router.add_get("/healthz", healthz)
     setup_api(app)
+    setup_rest(app)
     setup_pages(app)
     if telegram_mode == "webhook":
         # aiogram checks X-Telegram-Bot-Api-Secret-Token itself and answers 401 to anyone else.

@@ -24,6 +24,7 @@ from core.db import make_database, parse_database_url
 from core.migrations import apply_migrations, ensure_migrated
 from models import bind_database
 from support.events import EventHub
+from support.integrations import IntegrationSink, IntegrationWorker
 from support.jobs import SupportJobs
 from support.outbox import OutboxWorker
 from support.service import SupportService, log_delivery
@@ -72,6 +73,7 @@ class Product:
         self.dispatcher: Dispatcher | None = None
         self.service: SupportService | None = None
         self.worker: OutboxWorker | None = None
+        self.integration_worker: IntegrationWorker | None = None
         self.fake = None  # sandbox.bot_api.FakeBotAPI when running without a real token
         self.runner: web.AppRunner | None = None
         self.jobs: SupportJobs | None = None
@@ -127,6 +129,8 @@ class Product:
         self.bot = build_bot(token, settings.telegram.api_base)
         self.worker = OutboxWorker(self.bot)
         self.worker.on_delivered(log_delivery)
+        integrations = settings.integrations
+        self.integration_worker = IntegrationWorker(integrations.webhook_secret)
         admins, managers = self._access_ids()
         hub = EventHub()
         self.service = SupportService(
@@ -140,6 +144,8 @@ class Product:
             outbox_worker=self.worker,
             auto_handoff=settings.ai.auto_handoff,
             stream_ai=settings.ai.backend == "openai",
+            integrations=IntegrationSink(integrations.webhook_urls),
+            integration_worker=self.integration_worker,
         )
         self.dispatcher = build_dispatcher(self.service)
         app = create_app(
@@ -156,6 +162,7 @@ class Product:
         if sandbox:
             self.bot.session.api = TelegramAPIServer.from_base(self.base_url + SANDBOX_PREFIX)
         self.worker.start()
+        self.integration_worker.start()
         self.jobs = SupportJobs(self.service)
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.jobs.schedule(self.scheduler)
@@ -238,8 +245,9 @@ class Product:
     async def _finish_background_work(self) -> None:
         if self.service is not None:
             await self.service.drain()  # AI answers being written
-        if self.worker is not None:
-            await self.worker.stop()  # what is still queued stays in the outbox for the next start
+        for worker in (self.worker, self.integration_worker):
+            if worker is not None:
+                await worker.stop()  # what is still queued stays in its table for the next start
 
 
 def _ai_settings(settings: Settings) -> AISettings:

@@ -1,0 +1,114 @@
+"""Chat events for external systems (a CRM): signed JSON webhooks, stored with their cause, delivered with retries.
+
+Each event becomes one row per configured URL in the same transaction as the transition that caused it;
+IntegrationWorker POSTs them in order per URL with `X-ILPO-Event`, `X-ILPO-Delivery` (a stable id the receiver
+can deduplicate on) and `X-ILPO-Signature: sha256=<HMAC-SHA256 of the body>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import peewee
+
+from models import IntegrationDelivery, OutboxStatus, utcnow
+from support.delivery import DeliveryWorker, backoff
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("chat.created", "chat.assigned", "chat.transferred", "chat.closed", "chat.rated")
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class IntegrationSink:
+    """What SupportService calls at each transition; a no-op when no webhook URL is configured."""
+
+    def __init__(self, urls: Sequence[str] = ()) -> None:
+        self.urls = tuple(urls)
+
+    async def emit(self, event: str, data: dict[str, Any]) -> None:
+        if not self.urls:
+            return
+        body = json.dumps({"event": event, "created_at": utcnow().isoformat(timespec="milliseconds") + "Z",
+                           "data": data}, ensure_ascii=False)
+        for url in self.urls:
+            await IntegrationDelivery.aio_create(url=url, event=event, payload=body)
+
+
+class IntegrationWorker(DeliveryWorker):
+    name = "integrations"
+
+    def __init__(self, secret: str, *, timeout_seconds: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.secret = secret
+        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._http: aiohttp.ClientSession | None = None
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def deliver_due(self) -> tuple[int, float]:
+        now = utcnow()
+        oldest = IntegrationDelivery.select(peewee.fn.MIN(IntegrationDelivery.id)).where(
+            IntegrationDelivery.status == OutboxStatus.PENDING).group_by(IntegrationDelivery.url)
+        heads = await IntegrationDelivery.select().where(IntegrationDelivery.id.in_(oldest)).limit(
+            self.batch).aio_execute()
+        due = [row for row in heads if row.next_attempt_at <= now]
+        waits = [(row.next_attempt_at - now).total_seconds() for row in heads if row not in due]
+        next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds
+        if not due:
+            return 0, next_due
+        return sum(await asyncio.gather(*(self._deliver(row) for row in due))), next_due
+
+    async def _deliver(self, row: IntegrationDelivery) -> int:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=self.timeout)
+        body = row.payload.encode()
+        headers = {"Content-Type": "application/json", "X-ILPO-Event": row.event, "X-ILPO-Delivery": str(row.id),
+                   "User-Agent": "ilpo-taxi-support"}
+        if self.secret:
+            headers["X-ILPO-Signature"] = signature(self.secret, body)
+        try:
+            async with self._http.post(row.url, data=body, headers=headers) as response:
+                status = response.status
+                retry_after = response.headers.get("Retry-After", "")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            await self._retry(row, backoff(row.attempts), f"{type(exc).__name__}: {exc}")
+            return 0
+        if 200 <= status < 300:
+            await self._finish(row, OutboxStatus.SENT)
+            return 1
+        if status == 429 or status >= 500:
+            delay = float(retry_after) if retry_after.isdigit() else backoff(row.attempts)
+            await self._retry(row, delay, f"HTTP {status}")
+            return 0
+        log.error("Integration webhook %s refused %s (delivery %s): HTTP %s", row.url, row.event, row.id, status)
+        await self._finish(row, OutboxStatus.FAILED, error=f"HTTP {status}")
+        return 0
+
+    async def _retry(self, row: IntegrationDelivery, delay: float, error: str) -> None:
+        log.warning("Integration delivery %s to %s will be retried in %.1fs: %s", row.id, row.url, delay, error)
+        await IntegrationDelivery.update(
+            attempts=IntegrationDelivery.attempts + 1, last_error=error[:2000],
+            next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
+        ).where(IntegrationDelivery.id == row.id).aio_execute()
+
+    async def _finish(self, row: IntegrationDelivery, status: str, *, error: str | None = None) -> None:
+        await IntegrationDelivery.update(
+            status=status, attempts=IntegrationDelivery.attempts + 1, last_error=error,
+            sent_at=utcnow() if status == OutboxStatus.SENT else None,
+        ).where(IntegrationDelivery.id == row.id).aio_execute()

@@ -1,0 +1,73 @@
+"""The read API for external systems (a CRM, reports): chats and their transcripts, by API key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+
+from aiohttp import web
+
+from core.appkeys import SERVICE, SETTINGS
+from models import ChatStatus
+from support.contracts import ChatNotFound
+from widget.api import api_error
+
+MAX_PAGE = 100
+
+
+def _check_key(request: web.Request) -> None:
+    keys = request.app[SETTINGS].integrations.api_keys
+    header = request.headers.get("Authorization", "")
+    if not keys:
+        raise api_error(403, "api_disabled", "The integration API is off: set [integrations] api_keys.")
+    if not header.lower().startswith("bearer "):
+        raise api_error(401, "missing_token", "Authorization: Bearer <api key> is required.")
+    given = header[7:].strip()
+    # Compare against every key in constant time, so timing tells nothing about how close a guess was.
+    if not any(hmac.compare_digest(given, key) for key in keys):
+        raise api_error(403, "invalid_token", "Unknown API key.")
+
+
+async def list_chats(request: web.Request) -> web.Response:
+    _check_key(request)
+    status = request.query.get("status") or None
+    if status is not None and status not in (ChatStatus.WAITING, ChatStatus.ASSIGNED, ChatStatus.CLOSED):
+        raise api_error(400, "invalid_field", "status: one of waiting, assigned, closed", field="status")
+    since = None
+    if request.query.get("since"):
+        try:
+            since = dt.datetime.fromisoformat(request.query["since"].replace("Z", "+00:00"))
+        except ValueError:
+            raise api_error(400, "invalid_field", "since: an ISO 8601 date or time", field="since") from None
+        if since.tzinfo is not None:
+            since = since.astimezone(dt.UTC).replace(tzinfo=None)
+    try:
+        limit = int(request.query.get("limit", "50"))
+        before = int(request.query["before"]) if request.query.get("before") else None
+    except ValueError:
+        raise api_error(400, "invalid_field", "limit and before: integers", field="limit") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise api_error(400, "invalid_field", f"limit: between 1 and {MAX_PAGE}", field="limit")
+    chats = await request.app[SERVICE].list_chats(status=status, since=since, limit=limit, before_id=before)
+    # Newest first; pass the last id as `before` for the next page.
+    next_before = chats[-1]["id"] if len(chats) == limit else None
+    return web.json_response({"chats": chats, "next_before": next_before})
+
+
+async def chat_detail(request: web.Request) -> web.Response:
+    _check_key(request)
+    try:
+        chat_id = int(request.match_info["chat_id"])
+    except ValueError:
+        raise api_error(400, "invalid_field", "chat id: an integer", field="chat_id") from None
+    service = request.app[SERVICE]
+    try:
+        chat = await service.chat_snapshot(chat_id)
+    except ChatNotFound:
+        raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
+    return web.json_response({"chat": chat, "messages": await service.chat_transcript(chat_id)})
+
+
+def setup_rest(app: web.Application) -> None:
+    app.router.add_get("/api/v1/chats", list_chats)
+    app.router.add_get("/api/v1/chats/{chat_id}", chat_detail)
