@@ -207,6 +207,20 @@ class AuditLog(BaseModel):
         table_name = "audit_log"
 
 
+class Attachment(BaseModel):
+    """A file sent in a chat (a visitor's document photo, a manager's PDF); the bytes live on disk by hash."""
+
+    session = peewee.ForeignKeyField(VisitorSession, backref="attachments", on_delete="CASCADE")
+    filename = peewee.CharField(max_length=255)
+    content_type = peewee.CharField(max_length=100)
+    size = peewee.IntegerField()
+    sha256 = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "attachments"
+
+
 class IntegrationDelivery(BaseModel):
     """One event for one external system (a CRM's webhook): stored with its cause, delivered with retries."""
 
@@ -235,6 +249,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     FsmState,
     AuditLog,
     IntegrationDelivery,
+    Attachment,
 )
 
 

@@ -10,13 +10,15 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ChatAction, ChatCallback, HistoryPage, MenuAction, MenuCallback
-from models import ChatStatus, Outbox
+from models import Attachment, ChatStatus, Outbox
+from support.attachments import IMAGE_TYPES
 from support.contracts import ChatCard, DailySummary, HistoryEntry
 from support.markdown import markdown_to_plain
 from support.outbox import OutgoingCall
 from support.stats import format_duration
 
 TELEGRAM_TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
 AI_QUOTE_LIMIT = 300
 HISTORY_PAGE_CHARS = 3500
 NOT_GIVEN = "не указано"
@@ -197,6 +199,22 @@ class TelegramManagerChannel:
             for n, piece in enumerate(pieces, 1)
         ]
 
+
+    def visitor_file(
+        self, card: ChatCard, manager_telegram_id: int, attachment: Attachment, caption: str | None
+    ) -> OutgoingCall:
+        """The visitor's photo or document, sent as a file; the outbox attaches the stored bytes."""
+        kind = "photo" if attachment.content_type in IMAGE_TYPES else "document"
+        text = f"📎 <b>{client_label(card)}</b> · чат #{card.chat_id}"
+        if caption:
+            text += "\n\n" + escape(_shorten(caption, CAPTION_LIMIT - len(text) - 10))
+        params = {"chat_id": manager_telegram_id, kind: {"attachment_id": attachment.id}, "caption": text,
+                  "parse_mode": "HTML", "reply_markup": _markup(InlineKeyboardMarkup(inline_keyboard=[[
+                      chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+                      chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]]))}
+        method = "sendPhoto" if kind == "photo" else "sendDocument"
+        return OutgoingCall(chat_id=manager_telegram_id, method=method, params=params, purpose="relay",
+                            support_chat_id=card.chat_id)
 
     def _notice(self, chat_id: int, text: str, *, purpose: str, card: ChatCard | None = None,
                 markup: InlineKeyboardMarkup | None = None) -> OutgoingCall:

@@ -232,6 +232,12 @@ class IntegrationSettings(_Section):
         return value
 
 
+class StorageSettings(_Section):
+    # Where chat attachments are kept (relative paths are inside the project). env: UPLOADS_PATH
+    uploads_path: Path = Path("data/uploads")
+    max_upload_mb: int = Field(default=10, ge=1, le=50)  # Telegram bots may send up to 50 MB
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -249,6 +255,7 @@ class Settings(_Section):
     support: SupportSettings = SupportSettings()
     ai: AISection = AISection()
     integrations: IntegrationSettings = IntegrationSettings()
+    storage: StorageSettings = StorageSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -279,6 +286,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "INTEGRATION_API_KEYS": ("integrations", "api_keys"),
     "INTEGRATION_WEBHOOK_URLS": ("integrations", "webhook_urls"),
     "INTEGRATION_WEBHOOK_SECRET": ("integrations", "webhook_secret"),
+    "UPLOADS_PATH": ("storage", "uploads_path"),
     "LOG_LEVEL": ("logging", "level"),
 }
 

@@ -76,8 +76,10 @@ def message_event(message: ChatMessage) -> dict[str, Any]:
         event["author"] = {"name": message.author_name or ""}
     if message.client_message_id:
         event["client_message_id"] = message.client_message_id
-    if message.sender == Sender.SYSTEM and message.meta:
-        meta = json.loads(message.meta)
+    meta = json.loads(message.meta) if message.meta else {}
+    if "attachment" in meta:
+        event["attachment"] = meta["attachment"]
+    if message.sender == Sender.SYSTEM and meta:
         if "status" in meta:
             event["chat"] = {key: value for key, value in meta.items()
                              if key in ("status", "manager", "queued", "after_hours")}

@@ -71,14 +71,20 @@ def _method_class(name: str) -> type[methods.TelegramMethod[Any]]:
 
 
 DeliveredHook = Callable[[Outbox, Any], Awaitable[None]]
+# Turns {"attachment_id": N} in a stored call into the file to upload (the JSON row cannot hold bytes).
+FileSource = Callable[[int], Awaitable[Any]]
+FILE_FIELDS = ("document", "photo")
 
 
 class OutboxWorker(DeliveryWorker):
     name = "outbox"
 
-    def __init__(self, bot: Bot, *, batch: int = 200, idle_poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, bot: Bot, *, files: FileSource | None = None, batch: int = 200, idle_poll_seconds: float = 1.0
+    ) -> None:
         super().__init__(batch=batch, idle_poll_seconds=idle_poll_seconds)
         self.bot = bot
+        self.files = files
         self._on_delivered: list[DeliveredHook] = []
 
     def on_delivered(self, hook: DeliveredHook) -> None:
@@ -110,6 +116,17 @@ class OutboxWorker(DeliveryWorker):
                 await self._finish(row, OutboxStatus.FAILED, error="edited message was never delivered")
                 return 0
             params["message_id"] = target.telegram_message_id
+        for field_name in FILE_FIELDS:
+            reference = params.get(field_name)
+            if isinstance(reference, dict) and "attachment_id" in reference:
+                try:
+                    if self.files is None:
+                        raise LookupError("no file source configured")
+                    params[field_name] = await self.files(int(reference["attachment_id"]))
+                except Exception as exc:  # a missing file must not block the chat's queue behind it
+                    log.error("Outbox call %s has no file to send: %s", row.id, exc)
+                    await self._finish(row, OutboxStatus.FAILED, error=f"file unavailable: {exc}")
+                    return 0
         try:
             call = _method_class(row.method)(**params)
             result = await self.bot(call)

@@ -24,7 +24,8 @@ import peewee_async
 from ai import AIAnswer, HandoffAdvisor, Turn, wants_human
 from core.config import SupportSettings
 from core.db import transaction
-from models import ChatMessage, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession, utcnow
+from models import Attachment, ChatMessage, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession, utcnow
+from support.attachments import AttachmentRejected, AttachmentStore, attachment_meta
 from support.contracts import (
     AlreadyRated,
     ChatAlreadyTaken,
@@ -74,6 +75,7 @@ class SupportService:
         stream_ai: bool = False,
         integrations: IntegrationSink | None = None,
         integration_worker: DeliveryWorker | None = None,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -89,6 +91,7 @@ class SupportService:
         self.advisor = HandoffAdvisor()
         self.integrations = integrations or IntegrationSink()
         self.integration_worker = integration_worker
+        self.attachments = attachments
         self._background: set[asyncio.Task[Any]] = set()
         # One AI answer at a time per visitor, in order; a lock lives only while someone holds or awaits it.
         self._ai_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -146,8 +149,20 @@ class SupportService:
 
     # --- visitor → desk -----------------------------------------------------------------------------
 
+    async def visitor_file(
+        self, session: VisitorSession, data: bytes, *, filename: str | None, caption: str | None = None,
+        client_message_id: str | None = None,
+    ) -> ChatMessage:
+        """A photo or document from the visitor: stored, then relayed like a message (AttachmentRejected if not).
+
+        The type is read from the bytes, never from what the client claims."""
+        attachment = await self._store().save(session.id, data, filename)
+        return await self.visitor_message(session, caption or f"📎 {attachment.filename}",
+                                          client_message_id=client_message_id, attachment=attachment)
+
     async def visitor_message(
-        self, session: VisitorSession, text: str, *, client_message_id: str | None = None
+        self, session: VisitorSession, text: str, *, client_message_id: str | None = None,
+        attachment: Attachment | None = None,
     ) -> ChatMessage:
         """Store the visitor's message, then relay it: to the manager after the handoff, else to the AI."""
         if client_message_id:
@@ -165,6 +180,7 @@ class SupportService:
                     sender=Sender.USER,
                     text=text,
                     client_message_id=client_message_id,
+                    meta=_attachment_meta_json(attachment),
                 )
             except peewee.IntegrityError:
                 existing = await ChatMessage.aio_get_or_none(
@@ -183,10 +199,17 @@ class SupportService:
                 if chat.status == ChatStatus.ASSIGNED and chat.manager_id:
                     manager = await Manager.aio_get(Manager.id == chat.manager_id)
                     card = await self._card(chat)
-                    await enqueue(self.channel.visitor_message(card, manager.telegram_id, text))
+                    if attachment is not None:
+                        caption = None if text == f"📎 {attachment.filename}" else text
+                        await enqueue([self.channel.visitor_file(card, manager.telegram_id, attachment, caption)])
+                    else:
+                        await enqueue(self.channel.visitor_message(card, manager.telegram_id, text))
         self.hub.wake(session.id)
         self._wake_outbox()
-        if chat is None or (chat.status == ChatStatus.WAITING and self.policy.ai_while_waiting):
+        if attachment is not None and chat is None:
+            # The AI cannot read files; a person can.
+            self._spawn(self._offer_manager(session, asked=False))
+        elif chat is None or (chat.status == ChatStatus.WAITING and self.policy.ai_while_waiting):
             self._spawn(self._answer_with_ai(session, message))
         return message
 
@@ -431,7 +454,16 @@ class SupportService:
         await self.announce_queue()
         return card
 
-    async def manager_reply(self, manager: Manager, chat_id: int, text: str) -> ChatMessage:
+    async def manager_file(
+        self, manager: Manager, chat_id: int, data: bytes, *, filename: str | None, caption: str | None = None,
+    ) -> ChatMessage:
+        chat = await self._chat_of_manager(manager, chat_id)
+        attachment = await self._store().save(chat.session_id, data, filename)
+        return await self.manager_reply(manager, chat_id, caption or f"📎 {attachment.filename}", attachment=attachment)
+
+    async def manager_reply(
+        self, manager: Manager, chat_id: int, text: str, *, attachment: Attachment | None = None
+    ) -> ChatMessage:
         async with transaction(self.db):
             chat = await self._chat_of_manager(manager, chat_id)
             message = await ChatMessage.aio_create(
@@ -441,6 +473,7 @@ class SupportService:
                 manager=manager.id,
                 author_name=manager.display_name,
                 text=text,
+                meta=_attachment_meta_json(attachment),
             )
             now = utcnow()
             await SupportChat.update(
@@ -715,6 +748,14 @@ class SupportService:
         ).aio_execute()
         return [HistoryEntry(row.sender, row.author_name, row.text, row.created_at) for row in rows]
 
+    async def attachment_for(self, session: VisitorSession, attachment_id: int) -> tuple[Attachment, Any]:
+        """A file of this visitor's chat, and where its bytes are (ChatNotFound for anyone else's)."""
+        attachment = await Attachment.aio_get_or_none(
+            (Attachment.id == attachment_id) & (Attachment.session == session.id))
+        if attachment is None:
+            raise ChatNotFound(attachment_id)
+        return attachment, self._store().path_for(attachment.sha256)
+
     async def chat_for_telegram_message(self, manager: Manager, telegram_message_id: int) -> int | None:
         """The support chat a bot message in this manager's Telegram chat was about (reply-by-quote)."""
         row = await Outbox.aio_get_or_none(
@@ -920,6 +961,11 @@ class SupportService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _store(self) -> AttachmentStore:
+        if self.attachments is None:
+            raise AttachmentRejected("uploads_disabled", "Files are not accepted here.")
+        return self.attachments
+
     def _wake_outbox(self) -> None:
         for worker in (self.outbox_worker, self.integration_worker):
             if worker is not None:
@@ -952,6 +998,12 @@ async def log_delivery(row: Outbox, result: Any) -> None:
         log.info("✅ Менеджер %s уведомлен о новом чате %s", row.chat_id, row.support_chat_id)
     elif row.purpose == "relay":
         log.info("✅ Сообщение от веб-клиента переслано менеджеру %s", row.chat_id)
+
+
+def _attachment_meta_json(attachment: Attachment | None) -> str | None:
+    if attachment is None:
+        return None
+    return json.dumps({"attachment": attachment_meta(attachment)}, ensure_ascii=False)
 
 
 def _visible_status(chat: SupportChat) -> str:

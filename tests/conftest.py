@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -137,6 +138,7 @@ def make_settings(database_url: str, **env: str) -> Settings:
         "MANAGER_IDS": f"{MANAGER_ID},{SECOND_MANAGER_ID}",
         "ADMIN_IDS": str(ADMIN_ID),
         "LOG_LEVEL": "INFO",
+        "UPLOADS_PATH": tempfile.mkdtemp(prefix="ilpo-uploads-"),
         **env,
     }
     return load_settings(PROJECT_ROOT / "config.toml", environ)

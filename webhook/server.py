@@ -23,6 +23,7 @@ from core.config import PROJECT_ROOT, Settings
 from core.db import make_database, parse_database_url
 from core.migrations import apply_migrations, ensure_migrated
 from models import bind_database
+from support.attachments import AttachmentStore
 from support.events import EventHub
 from support.integrations import IntegrationSink, IntegrationWorker
 from support.jobs import SupportJobs
@@ -74,6 +75,7 @@ class Product:
         self.service: SupportService | None = None
         self.worker: OutboxWorker | None = None
         self.integration_worker: IntegrationWorker | None = None
+        self.attachments: AttachmentStore | None = None
         self.fake = None  # sandbox.bot_api.FakeBotAPI when running without a real token
         self.runner: web.AppRunner | None = None
         self.jobs: SupportJobs | None = None
@@ -127,7 +129,10 @@ class Product:
         sandbox = self.telegram_mode == "sandbox"
         token = SANDBOX_TOKEN if sandbox else settings.telegram.bot_token
         self.bot = build_bot(token, settings.telegram.api_base)
-        self.worker = OutboxWorker(self.bot)
+        storage = settings.storage
+        uploads = storage.uploads_path if storage.uploads_path.is_absolute() else PROJECT_ROOT / storage.uploads_path
+        self.attachments = AttachmentStore(uploads, storage.max_upload_mb * 1024 * 1024)
+        self.worker = OutboxWorker(self.bot, files=self.attachments.input_file)
         self.worker.on_delivered(log_delivery)
         integrations = settings.integrations
         self.integration_worker = IntegrationWorker(integrations.webhook_secret)
@@ -146,6 +151,7 @@ class Product:
             stream_ai=settings.ai.backend == "openai",
             integrations=IntegrationSink(integrations.webhook_urls),
             integration_worker=self.integration_worker,
+            attachments=self.attachments,
         )
         self.dispatcher = build_dispatcher(self.service)
         app = create_app(

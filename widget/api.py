@@ -7,12 +7,14 @@ import contextlib
 import json
 import logging
 from typing import Any, TypeVar
+from urllib.parse import quote, unquote
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 from pydantic import BaseModel, ValidationError
 
 from core.appkeys import HUB, RATE_LIMITER, SERVICE, SETTINGS, WEBSOCKETS
 from models import VisitorSession
+from support.attachments import AttachmentRejected
 from support.contracts import AlreadyRated, ChatNotFound, InvalidToken, SessionNotFound
 from support.events import message_event
 from widget.ratelimit import RateLimiter
@@ -31,7 +33,8 @@ REPLAY_PAGE = 200
 def api_error(status: int, code: str, message: str, **extra: Any) -> web.HTTPException:
     exc_class = {
         400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-        409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge, 429: web.HTTPTooManyRequests,
+        409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge, 415: web.HTTPUnsupportedMediaType,
+        429: web.HTTPTooManyRequests,
     }[status]
     body = json.dumps({"error": code, "message": message, **extra}, ensure_ascii=False)
     if status == 413:
@@ -125,6 +128,71 @@ async def transfer_to_manager(request: web.Request) -> web.Response:
     session = await authenticate(request, body.session_id)
     result = await request.app[SERVICE].transfer_to_manager(session, name=body.name, phone=body.phone)
     return web.json_response({"status": result.status, "support_chat_id": result.support_chat_id})
+
+
+async def upload_file(request: web.Request) -> web.Response:
+    """multipart/form-data: session_id, file, and optionally caption and client_message_id."""
+    if not request.content_type.startswith("multipart/"):
+        raise api_error(400, "invalid_body", "Send the file as multipart/form-data.")
+    service = request.app[SERVICE]
+    limit = service.attachments.max_bytes if service.attachments else 0
+    fields: dict[str, str] = {}
+    data = b""
+    filename = None
+    # Read part by part with our own cap, so a huge upload is refused without being held in memory.
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "file":
+            # Some clients (aiohttp's own FormData) percent-encode non-ASCII file names; browsers send UTF-8.
+            filename = unquote(part.filename or "")
+            chunks, size = [], 0
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise api_error(413, "file_too_large", f"Files may be at most {limit // (1024 * 1024)} MB.",
+                                    limit=limit, length=size)
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        elif part.name in ("session_id", "caption", "client_message_id"):
+            fields[part.name] = (await part.text())[:4000]
+    session = await authenticate(request, _session_param_from(fields))
+    check_text(request, session, fields.get("caption", ""))
+    if not data:
+        raise api_error(400, "invalid_field", "file: required", field="file")
+    try:
+        message = await service.visitor_file(
+            session, data, filename=filename, caption=fields.get("caption") or None,
+            client_message_id=fields.get("client_message_id") or None,
+        )
+    except AttachmentRejected as exc:
+        status = 413 if exc.code == "file_too_large" else 415 if exc.code == "unsupported_file" else 400
+        raise api_error(status, exc.code, exc.message) from None
+    return web.json_response(message_event(message))
+
+
+def _session_param_from(fields: dict[str, str]) -> str:
+    session_id = fields.get("session_id", "")
+    if not session_id or len(session_id) > 64:
+        raise api_error(400, "invalid_field", "session_id: required", field="session_id")
+    return session_id
+
+
+async def download_file(request: web.Request) -> web.StreamResponse:
+    session = await authenticate(request, _session_param(request))
+    try:
+        attachment_id = int(request.match_info["attachment_id"])
+        attachment, path = await request.app[SERVICE].attachment_for(session, attachment_id)
+    except (ValueError, ChatNotFound):
+        raise api_error(404, "file_not_found", "No such file in this chat.") from None
+    disposition = "inline" if attachment.content_type.startswith("image/") else "attachment"
+    return web.FileResponse(path, headers={
+        "Content-Type": attachment.content_type,
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}",
+        "Cache-Control": "private, max-age=86400",
+        "X-Content-Type-Options": "nosniff",
+    })
 
 
 async def rate_chat(request: web.Request) -> web.Response:
@@ -282,6 +350,8 @@ def setup_api(app: web.Application) -> None:
     app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)
     app.router.add_get("/api/chat/state", chat_state)
     app.router.add_post("/api/chat/rate", rate_chat)
+    app.router.add_post("/api/chat/upload", upload_file)
+    app.router.add_get("/api/chat/attachments/{attachment_id}", download_file)
     app.router.add_get("/api/chat/events", events)
     app.router.add_get("/api/chat/ws", websocket)
     app.on_shutdown.append(close_websockets)

@@ -12,6 +12,7 @@ from bot.middlewares import IsManager
 from bot.render import assigned_keyboard, chat_button, client_label, details_pages, history_keyboard
 from bot.states import ReplyMode, TransferNote
 from models import Manager
+from support.attachments import AttachmentRejected
 from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, ChatNotFound, NotAllowed, SupportError
 from support.service import SupportService
 
@@ -194,7 +195,49 @@ async def reply_in_mode(message: Message, service: SupportService, manager: Mana
 
 
 async def unsupported_in_mode(message: Message) -> None:
-    await message.answer("Пока в веб-чат можно отправлять только текст. Напишите сообщение словами.")
+    await message.answer("В веб-чат можно отправлять текст, фото и документы (PDF). Это сообщение не ушло клиенту.")
+
+
+FILE_REFUSALS = {
+    "file_too_large": "Файл слишком большой для веб-чата.",
+    "unsupported_file": "Клиенту можно отправить фото (JPEG, PNG, WebP, HEIC) или PDF.",
+}
+
+
+async def file_to_client(
+    message: Message, bot: Bot, service: SupportService, manager: Manager, state: FSMContext
+) -> None:
+    """A photo or document: to the client of the quoted message, or of the reply mode."""
+    chat_id = None
+    quoted = message.reply_to_message
+    if quoted is not None and quoted.from_user is not None and quoted.from_user.is_bot:
+        chat_id = await service.chat_for_telegram_message(manager, quoted.message_id)
+    if chat_id is None and await state.get_state() == ReplyMode.active.state:
+        chat_id = (await state.get_data()).get("chat_id")
+    if chat_id is None:
+        await message.answer("Чтобы отправить файл клиенту, нажмите «💬 Ответить» у его чата "
+                             "или ответьте (reply) файлом на его сообщение.")
+        return
+    if message.document is not None:
+        file_id, size, filename = message.document.file_id, message.document.file_size, message.document.file_name
+    else:
+        assert message.photo
+        best = message.photo[-1]  # the largest size Telegram made
+        file_id, size, filename = best.file_id, best.file_size, "photo.jpg"
+    if service.attachments is not None and size and size > service.attachments.max_bytes:
+        await message.answer(FILE_REFUSALS["file_too_large"])
+        return
+    buffer = await bot.download(file_id)
+    assert buffer is not None
+    try:
+        await service.manager_file(manager, int(chat_id), buffer.read(), filename=filename, caption=message.caption)
+    except AttachmentRejected as exc:
+        await message.answer(FILE_REFUSALS.get(exc.code, "Этот файл нельзя отправить в веб-чат."))
+        return
+    except SupportError as error:
+        await message.answer(refusal(error))
+        return
+    await message.reply(f"✅ Файл отправлен клиенту (чат #{chat_id}).")
 
 
 async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> bool:
@@ -296,5 +339,6 @@ def build_router() -> Router:
     router.message.register(transfer_note, TransferNote.waiting, F.text, ~F.text.startswith("/"))
     router.message.register(reply_by_quote, F.reply_to_message.from_user.is_bot, F.text, ~F.text.startswith("/"))
     router.message.register(reply_in_mode, ReplyMode.active, F.text, ~F.text.startswith("/"))
+    router.message.register(file_to_client, F.document | F.photo)
     router.message.register(unsupported_in_mode, ReplyMode.active, ~F.text)
     return router

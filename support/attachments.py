@@ -1,0 +1,95 @@
+"""Files sent in chats: checked, stored once by content hash, and found again for delivery and download."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from pathlib import Path
+
+from aiogram.types import FSInputFile
+
+from models import Attachment
+
+# What a driver applicant and a manager actually exchange: photos of documents and PDFs.
+ALLOWED_TYPES = {
+    "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/heic": ".heic",
+    "application/pdf": ".pdf",
+}
+IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}  # the ones Telegram shows as photos
+
+
+class AttachmentRejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def clean_filename(name: str | None, content_type: str) -> str:
+    base = re.sub(r"[\x00-\x1f/\\]+", "_", Path(name or "").name).strip(" .") or "file"
+    if not Path(base).suffix:
+        base += ALLOWED_TYPES.get(content_type, "")
+    return base[:200]
+
+
+def sniff_type(data: bytes) -> str | None:
+    """Trust the bytes, never the label: a PDF or an image is recognised by its signature."""
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return "image/heic"
+    return None
+
+
+class AttachmentStore:
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def check(self, data: bytes) -> str:
+        if not data:
+            raise AttachmentRejected("empty_file", "The file is empty.")
+        if len(data) > self.max_bytes:
+            raise AttachmentRejected("file_too_large", f"Files may be at most {self.max_bytes // (1024 * 1024)} MB.")
+        content_type = sniff_type(data)
+        if content_type is None:
+            raise AttachmentRejected("unsupported_file", "Only photos (JPEG, PNG, WebP, HEIC) and PDF files.")
+        return content_type
+
+    async def save(self, session_id: int, data: bytes, filename: str | None) -> Attachment:
+        content_type = self.check(data)
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.path_for(digest)
+        if not path.exists():
+            await asyncio.to_thread(_write_atomically, path, data)
+        return await Attachment.aio_create(
+            session=session_id, filename=clean_filename(filename, content_type), content_type=content_type,
+            size=len(data), sha256=digest,
+        )
+
+    def path_for(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest
+
+    async def input_file(self, attachment_id: int) -> FSInputFile:
+        """The stored file as aiogram uploads it (the outbox's FileSource)."""
+        attachment = await Attachment.aio_get(Attachment.id == attachment_id)
+        return FSInputFile(self.path_for(attachment.sha256), filename=attachment.filename)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    partial.write_bytes(data)
+    partial.replace(path)  # a crash never leaves a half-written file under the final name
+
+
+def attachment_meta(attachment: Attachment) -> dict[str, object]:
+    return {"id": attachment.id, "name": attachment.filename, "content_type": attachment.content_type,
+            "size": attachment.size}
