@@ -675,3 +675,32 @@ def test_after_hours_the_widget_says_when_managers_are_back_and_takes_a_request(
     lead = closed_server.call(closed_server.fake.wait_for_message(
         ADMIN.id, lambda m: "нерабочее время" in (m.text or "")))
     assert "Вечерний Гость" in lead.text and "+7 900 111-22-33" in lead.text
+
+
+def test_photos_and_documents_both_ways(live_server: LiveServer, page: Page, tmp_path: Path) -> None:
+    png = tmp_path / "права.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    manager_online(live_server)
+    page.goto(live_server.base_url + "/")
+    open_chat(page)
+    page.locator(".ilpo-manager-btn").click()
+    page.locator(".ilpo-contact-skip").click()
+    manager_accepts(live_server)
+    expect(page.locator(".ilpo-status")).to_contain_text(MANAGER_NAME)
+
+    page.locator(".ilpo-file-input").set_input_files(str(png))
+    sent = page.locator(".user-message[data-id]").last
+    expect(sent.locator(".ilpo-file img")).to_have_attribute("alt", "права.png")
+    expect(sent.locator(".ilpo-text")).to_have_count(0)  # no caption: the file speaks for itself
+    photo = live_server.call(live_server.fake.wait_for_message(MANAGER.id, lambda m: m.photo is not None))
+    assert photo.photo.data == png.read_bytes()
+
+    live_server.call(live_server.fake.send_document(MANAGER, "Договор.pdf", pdf, content_type="application/pdf"))
+    received = page.locator(".manager-message[data-id]").last
+    expect(received.locator(".ilpo-file")).to_have_text("📎 Договор.pdf")
+    href = received.locator(".ilpo-file").get_attribute("href")
+    assert href and href.startswith(live_server.base_url + "/api/chat/attachments/")
+    with urllib.request.urlopen(href) as response:
+        assert response.read() == pdf
+    shot(page, "20-files")

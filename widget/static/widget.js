@@ -29,7 +29,7 @@
       tfail: 'Не получилось позвать менеджера. Попробуйте ещё раз.', manager: 'Менеджер',
       note: 'ИИ может ошибаться: детали уточняйте у менеджера',
       rate: 'Оцените, пожалуйста, помощь менеджера:', star: ' из 5', thanks: 'Спасибо за оценку!',
-      comment: 'Комментарий (необязательно)',
+      comment: 'Комментарий (необязательно)', attach: 'Прикрепить фото или PDF',
       lead: '📝 Оставить заявку менеджеру', back: 'Менеджеры вернутся ',
       leadIntro: 'Сейчас нерабочее время. Оставьте имя и телефон — менеджер свяжется с вами.'
     },
@@ -47,7 +47,7 @@
       tfail: 'Could not call a manager. Please try again.', manager: 'Manager',
       note: 'AI can make mistakes: check details with a manager',
       rate: 'Please rate the manager\'s help:', star: ' of 5', thanks: 'Thank you for your rating!',
-      comment: 'Comment (optional)',
+      comment: 'Comment (optional)', attach: 'Attach a photo or PDF',
       lead: '📝 Leave a request for a manager', back: 'Managers are back ',
       leadIntro: 'We are closed right now. Leave your name and phone and a manager will get back to you.'
     }
@@ -156,7 +156,24 @@
   var input = h('textarea', 'ilpo-input', null, { rows: '1', placeholder: L.ph, 'aria-label': L.ph, maxlength: String(MAXLEN) });
   var sendBtn = h('button', 'ilpo-send', null, { type: 'button', 'aria-label': L.send, disabled: '' });
   sendBtn.appendChild(svg('M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z'));
-  compose.append(input, sendBtn);
+  var attach = h('button', 'ilpo-attach', null, { type: 'button', 'aria-label': L.attach, title: L.attach });
+  attach.appendChild(svg('M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z'));
+  var picker = h('input', 'ilpo-file-input', null, { type: 'file', accept: 'image/jpeg,image/png,image/webp,image/heic,application/pdf', hidden: '' });
+  attach.addEventListener('click', function () { picker.click(); });
+  picker.addEventListener('change', function () {
+    var file = picker.files && picker.files[0];
+    picker.value = '';
+    if (!file) return;
+    attach.disabled = true;
+    ensureSession().then(function () {
+      var fd = new FormData();
+      fd.append('session_id', S.sid);
+      fd.append('file', file, file.name);
+      return api('POST', '/api/chat/upload', fd);
+    }).then(function (ev) { onEvent(ev); }, function (e) { showError(e.message); })
+      .finally(function () { attach.disabled = false; });
+  });
+  compose.append(attach, picker, input, sendBtn);
   panel.append(head, conn, body, actions, form, errEl, compose, h('div', 'ilpo-note', L.note));
   root.append(panel, launcher);
 
@@ -261,6 +278,14 @@
     return true;
   }
 
+  function fileEl(a) {
+    var url = BASE + '/api/chat/attachments/' + a.id + '?' + qs({ session_id: S.sid, token: S.token });
+    var link = h('a', 'ilpo-file', null, { href: url, target: '_blank', rel: 'noopener' });
+    if (/^image\/(jpeg|png|webp)$/.test(a.content_type)) link.appendChild(h('img', null, null, { src: url, alt: a.name }));
+    else link.textContent = '📎 ' + a.name;
+    return link;
+  }
+
   function onEvent(ev, fromStream) {
     if (!ev || typeof ev !== 'object') return;
     if (ev.type === 'typing') return setTyping(!!ev.active && ev.author !== 'user');
@@ -288,7 +313,11 @@
       } else {
         txt.textContent = ev.text == null ? '' : String(ev.text);
       }
-      el.append(txt, timeEl(ev.created_at));
+      var a = ev.attachment;
+      // A file sent without a caption carries "📎 name" as its text: the file link says it already.
+      if (!a || ev.text !== '📎 ' + a.name) el.append(txt);
+      if (a) el.appendChild(fileEl(a));
+      el.appendChild(timeEl(ev.created_at));
       place(el, id);
     }
     if (ev.type === 'ai_message' || ev.type === 'manager_message') { lastReply = Math.max(lastReply, id); setTyping(false); }
@@ -420,9 +449,10 @@
   function api(method, path, data, signal) {
     var headers = {};
     if (S.token) headers.Authorization = 'Bearer ' + S.token;
-    if (data) headers['Content-Type'] = 'application/json';
+    var form = data instanceof FormData;
+    if (data && !form) headers['Content-Type'] = 'application/json';
     return fetch(BASE + path, {
-      method: method, headers: headers, body: data ? JSON.stringify(data) : undefined,
+      method: method, headers: headers, body: form ? data : data ? JSON.stringify(data) : undefined,
       signal: signal, credentials: 'omit', cache: 'no-store'
     }).then(function (res) {
       return res.json().catch(function () { return null; }).then(function (j) {
