@@ -207,6 +207,18 @@ class AuditLog(BaseModel):
         table_name = "audit_log"
 
 
+class ChatParticipant(BaseModel):
+    """A colleague the chat's manager invited in: they see the client's messages and may answer too."""
+
+    support_chat = peewee.ForeignKeyField(SupportChat, backref="participants", on_delete="CASCADE")
+    manager = peewee.ForeignKeyField(Manager, backref="joined_chats", on_delete="CASCADE")
+    joined_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "chat_participants"
+        indexes = ((("support_chat", "manager"), True),)
+
+
 class Attachment(BaseModel):
     """A file sent in a chat (a visitor's document photo, a manager's PDF); the bytes live on disk by hash."""
 
@@ -250,6 +262,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     AuditLog,
     IntegrationDelivery,
     Attachment,
+    ChatParticipant,
 )
 
 

@@ -14,6 +14,9 @@ class ChatAction(StrEnum):
     CLOSE = "close"
     CALL = "call"
     TRANSFER = "transfer"
+    INVITE = "invite"
+    JOIN = "join"
+    LEAVE = "leave"
 
 
 class ChatCallback(CallbackData, prefix="chat"):
@@ -32,6 +35,11 @@ class AssignTo(CallbackData, prefix="asgn"):
 
     chat_id: int
     telegram_id: int = 0
+
+
+class InviteTo(CallbackData, prefix="invt"):
+    chat_id: int
+    telegram_id: int
 
 
 class HistoryPage(CallbackData, prefix="hist"):

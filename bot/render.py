@@ -75,10 +75,20 @@ def assigned_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
     rows = [[chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
              chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)],
             [chat_button("↪️ Передать", ChatAction.TRANSFER, card.chat_id),
+             chat_button("👥 Пригласить", ChatAction.INVITE, card.chat_id),
              chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)]]
     if card.client_phone:
         rows[1].insert(0, chat_button("📞 Позвонить", ChatAction.CALL, card.chat_id))
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def colleague_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
+    """For a manager invited into someone else's chat: answer, look, or step out."""
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
+        chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id),
+        chat_button("🚪 Выйти", ChatAction.LEAVE, card.chat_id),
+    ]])
 
 
 def menu_keyboard(*, online: bool, admin: bool) -> InlineKeyboardMarkup:
@@ -215,6 +225,25 @@ class TelegramManagerChannel:
         method = "sendPhoto" if kind == "photo" else "sendDocument"
         return OutgoingCall(chat_id=manager_telegram_id, method=method, params=params, purpose="relay",
                             support_chat_id=card.chat_id)
+
+    def invitation(self, card: ChatCard, colleague_telegram_id: int, from_name: str) -> OutgoingCall:
+        text = card_text(card).replace("🆕", "👥", 1) + (
+            f"\n\n👥 <b>{escape(from_name)} приглашает вас в этот чат.</b> Вы будете видеть сообщения клиента "
+            "и сможете отвечать; завершает чат по-прежнему " + escape(from_name) + ".")
+        markup = InlineKeyboardMarkup(inline_keyboard=[[
+            chat_button("✅ Присоединиться", ChatAction.JOIN, card.chat_id),
+            chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]])
+        return self._notice(colleague_telegram_id, text, purpose="invitation", card=card, markup=markup)
+
+    def colleague_joined(self, card: ChatCard, manager_telegram_id: int, colleague_name: str) -> OutgoingCall:
+        text = (f"👥 {escape(colleague_name)} присоединился(-ась) к чату #{card.chat_id} с {client_label(card)}: "
+                "сообщения клиента приходят вам обоим.")
+        return self._notice(manager_telegram_id, text, purpose="notice", card=card)
+
+    def colleague_said(self, card: ChatCard, manager_telegram_id: int, colleague_name: str, text: str) -> OutgoingCall:
+        header = f"🗣 <b>{escape(colleague_name)}</b> → {client_label(card)} · чат #{card.chat_id}"
+        body = escape(_shorten(text, TELEGRAM_TEXT_LIMIT - len(header) - 100))
+        return self._notice(manager_telegram_id, f"{header}\n\n{body}", purpose="notice", card=card)
 
     def _notice(self, chat_id: int, text: str, *, purpose: str, card: ChatCard | None = None,
                 markup: InlineKeyboardMarkup | None = None) -> OutgoingCall:

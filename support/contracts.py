@@ -68,6 +68,11 @@ class ChatCard:
     recent_ai_messages: tuple[str, ...] = ()
     message_count: int = 0
     summary: str | None = None
+    colleague_telegram_ids: tuple[int, ...] = ()  # managers invited into the chat (a group chat)
+
+    def works_on(self, telegram_id: int) -> bool:
+        """The chat's manager or an invited colleague: may answer the client."""
+        return telegram_id == self.manager_telegram_id or telegram_id in self.colleague_telegram_ids
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,14 @@ class ManagerChannel(Protocol):
     ) -> OutgoingCall: ...
 
     def lead_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall: ...
+
+    def invitation(self, card: ChatCard, colleague_telegram_id: int, from_name: str) -> OutgoingCall: ...
+
+    def colleague_joined(self, card: ChatCard, manager_telegram_id: int, colleague_name: str) -> OutgoingCall: ...
+
+    def colleague_said(
+        self, card: ChatCard, manager_telegram_id: int, colleague_name: str, text: str
+    ) -> OutgoingCall: ...
 
     def offer_expired(self, card: ChatCard, offer: Outbox, timeout_seconds: int) -> OutgoingCall: ...
 

@@ -24,7 +24,18 @@ import peewee_async
 from ai import AIAnswer, HandoffAdvisor, Turn, wants_human
 from core.config import SupportSettings
 from core.db import transaction
-from models import Attachment, ChatMessage, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession, utcnow
+from models import (
+    Attachment,
+    ChatMessage,
+    ChatParticipant,
+    ChatStatus,
+    Manager,
+    Outbox,
+    Sender,
+    SupportChat,
+    VisitorSession,
+    utcnow,
+)
 from support.attachments import AttachmentRejected, AttachmentStore, attachment_meta
 from support.contracts import (
     AlreadyRated,
@@ -197,13 +208,14 @@ class SupportService:
                     SupportChat.id == chat.id
                 ).aio_execute()
                 if chat.status == ChatStatus.ASSIGNED and chat.manager_id:
-                    manager = await Manager.aio_get(Manager.id == chat.manager_id)
+                    owner = await Manager.aio_get(Manager.id == chat.manager_id)
                     card = await self._card(chat)
-                    if attachment is not None:
-                        caption = None if text == f"📎 {attachment.filename}" else text
-                        await enqueue([self.channel.visitor_file(card, manager.telegram_id, attachment, caption)])
-                    else:
-                        await enqueue(self.channel.visitor_message(card, manager.telegram_id, text))
+                    for manager in [owner, *await self._colleagues_in(chat)]:
+                        if attachment is not None:
+                            caption = None if text == f"📎 {attachment.filename}" else text
+                            await enqueue([self.channel.visitor_file(card, manager.telegram_id, attachment, caption)])
+                        else:
+                            await enqueue(self.channel.visitor_message(card, manager.telegram_id, text))
         self.hub.wake(session.id)
         self._wake_outbox()
         if attachment is not None and chat is None:
@@ -457,7 +469,7 @@ class SupportService:
     async def manager_file(
         self, manager: Manager, chat_id: int, data: bytes, *, filename: str | None, caption: str | None = None,
     ) -> ChatMessage:
-        chat = await self._chat_of_manager(manager, chat_id)
+        chat = await self._chat_of_manager(manager, chat_id, participants=True)
         attachment = await self._store().save(chat.session_id, data, filename)
         return await self.manager_reply(manager, chat_id, caption or f"📎 {attachment.filename}", attachment=attachment)
 
@@ -465,7 +477,7 @@ class SupportService:
         self, manager: Manager, chat_id: int, text: str, *, attachment: Attachment | None = None
     ) -> ChatMessage:
         async with transaction(self.db):
-            chat = await self._chat_of_manager(manager, chat_id)
+            chat = await self._chat_of_manager(manager, chat_id, participants=True)
             message = await ChatMessage.aio_create(
                 session=chat.session_id,
                 support_chat=chat.id,
@@ -481,7 +493,15 @@ class SupportService:
                 idle_warned_at=None,
                 first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
             ).where(SupportChat.id == chat.id).aio_execute()
+            # In a group chat the other managers see what a colleague told the client.
+            colleagues = await self._colleagues_in(chat)
+            if colleagues:
+                owner = await Manager.aio_get(Manager.id == chat.manager_id)
+                card = await self._card(chat)
+                await enqueue([self.channel.colleague_said(card, other.telegram_id, manager.display_name, text)
+                               for other in [owner, *colleagues] if other.id != manager.id])
         self.hub.wake(chat.session_id)
+        self._wake_outbox()
         log.info("✅ Сообщение менеджера отправлено в веб-чат %s", chat.id)
         return message
 
@@ -530,6 +550,52 @@ class SupportService:
         self.hub.wake(chat.session_id)
         self._wake_outbox()
         return card
+
+    async def invite(self, manager: Manager, chat_id: int, colleague_telegram_id: int) -> ChatCard:
+        """The chat's manager asks an online colleague to join (a group chat); the colleague decides."""
+        colleague = await self.manager_by_telegram_id(colleague_telegram_id)
+        chat = await self._chat_of_manager(manager, chat_id)
+        if colleague is None or not colleague.is_online or colleague.id == manager.id:
+            raise NotAllowed(chat_id)
+        card = await self._card(chat)
+        async with transaction(self.db):
+            await enqueue([self.channel.invitation(card, colleague.telegram_id, manager.display_name)])
+        self._wake_outbox()
+        return card
+
+    async def join(self, chat_id: int, manager: Manager) -> ChatCard:
+        """Accept an invitation: from now on the client's messages reach this manager too."""
+        chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        if chat.status != ChatStatus.ASSIGNED:
+            raise ChatClosed(chat_id)
+        if chat.manager_id == manager.id or await self._joined(chat, manager):
+            return await self._card(chat)
+        async with transaction(self.db):
+            try:
+                await ChatParticipant.aio_create(support_chat=chat.id, manager=manager.id)
+            except peewee.IntegrityError:
+                return await self._card(chat)
+            session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+            await self._system_message(session, chat, visitor_text("colleague_joined", session.locale,
+                                                                   manager=manager.display_name))
+            owner = await Manager.aio_get(Manager.id == chat.manager_id)
+            card = await self._card(chat)
+            await enqueue([self.channel.colleague_joined(card, owner.telegram_id, manager.display_name)])
+        self.hub.wake(chat.session_id)
+        self._wake_outbox()
+        return card
+
+    async def leave(self, chat_id: int, manager: Manager) -> ChatCard:
+        chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        left = await ChatParticipant.delete().where(
+            (ChatParticipant.support_chat == chat.id) & (ChatParticipant.manager == manager.id)).aio_execute()
+        if not left:
+            raise NotAllowed(chat_id)
+        return await self._card(chat)
 
     async def transfer_targets(self, manager: Manager) -> list[TeamMember]:
         """Online colleagues who could take a chat, least busy first."""
@@ -735,14 +801,14 @@ class SupportService:
         chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
         if chat is None:
             raise ChatNotFound(chat_id)
-        self._check_may_view(chat, viewer)
+        await self._check_may_view(chat, viewer)
         return await self._card(chat)
 
     async def chat_history(self, chat_id: int, viewer: Manager) -> list[HistoryEntry]:
         chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
         if chat is None:
             raise ChatNotFound(chat_id)
-        self._check_may_view(chat, viewer)
+        await self._check_may_view(chat, viewer)
         rows = await ChatMessage.select().where(ChatMessage.support_chat == chat.id).order_by(
             ChatMessage.id
         ).aio_execute()
@@ -805,22 +871,33 @@ class SupportService:
 
     # --- internals ----------------------------------------------------------------------------------
 
-    def _check_may_view(self, chat: SupportChat, viewer: Manager) -> None:
+    async def _check_may_view(self, chat: SupportChat, viewer: Manager) -> None:
         if viewer.is_admin or viewer.telegram_id in self.admin_ids:
             return
-        if chat.status == ChatStatus.WAITING or chat.manager_id == viewer.id:
+        if chat.status == ChatStatus.WAITING or chat.manager_id == viewer.id or await self._joined(chat, viewer):
             return
         raise NotAllowed(chat.id)
 
-    async def _chat_of_manager(self, manager: Manager, chat_id: int) -> SupportChat:
+    async def _chat_of_manager(self, manager: Manager, chat_id: int, *, participants: bool = False) -> SupportChat:
+        """The open chat this manager works on; invited colleagues count only where `participants` says so
+        (they may answer, but closing and handing over stay with the chat's own manager)."""
         chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
         if chat is None:
             raise ChatNotFound(chat_id)
         if chat.status == ChatStatus.CLOSED:
             raise ChatClosed(chat_id)
-        if chat.manager_id != manager.id:
+        if chat.manager_id != manager.id and not (participants and await self._joined(chat, manager)):
             raise NotAllowed(chat_id)
         return chat
+
+    async def _joined(self, chat: SupportChat, manager: Manager) -> bool:
+        return bool(await ChatParticipant.select().where(
+            (ChatParticipant.support_chat == chat.id) & (ChatParticipant.manager == manager.id)).aio_exists())
+
+    async def _colleagues_in(self, chat: SupportChat) -> list[Manager]:
+        """The managers invited into the chat (not its own manager)."""
+        return list(await Manager.select().join(ChatParticipant).where(
+            ChatParticipant.support_chat == chat.id).order_by(ChatParticipant.joined_at).aio_execute())
 
     async def _open_chat_of(self, session: VisitorSession) -> SupportChat | None:
         return await SupportChat.aio_get_or_none(
@@ -865,6 +942,7 @@ class SupportService:
             recent_ai_messages=tuple(reversed([row.text for row in recent])),
             message_count=count,
             summary=chat.summary,
+            colleague_telegram_ids=tuple(m.telegram_id for m in await self._colleagues_in(chat)),
         )
 
     async def _system_message(

@@ -37,6 +37,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "🌙 We are closed right now — managers are back {back}. Your request is saved and "
         "a manager will get back to you. Leave your name and phone here if you haven't yet.",
     },
+    "colleague_joined": {
+        "ru": "👥 К чату подключился менеджер {manager}: теперь вам помогают двое.",
+        "en": "👥 Manager {manager} has joined the chat to help as well.",
+    },
     "manager_left": {
         "ru": "👤 Менеджер {manager} больше не может продолжить этот чат — передаём ваш вопрос другому менеджеру.",
         "en": "👤 Manager {manager} can no longer continue this chat — handing your question to another manager.",

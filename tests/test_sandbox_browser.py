@@ -36,6 +36,7 @@ DETAILS = "📋 Подробности"
 REPLY = "💬 Ответить"
 CALL = "📞 Позвонить"
 TRANSFER = "↪️ Передать"
+INVITE = "👥 Пригласить"
 
 
 class Opener(Protocol):
@@ -213,7 +214,7 @@ def test_training_flow_accept_reply_details_close(live_server: LiveServer, open_
 
     # Accept: the same message is edited into the working card.
     accept(card, sandbox)
-    expect(buttons(card)).to_have_text([REPLY, DETAILS, CALL, TRANSFER, CLOSE])
+    expect(buttons(card)).to_have_text([REPLY, DETAILS, CALL, TRANSFER, INVITE, CLOSE])
     expect(visitor.locator(".ilpo-status")).to_contain_text(manager)
     shot_both(visitor, sandbox, "sandbox-03-accepted")
 

@@ -7,9 +7,9 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.callbacks import ChatAction, ChatCallback, HistoryPage, TransferTo
+from bot.callbacks import ChatAction, ChatCallback, HistoryPage, InviteTo, TransferTo
 from bot.middlewares import IsManager
-from bot.render import assigned_keyboard, chat_button, client_label, details_pages, history_keyboard
+from bot.render import assigned_keyboard, chat_button, client_label, colleague_keyboard, details_pages, history_keyboard
 from bot.states import ReplyMode, TransferNote
 from models import Manager
 from support.attachments import AttachmentRejected
@@ -82,7 +82,7 @@ async def reply_mode(
     except SupportError as error:
         await query.answer(refusal(error), show_alert=True)
         return
-    if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
+    if not card.works_on(manager.telegram_id) or card.status != "assigned":
         await query.answer("Сначала примите чат." if card.status == "waiting" else refusal(ChatClosed(0)),
                            show_alert=True)
         return
@@ -322,6 +322,69 @@ async def finish_transfer(
                            f"✅ Чат #{card.chat_id} передан: {card.manager_name}. Клиент уведомлён.")
 
 
+async def choose_colleague_to_invite(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
+) -> None:
+    try:
+        card = await service.chat_card(callback_data.chat_id, manager)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
+        await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
+        return
+    colleagues = [member for member in await service.transfer_targets(manager)
+                  if member.telegram_id not in card.colleague_telegram_ids]
+    if not colleagues:
+        await query.answer("Сейчас некого пригласить: других менеджеров онлайн нет.", show_alert=True)
+        return
+    await query.answer()
+    rows = [[InlineKeyboardButton(text=f"{member.name} — чатов: {member.active_chats}", callback_data=InviteTo(
+        chat_id=card.chat_id, telegram_id=member.telegram_id).pack())] for member in colleagues]
+    assert query.bot is not None
+    await query.bot.send_message(manager.telegram_id, f"👥 Кого пригласить в чат #{card.chat_id}?",
+                                 reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def invite_colleague(
+    query: CallbackQuery, callback_data: InviteTo, service: SupportService, manager: Manager
+) -> None:
+    try:
+        await service.invite(manager, callback_data.chat_id, callback_data.telegram_id)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    await query.answer("👥 Приглашение отправлено.")
+
+
+async def join_chat(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await service.join(callback_data.chat_id, manager)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    await query.answer(f"👥 Вы в чате #{card.chat_id}.")
+    await enter_reply_mode(query.bot, state, manager, card, markup=colleague_keyboard(card))
+
+
+async def leave_chat(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
+    state: FSMContext,
+) -> None:
+    try:
+        card = await service.leave(callback_data.chat_id, manager)
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return
+    if (await state.get_data()).get("chat_id") == card.chat_id:
+        await state.clear()
+    await query.answer(f"🚪 Вы вышли из чата #{card.chat_id}: его сообщения больше не приходят вам.",
+                       show_alert=True)
+
+
 def build_router() -> Router:
     """A fresh router each time: aiogram attaches a router to one dispatcher only."""
     router = Router(name="chats")
@@ -336,6 +399,10 @@ def build_router() -> Router:
     router.callback_query.register(close, ChatCallback.filter(F.action == ChatAction.CLOSE))
     router.callback_query.register(choose_transfer_target, ChatCallback.filter(F.action == ChatAction.TRANSFER))
     router.callback_query.register(transfer_target_chosen, TransferTo.filter())
+    router.callback_query.register(choose_colleague_to_invite, ChatCallback.filter(F.action == ChatAction.INVITE))
+    router.callback_query.register(invite_colleague, InviteTo.filter())
+    router.callback_query.register(join_chat, ChatCallback.filter(F.action == ChatAction.JOIN))
+    router.callback_query.register(leave_chat, ChatCallback.filter(F.action == ChatAction.LEAVE))
     router.message.register(transfer_note, TransferNote.waiting, F.text, ~F.text.startswith("/"))
     router.message.register(reply_by_quote, F.reply_to_message.from_user.is_bot, F.text, ~F.text.startswith("/"))
     router.message.register(reply_in_mode, ReplyMode.active, F.text, ~F.text.startswith("/"))
