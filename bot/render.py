@@ -235,6 +235,10 @@ class TelegramManagerChannel:
             chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]])
         return self._notice(colleague_telegram_id, text, purpose="invitation", card=card, markup=markup)
 
+    def closed_elsewhere(self, card: ChatCard, manager_telegram_id: int, by: str) -> OutgoingCall:
+        text = f"🔚 Чат #{card.chat_id} с {client_label(card)} закрыт из внешней системы ({escape(by)})."
+        return self._notice(manager_telegram_id, text, purpose="notice", card=card)
+
     def colleague_joined(self, card: ChatCard, manager_telegram_id: int, colleague_name: str) -> OutgoingCall:
         text = (f"👥 {escape(colleague_name)} присоединился(-ась) к чату #{card.chat_id} с {client_label(card)}: "
                 "сообщения клиента приходят вам обоим.")

@@ -706,6 +706,30 @@ class SupportService:
         self.hub.wake(chat.session_id)
         return True
 
+    async def close_from_outside(self, chat_id: int, *, by: str) -> dict[str, Any]:
+        """An external system (the integration API) closes an open chat; visitor and manager are told."""
+        async with transaction(self.db):
+            closed = await SupportChat.update(
+                status=ChatStatus.CLOSED, closed_at=utcnow(), close_reason="api"
+            ).where((SupportChat.id == chat_id) & SupportChat.status.in_(ChatStatus.OPEN)).aio_execute()
+            chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+            if chat is None:
+                raise ChatNotFound(chat_id)
+            if not closed:
+                raise ChatClosed(chat_id)
+            session = await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+            await self._system_message(session, chat, visitor_text("closed_by_support", session.locale),
+                                       {"status": ChatStatus.CLOSED})
+            card = await self._card(chat)
+            if chat.manager_id:
+                manager = await Manager.aio_get(Manager.id == chat.manager_id)
+                await enqueue([self.channel.closed_elsewhere(card, manager.telegram_id, by)])
+            await self._emit("chat.closed", chat.id, closed_by=by)
+        self.hub.wake(chat.session_id)
+        self._wake_outbox()
+        await self.announce_queue()
+        return await self.chat_snapshot(chat_id)
+
     async def close_idle(self, chat: SupportChat) -> bool:
         async with transaction(self.db):
             closed = await SupportChat.update(

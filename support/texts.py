@@ -37,6 +37,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "🌙 We are closed right now — managers are back {back}. Your request is saved and "
         "a manager will get back to you. Leave your name and phone here if you haven't yet.",
     },
+    "closed_by_support": {
+        "ru": "🔚 Чат завершён службой поддержки. ИИ-консультант на связи, а менеджера можно позвать снова.",
+        "en": "🔚 Support has closed this chat. The AI consultant is here, and you can call a manager again.",
+    },
     "colleague_joined": {
         "ru": "👥 К чату подключился менеджер {manager}: теперь вам помогают двое.",
         "en": "👥 Manager {manager} has joined the chat to help as well.",

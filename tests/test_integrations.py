@@ -147,3 +147,36 @@ async def test_read_api_is_off_without_keys(desk: Desk) -> None:
                              headers={"Authorization": f"Bearer {API_KEY}"}) as response:
         assert response.status == 403 and (await response.json())["error"] == "api_disabled"
     assert await IntegrationDelivery.select().aio_count() == 0  # no webhook configured: nothing queued
+
+
+async def test_api_assigns_and_closes_chats(crm_desk: Desk, receiver: tuple[Receiver, str]) -> None:
+    desk = crm_desk
+    crm, _ = receiver
+    await go_online(desk, MANAGER)
+    await desk.fake.send_message(MANAGER, "/offline")  # nobody online: the chat waits in the queue
+    await desk.fake.wait_for_message(MANAGER.id, lambda m: "Смена завершена" in (m.text or ""))
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    chat_id = int((await visitor.transfer(name="Из CRM"))["support_chat_id"])
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    url = f"{desk.base_url}/api/v1/chats/{chat_id}"
+    async with desk.http.post(f"{url}/assign", headers=auth, json={"manager_telegram_id": 42}) as response:
+        assert response.status == 400
+    async with desk.http.post(f"{url}/assign", headers=auth, json={"manager_telegram_id": MANAGER.id}) as response:
+        assert response.status == 200
+        assert (await response.json())["chat"]["manager"]["telegram_id"] == MANAGER.id
+    handed = await desk.fake.wait_for_message(MANAGER.id, lambda m: "API передал" in (m.text or ""))
+    assert "Из CRM" in handed.text
+    async with desk.http.post(f"{url}/assign", headers=auth, json={"manager_telegram_id": MANAGER.id}) as response:
+        assert response.status == 200  # the same assignment again changes nothing
+    async with desk.http.post(f"{url}/close", headers=auth) as response:
+        assert response.status == 200 and (await response.json())["chat"]["close_reason"] == "api"
+    async with desk.http.post(f"{url}/close", headers=auth) as response:
+        assert response.status == 409
+    closed = await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "closed")
+    assert "службой поддержки" in closed["text"] and "rating_request" not in closed
+    assert "внешней системы" in (await desk.fake.wait_for_message(
+        MANAGER.id, lambda m: "закрыт из внешней" in (m.text or ""))).text
+    closing = await crm.wait_for("chat.closed")
+    assert closing["json"]["data"]["closed_by"] == "API"
+    async with desk.http.post(f"{desk.base_url}/api/v1/chats/abc/close", headers=auth) as response:
+        assert response.status == 400

@@ -1,4 +1,4 @@
-"""The read API for external systems (a CRM, reports): chats and their transcripts, by API key."""
+"""The API for external systems (a CRM, reports): chats and transcripts, closing and assigning, by API key."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 
 from core.appkeys import SERVICE, SETTINGS
 from models import ChatStatus
-from support.contracts import ChatNotFound
+from support.contracts import ChatAlreadyTaken, ChatClosed, ChatNotFound, NotAllowed
 from widget.api import api_error
 
 MAX_PAGE = 100
@@ -56,10 +56,7 @@ async def list_chats(request: web.Request) -> web.Response:
 
 async def chat_detail(request: web.Request) -> web.Response:
     _check_key(request)
-    try:
-        chat_id = int(request.match_info["chat_id"])
-    except ValueError:
-        raise api_error(400, "invalid_field", "chat id: an integer", field="chat_id") from None
+    chat_id = _chat_id(request)
     service = request.app[SERVICE]
     try:
         chat = await service.chat_snapshot(chat_id)
@@ -68,6 +65,49 @@ async def chat_detail(request: web.Request) -> web.Response:
     return web.json_response({"chat": chat, "messages": await service.chat_transcript(chat_id)})
 
 
+def _chat_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["chat_id"])
+    except ValueError:
+        raise api_error(400, "invalid_field", "chat id: an integer", field="chat_id") from None
+
+
+async def close_chat(request: web.Request) -> web.Response:
+    _check_key(request)
+    chat_id = _chat_id(request)
+    try:
+        chat = await request.app[SERVICE].close_from_outside(chat_id, by="API")
+    except ChatNotFound:
+        raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
+    except ChatClosed:
+        raise api_error(409, "chat_closed", "The chat is closed already.") from None
+    return web.json_response({"chat": chat})
+
+
+async def assign_chat(request: web.Request) -> web.Response:
+    _check_key(request)
+    chat_id = _chat_id(request)
+    try:
+        body = await request.json()
+        telegram_id = int(body["manager_telegram_id"])
+    except (ValueError, KeyError, TypeError):
+        raise api_error(400, "invalid_field", "manager_telegram_id: required, an integer",
+                        field="manager_telegram_id") from None
+    service = request.app[SERVICE]
+    try:
+        await service.assign(chat_id, telegram_id, by="API")
+    except ChatNotFound:
+        raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
+    except NotAllowed:
+        raise api_error(400, "invalid_field", "No active manager with that Telegram ID.",
+                        field="manager_telegram_id") from None
+    except (ChatAlreadyTaken, ChatClosed):
+        raise api_error(409, "not_waiting", "Only a chat waiting for a manager can be assigned.") from None
+    return web.json_response({"chat": await service.chat_snapshot(chat_id)})
+
+
 def setup_rest(app: web.Application) -> None:
     app.router.add_get("/api/v1/chats", list_chats)
     app.router.add_get("/api/v1/chats/{chat_id}", chat_detail)
+    app.router.add_post("/api/v1/chats/{chat_id}/close", close_chat)
+    app.router.add_post("/api/v1/chats/{chat_id}/assign", assign_chat)
