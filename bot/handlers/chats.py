@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -27,6 +30,18 @@ def refusal(error: SupportError) -> str:
     if isinstance(error, NotAllowed):
         return "⛔ Это чат другого менеджера: у вас нет к нему доступа."
     return "Не получилось выполнить действие."
+
+
+T = TypeVar("T")
+
+
+async def or_refuse(query: CallbackQuery, action: Awaitable[T]) -> T | None:
+    """Run a SupportService call for a button; a refusal becomes the alert the manager sees, and None."""
+    try:
+        return await action
+    except SupportError as error:
+        await query.answer(refusal(error), show_alert=True)
+        return None
 
 
 async def send_chat_list(chat_id: int, bot: Bot | None, service: SupportService, manager: Manager) -> None:
@@ -63,10 +78,8 @@ async def accept(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    try:
-        card = await service.accept(callback_data.chat_id, manager)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    card = await or_refuse(query, service.accept(callback_data.chat_id, manager))
+    if card is None:
         return
     await query.answer(f"✅ Чат #{card.chat_id} ваш.")
     # The accepted chat is the one the manager is most likely to answer next.
@@ -77,10 +90,8 @@ async def reply_mode(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    try:
-        card = await service.chat_card(callback_data.chat_id, manager)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    card = await or_refuse(query, service.chat_card(callback_data.chat_id, manager))
+    if card is None:
         return
     if not card.works_on(manager.telegram_id) or card.status != "assigned":
         await query.answer("Сначала примите чат." if card.status == "waiting" else refusal(ChatClosed(0)),
@@ -139,10 +150,8 @@ async def show_history(
 async def call_client(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    try:
-        card = await service.chat_card(callback_data.chat_id, manager)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    card = await or_refuse(query, service.chat_card(callback_data.chat_id, manager))
+    if card is None:
         return
     if not card.client_phone:
         await query.answer("Клиент не оставил телефон.", show_alert=True)
@@ -159,10 +168,8 @@ async def close(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    try:
-        card = await service.close(manager, callback_data.chat_id)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    card = await or_refuse(query, service.close(manager, callback_data.chat_id))
+    if card is None:
         return
     data = await state.get_data()
     if data.get("chat_id") == card.chat_id:
@@ -254,10 +261,8 @@ async def deliver_reply(message: Message, service: SupportService, manager: Mana
 async def choose_transfer_target(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    try:
-        card = await service.chat_card(callback_data.chat_id, manager)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    card = await or_refuse(query, service.chat_card(callback_data.chat_id, manager))
+    if card is None:
         return
     if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
         await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
@@ -325,10 +330,8 @@ async def finish_transfer(
 async def choose_colleague_to_invite(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    try:
-        card = await service.chat_card(callback_data.chat_id, manager)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    card = await or_refuse(query, service.chat_card(callback_data.chat_id, manager))
+    if card is None:
         return
     if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
         await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
@@ -349,10 +352,7 @@ async def choose_colleague_to_invite(
 async def invite_colleague(
     query: CallbackQuery, callback_data: InviteTo, service: SupportService, manager: Manager
 ) -> None:
-    try:
-        await service.invite(manager, callback_data.chat_id, callback_data.telegram_id)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    if await or_refuse(query, service.invite(manager, callback_data.chat_id, callback_data.telegram_id)) is None:
         return
     await query.answer("👥 Приглашение отправлено.")
 
@@ -361,10 +361,8 @@ async def join_chat(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    try:
-        card = await service.join(callback_data.chat_id, manager)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    card = await or_refuse(query, service.join(callback_data.chat_id, manager))
+    if card is None:
         return
     await query.answer(f"👥 Вы в чате #{card.chat_id}.")
     await enter_reply_mode(query.bot, state, manager, card, markup=colleague_keyboard(card))
@@ -374,10 +372,8 @@ async def leave_chat(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    try:
-        card = await service.leave(callback_data.chat_id, manager)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
+    card = await or_refuse(query, service.leave(callback_data.chat_id, manager))
+    if card is None:
         return
     if (await state.get_data()).get("chat_id") == card.chat_id:
         await state.clear()
