@@ -9,8 +9,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import random
+from typing import Any, ClassVar
+
+import peewee
+
+from models import OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +30,12 @@ def backoff(attempts: int) -> float:
 
 
 class DeliveryWorker(abc.ABC):
+    """Subclasses name their table (`model`, with status/attempts/next_attempt_at/last_error/sent_at columns),
+    the column that names a destination (`destination`), and how one row is delivered (`_deliver`)."""
+
     name = "delivery"
+    model: ClassVar[Any]
+    destination: ClassVar[str]
 
     def __init__(self, *, batch: int = 200, idle_poll_seconds: float = 1.0) -> None:
         self.batch = batch
@@ -34,8 +45,43 @@ class DeliveryWorker(abc.ABC):
         self._stopping = False
 
     @abc.abstractmethod
+    async def _deliver(self, row: Any) -> int:
+        """Try one row; 1 when delivered. It must end by calling _retry or _finish."""
+
     async def deliver_due(self) -> tuple[int, float]:
-        """One round; returns (how many were delivered, seconds until the next row is due)."""
+        """One round: the oldest pending row of each destination, if due. Returns (delivered, seconds to next)."""
+        model, now = self.model, utcnow()
+        # The head of every destination's queue, found in SQL: one destination with a long backlog in backoff
+        # must not hide the others' rows behind a LIMIT.
+        oldest = model.select(peewee.fn.MIN(model.id)).where(model.status == OutboxStatus.PENDING).group_by(
+            getattr(model, self.destination))
+        heads = await model.select().where(model.id.in_(oldest)).order_by(model.id).limit(self.batch).aio_execute()
+        due = [row for row in heads if row.next_attempt_at <= now]
+        waits = [(row.next_attempt_at - now).total_seconds() for row in heads if row not in due]
+        next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds
+        if not due:
+            return 0, next_due
+        return sum(await asyncio.gather(*(self._deliver(row) for row in due))), next_due
+
+    async def _retry(self, row: Any, delay: float, error: str) -> None:
+        log.warning("%s row %s (to %s) will be retried in %.1fs: %s",
+                    self.name, row.id, getattr(row, self.destination), delay, error)
+        model = self.model
+        await model.update(
+            attempts=model.attempts + 1, next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
+            last_error=error[:2000],
+        ).where(model.id == row.id).aio_execute()
+
+    async def _finish(self, row: Any, status: str, *, error: str | None = None, **columns: Any) -> None:
+        """Sent or failed for good; `columns` are extra values to store with it (e.g. the Telegram message id)."""
+        row.status = status
+        for column, value in columns.items():
+            setattr(row, column, value)
+        model = self.model
+        await model.update(
+            status=status, attempts=model.attempts + 1, last_error=error[:2000] if error else None,
+            sent_at=utcnow() if status == OutboxStatus.SENT else None, **columns,
+        ).where(model.id == row.id).aio_execute()
 
     def wake(self) -> None:
         self._wake.set()

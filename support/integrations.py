@@ -7,8 +7,6 @@ can deduplicate on) and `X-ILPO-Signature: sha256=<HMAC-SHA256 of the body>`.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -17,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
-import peewee
 
 from models import IntegrationDelivery, OutboxStatus, utcnow
 from support.delivery import DeliveryWorker, backoff
@@ -48,6 +45,8 @@ class IntegrationSink:
 
 class IntegrationWorker(DeliveryWorker):
     name = "integrations"
+    model = IntegrationDelivery
+    destination = "url"  # events reach each system in the order they happened
 
     def __init__(self, secret: str, *, timeout_seconds: float = 10.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -60,19 +59,6 @@ class IntegrationWorker(DeliveryWorker):
         if self._http is not None:
             await self._http.close()
             self._http = None
-
-    async def deliver_due(self) -> tuple[int, float]:
-        now = utcnow()
-        oldest = IntegrationDelivery.select(peewee.fn.MIN(IntegrationDelivery.id)).where(
-            IntegrationDelivery.status == OutboxStatus.PENDING).group_by(IntegrationDelivery.url)
-        heads = await IntegrationDelivery.select().where(IntegrationDelivery.id.in_(oldest)).limit(
-            self.batch).aio_execute()
-        due = [row for row in heads if row.next_attempt_at <= now]
-        waits = [(row.next_attempt_at - now).total_seconds() for row in heads if row not in due]
-        next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds
-        if not due:
-            return 0, next_due
-        return sum(await asyncio.gather(*(self._deliver(row) for row in due))), next_due
 
     async def _deliver(self, row: IntegrationDelivery) -> int:
         if self._http is None:
@@ -99,16 +85,3 @@ class IntegrationWorker(DeliveryWorker):
         log.error("Integration webhook %s refused %s (delivery %s): HTTP %s", row.url, row.event, row.id, status)
         await self._finish(row, OutboxStatus.FAILED, error=f"HTTP {status}")
         return 0
-
-    async def _retry(self, row: IntegrationDelivery, delay: float, error: str) -> None:
-        log.warning("Integration delivery %s to %s will be retried in %.1fs: %s", row.id, row.url, delay, error)
-        await IntegrationDelivery.update(
-            attempts=IntegrationDelivery.attempts + 1, last_error=error[:2000],
-            next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
-        ).where(IntegrationDelivery.id == row.id).aio_execute()
-
-    async def _finish(self, row: IntegrationDelivery, status: str, *, error: str | None = None) -> None:
-        await IntegrationDelivery.update(
-            status=status, attempts=IntegrationDelivery.attempts + 1, last_error=error,
-            sent_at=utcnow() if status == OutboxStatus.SENT else None,
-        ).where(IntegrationDelivery.id == row.id).aio_execute()

@@ -8,15 +8,12 @@ restart because the rows are the queue.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import peewee
 from aiogram import Bot, methods
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -27,7 +24,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from models import Outbox, OutboxStatus, utcnow
+from models import Outbox, OutboxStatus
 from support.delivery import DeliveryWorker, backoff
 
 log = logging.getLogger(__name__)
@@ -78,6 +75,8 @@ FILE_FIELDS = ("document", "photo")
 
 class OutboxWorker(DeliveryWorker):
     name = "outbox"
+    model = Outbox
+    destination = "chat_id"  # one queue per Telegram chat keeps a chat's messages in order
 
     def __init__(
         self, bot: Bot, *, files: FileSource | None = None, batch: int = 200, idle_poll_seconds: float = 1.0
@@ -89,23 +88,6 @@ class OutboxWorker(DeliveryWorker):
 
     def on_delivered(self, hook: DeliveredHook) -> None:
         self._on_delivered.append(hook)
-
-    async def deliver_due(self) -> tuple[int, float]:
-        """One round: the oldest pending call of each Telegram chat, if due. Returns (sent, seconds to next)."""
-        now = utcnow()
-        # The oldest pending call of every Telegram chat, found in SQL: a chat with a long backlog in backoff
-        # (a manager who blocked the bot) must not hide the other chats' calls behind a LIMIT.
-        oldest = Outbox.select(peewee.fn.MIN(Outbox.id)).where(Outbox.status == OutboxStatus.PENDING).group_by(
-            Outbox.chat_id)
-        rows = await Outbox.select().where(Outbox.id.in_(oldest)).order_by(Outbox.id).limit(self.batch).aio_execute()
-        heads = {row.chat_id: row for row in rows}
-        due = [row for row in heads.values() if row.next_attempt_at <= now]
-        waits = [(row.next_attempt_at - now).total_seconds() for row in heads.values() if row not in due]
-        next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds
-        if not due:
-            return 0, next_due
-        results = await asyncio.gather(*(self._deliver(row) for row in due))
-        return sum(results), next_due
 
     async def _deliver(self, row: Outbox) -> int:
         params = json.loads(row.payload)
@@ -148,31 +130,10 @@ class OutboxWorker(DeliveryWorker):
             await self._finish(row, OutboxStatus.FAILED, error=str(exc))
             return 0
         message_id = getattr(result, "message_id", None)
-        await self._finish(row, OutboxStatus.SENT, message_id=message_id)
+        await self._finish(row, OutboxStatus.SENT, telegram_message_id=message_id)
         for hook in self._on_delivered:
             try:
                 await hook(row, result)
             except Exception:
                 log.exception("Outbox delivery hook failed for call %s", row.id)
         return 1
-
-    async def _retry(self, row: Outbox, delay: float, error: str) -> None:
-        log.warning("Outbox call %s (%s to %s) will be retried in %.1fs: %s",
-                    row.id, row.method, row.chat_id, delay, error)
-        await Outbox.update(
-            attempts=Outbox.attempts + 1,
-            next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
-            last_error=error[:2000],
-        ).where(Outbox.id == row.id).aio_execute()
-
-    async def _finish(self, row: Outbox, status: str, *, message_id: int | None = None,
-                      error: str | None = None) -> None:
-        row.status = status
-        row.telegram_message_id = message_id
-        await Outbox.update(
-            status=status,
-            attempts=Outbox.attempts + 1,
-            sent_at=utcnow() if status == OutboxStatus.SENT else None,
-            telegram_message_id=message_id,
-            last_error=error[:2000] if error else None,
-        ).where(Outbox.id == row.id).aio_execute()

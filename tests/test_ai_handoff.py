@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
-from aiohttp.test_utils import TestServer
 
 from models import ChatMessage, SupportChat
 from tests.clients import MANAGER, Visitor, is_type, ws_receive_until
 from tests.conftest import Desk, start_desk
-from tests.test_ai_openai import PIECES, FakeOpenAI
+from tests.test_ai_openai import PIECES, FakeOpenAI, fake  # noqa: F401 - the fake model server fixture
 from tests.test_manager_integration import go_online, offer_to, press
 
 
@@ -75,23 +71,11 @@ async def test_ai_is_silent_after_the_handoff_and_back_after_close(desk: Desk) -
     assert await ChatMessage.select().where(ChatMessage.sender == "ai").aio_count() == ai_before
 
 
-@pytest.fixture
-async def openai_server() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    fake = FakeOpenAI()
-    fake.first_piece_taken.set()  # the widget reads pieces as they come; no need to hold the stream
-    server = TestServer(fake.app())
-    await server.start_server()
-    try:
-        yield fake, str(server.make_url("/v1"))
-    finally:
-        fake.shutdown.set()
-        await server.close()
-
-
 async def test_openai_backend_streams_pieces_and_summarizes_for_the_manager(
-    clean_database: str, openai_server: tuple[FakeOpenAI, str]
+    clean_database: str, fake: tuple[FakeOpenAI, str]  # noqa: F811 - the imported fixture
 ) -> None:
-    fake_ai, base_url = openai_server
+    fake_ai, base_url = fake
+    fake_ai.first_piece_taken.set()  # the widget reads pieces as they come; no need to hold the stream
     product = await start_desk(clean_database, AI_BACKEND="openai", AI_BASE_URL=base_url, AI_MODEL="test-model",
                                AI_API_KEY="sk-test")
     async with aiohttp.ClientSession() as http:
