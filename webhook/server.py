@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import peewee_async
@@ -237,15 +238,17 @@ class Product:
             await self._finish_background_work()
             await self._stop_http()
         if self.bot is not None:
-            await self.bot.session.close()
+            await _bounded("closing the Bot API session", self.bot.session.close(), 5)
         if self.db is not None:
-            await self.db.aio_close()
+            # aiopg waits for every borrowed connection to come back; a straggler must not hold the exit.
+            await _bounded("closing the database pool", self.db.aio_close(), 10)
         if was_serving:
             log.info("Stopped cleanly in %.1fs", time.monotonic() - started)
 
     async def _stop_http(self) -> None:
         if self.runner is not None:
-            await self.runner.cleanup()  # stops listening, answers in-flight requests, closes WebSockets
+            # Stops listening, answers in-flight requests, closes WebSockets.
+            await _bounded("stopping the HTTP server", self.runner.cleanup(), 20)
             self.runner = None
 
     async def _finish_background_work(self) -> None:
@@ -253,7 +256,16 @@ class Product:
             await self.service.drain()  # AI answers being written
         for worker in (self.worker, self.integration_worker):
             if worker is not None:
-                await worker.stop()  # what is still queued stays in its table for the next start
+                # What is still queued stays in its table for the next start.
+                await _bounded(f"stopping the {worker.name} worker", worker.stop(), 10)
+
+
+async def _bounded(step: str, work: Awaitable[object], seconds: float) -> None:
+    """One shutdown step with a deadline: SIGTERM must end the process even if a step hangs; the log says which."""
+    try:
+        await asyncio.wait_for(work, timeout=seconds)
+    except TimeoutError:
+        log.warning("Shutdown: %s took longer than %ss; going on without it", step, seconds)
 
 
 def _ai_settings(settings: Settings) -> AISettings:
