@@ -30,8 +30,8 @@ class OncePerUpdate(BaseMiddleware):
             return None
         try:
             return await handler(event, data)
-        except Exception:
-            # Not handled after all: let a retry of this update try again.
+        except BaseException:
+            # Not handled after all (an error, or cancelled by a shutdown): let a retry of this update try again.
             await ProcessedUpdate.delete().where(ProcessedUpdate.update_id == event.update_id).aio_execute()
             raise
 

@@ -220,10 +220,14 @@ class Product:
         started = time.monotonic()
         was_serving = self.runner is not None
         if self._polling is not None and self.dispatcher is not None:
+            # aiogram's stop_polling waits, without a deadline, for the polling loop to notice; give it one,
+            # then cancel the loop (an update being handled then is retried by Telegram: updates are idempotent).
             with contextlib.suppress(RuntimeError):
-                await self.dispatcher.stop_polling()
+                await _bounded("stopping Telegram polling", self.dispatcher.stop_polling(), 15)
+            if not self._polling.done():
+                self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._polling, timeout=15)
+                await asyncio.wait_for(self._polling, timeout=5)
             self._polling = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)  # jobs derive their work from the database: none is lost
