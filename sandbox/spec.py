@@ -14,14 +14,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The project carries its own copy of Telegram's description (MIT, see spec/LICENSE): a bare clone must work.
+VENDORED_SPEC = Path(__file__).resolve().parent / "spec" / "api.json"
 
 
 def default_spec_path() -> Path:
     env = os.environ.get("TELEGRAM_API_SPEC")
     if env:
         return Path(env)
-    return PROJECT_ROOT.parent / "shared" / "telegram-bot-api" / "api.json"
+    return VENDORED_SPEC
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def load_spec(path: Path | None = None) -> ApiSpec:
     target = (path or default_spec_path()).resolve()
     if not target.is_file():
         raise FileNotFoundError(
-            f"Bot API spec not found at {target}; set TELEGRAM_API_SPEC to the api.json path"
+            f"Bot API spec not found at {target} (the project ships sandbox/spec/api.json; "
+            "TELEGRAM_API_SPEC overrides it)"
         )
     return _load(str(target))
 
