@@ -27,6 +27,9 @@ class AIAnswer:
     text: str  # Markdown
     confident: bool  # False when below the confidence threshold (an honest "not sure")
     topics: tuple[str, ...] = ()  # knowledge-base headings used
+    # The whole entry (Markdown) when `text` is only the sentences of it that answer the question:
+    # the widget offers it behind «Подробнее». Empty when the text is already all there is.
+    more: str = ""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ai import texts
 from ai.base import DEFAULT_THRESHOLD, AIAnswer, AnswerStream, Turn
-from ai.text import CONCEPT_PREFIX, Analyzer, Unit, word_set, words
+from ai.excerpt import Excerpter, proper_nouns
+from ai.text import CONCEPT_PREFIX, Analyzer, Unit, is_english_text, word_set, words
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ CONTEXT_WEIGHT = 0.3  # the previous user message only nudges ranking, it never 
 _SUFFIX_LETTERS = frozenset("аеиоуыэюяйнлвтсь")
 
 _HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
+# `### EN: Heading` inside an entry starts its English version, shown to visitors who ask in English.
+_EN_HEADING = re.compile(r"^###\s+EN:\s*(.+?)\s*#*\s*$", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
 
@@ -51,6 +54,14 @@ class Entry:
     body: str  # Markdown shown to the visitor, hidden comments removed
     search_text: str  # body plus the hidden comments, which exist to carry extra search words
     source: Path
+    en_topic: str = ""  # the `### EN:` heading, when the entry has an English version
+    en_body: str = ""
+
+    def markdown(self, english: bool = False) -> str:
+        """The whole entry as the visitor sees it: heading and body, in English when asked and written."""
+        if english and self.en_body:
+            return f"**{self.en_topic}**\n\n{self.en_body}"
+        return f"**{self.topic}**\n\n{self.body}"
 
 
 @dataclass(frozen=True)
@@ -64,17 +75,26 @@ def parse_markdown(text: str, source: Path) -> list[Entry]:
     """One entry per `## ` heading; anything before the first heading (title, notes) is skipped."""
     entries: list[Entry] = []
     topic: str | None = None
+    en_topic = ""
     lines: list[str] = []
+    en_lines: list[str] = []
     in_fence = False
+
+    def clean(raw_lines: list[str]) -> tuple[str, str]:
+        raw = "\n".join(raw_lines).strip()
+        return re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", raw)).strip(), " ".join(_COMMENT.findall(raw))
 
     def flush() -> None:
         if topic is None:
             return
-        raw = "\n".join(lines).strip()
-        body = re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", raw)).strip()
+        body, hidden = clean(lines)
+        en_body, _ = clean(en_lines)
         if body:
-            hidden = " ".join(_COMMENT.findall(raw))
-            entries.append(Entry(topic=topic, body=body, search_text=f"{body}\n{hidden}", source=source))
+            # The English text stays out of the index: it would double some entries' length and shift
+            # BM25 for Russian questions; English questions already meet entries through the synonyms.
+            search_text = f"{body}\n{hidden}"
+            entries.append(Entry(topic=topic, body=body, search_text=search_text, source=source,
+                                 en_topic=en_topic if en_body else "", en_body=en_body))
         else:
             log.warning("knowledge entry %r in %s has no text, skipped", topic, source)
 
@@ -82,9 +102,14 @@ def parse_markdown(text: str, source: Path) -> list[Entry]:
         if _FENCE.match(line):
             in_fence = not in_fence
         heading = None if in_fence else _HEADING.match(line)
+        english = None if in_fence or topic is None else _EN_HEADING.match(line)
         if heading:
             flush()
-            topic, lines = heading.group(1).strip(), []
+            topic, lines, en_topic, en_lines = heading.group(1).strip(), [], "", []
+        elif english:
+            en_topic = english.group(1).strip()
+        elif en_topic:
+            en_lines.append(line)
         else:
             lines.append(line)
     flush()
@@ -118,6 +143,8 @@ class KnowledgeIndex:
             self._df.update(body.keys() | heading.keys())
         self._stems = sorted(t for t in self._df if not t.startswith(CONCEPT_PREFIX))
         self._related_cache: dict[str, tuple[str, ...]] = {}
+        names = proper_nouns([text for e in self.entries for text in (e.topic, e.body, e.en_topic, e.en_body)])
+        self.excerpter = Excerpter(self._analyzer, names)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -177,6 +204,11 @@ class KnowledgeIndex:
         """1 when the entry has the word or its concept, less when only a related stem."""
         body, heading = self._body.tf[doc], self._heading.tf[doc]
         return max((w for t, w in terms.items() if t in body or t in heading), default=0.0)
+
+    def question_units(self, question: str) -> list[tuple[dict[str, float], float]]:
+        """The question's informative words: the terms that count as each, and its weight."""
+        units = [self._unit_terms(u) for u in self._analyzer.units(question)]
+        return [(terms, self._unit_weight(terms)) for terms in units]
 
     def search(self, question: str, context: str = "", limit: int = 3) -> list[Match]:
         """Entries ranked by BM25 and coverage; coverage is computed on the question alone."""
@@ -336,7 +368,11 @@ def previous_user_text(question: str, history: Sequence[Turn]) -> str:
 
 
 class KnowledgeConsultant:
-    """The default backend: answers with the best-matching knowledge entry, or honestly doesn't."""
+    """The default backend: answers with the sentences of the best-matching entry that answer the
+    question (the whole entry one tap away, in `AIAnswer.more`), or honestly doesn't.
+
+    `short_answers=False` keeps the earlier whole-entry replies, for the bench's before/after.
+    """
 
     def __init__(
         self,
@@ -345,9 +381,11 @@ class KnowledgeConsultant:
         *,
         check_interval: float = 2.0,
         knowledge: KnowledgeBase | None = None,
+        short_answers: bool = True,
     ) -> None:
         self.knowledge = knowledge or KnowledgeBase(knowledge_path, check_interval=check_interval)
         self.threshold = threshold
+        self.short_answers = short_answers
 
     def retrieve(self, question: str, history: Sequence[Turn] = (), limit: int = 3) -> list[Match]:
         context = strip_greeting(previous_user_text(question, history))
@@ -362,16 +400,39 @@ class KnowledgeConsultant:
         return None
 
     def consult(self, question: str, history: Sequence[Turn] = (), locale: str = "ru") -> AIAnswer:
+        # The language of the question wins over the widget's: a visitor writes in the one they read.
+        locale = answer_locale(question, locale)
         quick = self.small_talk(question, locale)
         if quick is not None:
             return quick
         matches = self.retrieve(question, history, limit=5)
         for match in matches:
             if match.coverage >= self.threshold:
-                entry = match.entry
-                return AIAnswer(text=f"**{entry.topic}**\n\n{entry.body}", confident=True, topics=(entry.topic,))
+                return self._entry_answer(match.entry, question, locale)
         suggestions = [m.entry.topic for m in matches[:3] if m.coverage > 0]
         return AIAnswer(text=texts.not_sure(locale, suggestions), confident=False, topics=())
+
+    def _entry_answer(self, entry: Entry, question: str, locale: str) -> AIAnswer:
+        english = texts.is_english(locale)
+        in_english = english and bool(entry.en_body)
+        full = entry.markdown(english=in_english)
+        if not self.short_answers:
+            return AIAnswer(text=full, confident=True, topics=(entry.topic,))
+        index = self.knowledge.index
+        body = entry.en_body if in_english else entry.body
+        question = strip_greeting(question)
+        short, whole = index.excerpter.excerpt(body, question, index.question_units(question), english=in_english)
+        if english and not in_english:
+            short = f"{texts.russian_only_note()}\n\n{short}"
+        more = "" if whole else full
+        return AIAnswer(text=short, confident=True, topics=(entry.topic,), more=more)
+
+    def entry(self, topic: str, locale: str = "ru") -> str | None:
+        """The whole entry with this heading, as «Подробнее» shows it; None when there is none (any more)."""
+        for entry in self.knowledge.index.entries:
+            if entry.topic == topic:
+                return entry.markdown(english=texts.is_english(locale))
+        return None
 
     async def answer(self, question: str, history: Sequence[Turn], locale: str = "ru") -> AIAnswer:
         return self.consult(question, history, locale)
@@ -397,6 +458,14 @@ class KnowledgeConsultant:
                     topics.append(match.entry.topic)
         latest = next((q for q in reversed(questions) if not wants_small_talk(q)), questions[-1])
         return texts.extractive_summary(locale, latest, topics)
+
+
+def answer_locale(question: str, locale: str) -> str:
+    """"en" for a question written in English, "ru" for one in Russian, else the widget's locale."""
+    english = is_english_text(question)
+    if english is None:
+        return locale
+    return "en" if english else "ru"
 
 
 def wants_small_talk(text: str) -> bool:

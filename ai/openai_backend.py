@@ -32,7 +32,7 @@ TURN_CHARS = 2000
 # sock_read bounds the silence between chunks, this bounds a server that trickles keep-alives forever.
 TOTAL_TIMEOUT_FACTOR = 6
 
-SYSTEM_PROMPT_RU = """Ты — AI-консультант таксопарка ILPO-TAXI в чате на сайте. С тобой говорят люди, \
+SYSTEM_PROMPT_RU = """Ты — ИИ-консультант таксопарка ILPO-TAXI в чате на сайте. С тобой говорят люди, \
 которые хотят работать водителями в парке: на своём автомобиле или на арендованном.
 
 Правила:
@@ -55,7 +55,7 @@ fleet, start your reply with exactly {marker} and do not make anything up.
 - If the person wants to talk to a human, suggest pressing the «{button}» button."""
 
 SUMMARY_PROMPT_RU = """Ты помогаешь менеджеру таксопарка ILPO-TAXI. По переписке посетителя с \
-AI-консультантом напиши ровно две строки без вступления:
+ИИ-консультантом напиши ровно две строки без вступления:
 1) что хочет посетитель;
 2) важные детали (свой автомобиль или аренда, опыт, город, срочность, нерешённый вопрос)."""
 

@@ -93,6 +93,19 @@ def stem(word: str) -> str:
     return str(_EN_STEMMER.stemWord(word))
 
 
+_LATIN_WORD = re.compile(r"[a-z]{2,}")
+_CYRILLIC_WORD = re.compile(r"[а-я]{2,}")
+
+
+def is_english_text(text: str) -> bool | None:
+    """True when Latin words outnumber Cyrillic ones, False for the reverse, None for neither."""
+    lowered = normalize(text)
+    latin, cyrillic = len(_LATIN_WORD.findall(lowered)), len(_CYRILLIC_WORD.findall(lowered))
+    if latin == cyrillic:
+        return None
+    return latin > cyrillic
+
+
 def words(text: str) -> list[str]:
     """Normalized words; bare numbers are dropped because "мне 19 лет" is about age, not 19."""
     return [w for w in _WORD.findall(normalize(text)) if not w.isdigit()]

@@ -29,7 +29,7 @@ def greeting(locale: str) -> str:
             f"Ask your question — or press **«{HANDOFF_BUTTON_EN}»** to talk to a person."
         )
     return (
-        "Здравствуйте! 👋 Я AI-консультант таксопарка **ILPO-TAXI**. Помогу разобраться, "
+        "Здравствуйте! 👋 Я ИИ-консультант таксопарка **ILPO-TAXI**. Помогу разобраться, "
         "как начать работать водителем:\n\n"
         "- какие нужны документы и требования к водителю;\n"
         "- работа на своём автомобиле или аренда машины парка;\n"
@@ -62,6 +62,14 @@ def not_sure(locale: str, suggestions: Sequence[str] = ()) -> str:
     if suggestions:
         text += f"\n\n{heading}\n" + "\n".join(f"- {topic}" for topic in suggestions)
     return text
+
+
+def russian_only_note() -> str:
+    """Put before a Russian answer to an English question: the entry has no English text yet."""
+    return (
+        "This answer is only available in Russian so far — here it is below. For help in English, press "
+        f"**«{HANDOFF_BUTTON_EN}»** and a manager will reply in this chat."
+    )
 
 
 def extractive_summary(locale: str, latest_question: str, topics: Sequence[str]) -> str:

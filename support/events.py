@@ -79,6 +79,8 @@ def message_event(message: ChatMessage) -> dict[str, Any]:
     meta = json.loads(message.meta) if message.meta else {}
     if "attachment" in meta:
         event["attachment"] = meta["attachment"]
+    if message.sender == Sender.AI and meta.get("more"):
+        event["more_html"] = render_markdown(meta["more"])  # the whole entry, behind «Подробнее»
     if message.sender == Sender.SYSTEM and meta:
         if "status" in meta:
             event["chat"] = {key: value for key, value in meta.items()

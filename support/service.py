@@ -996,7 +996,8 @@ class SupportService:
                 return
             await ChatMessage.aio_create(
                 session=session.id, sender=Sender.AI, text=answer.text, support_chat=chat.id if chat else None,
-                meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics)}, ensure_ascii=False),
+                meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics),
+                                 **({"more": answer.more} if answer.more else {})}, ensure_ascii=False),
             )
             self.hub.wake(session.id)
             if chat is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,10 @@ from ai import (
     Turn,
     build_consultant,
     should_offer_handoff,
+    texts,
     wants_human,
 )
+from ai.excerpt import decide, is_yes_no, split_passages
 from ai.knowledge import KnowledgeBase, load_entries, parse_markdown, strip_greeting
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
@@ -147,7 +150,8 @@ async def test_paraphrased_question_gets_its_entry(consultant: KnowledgeConsulta
     answer = await consultant.answer(question, [])
     assert answer.confident, f"{question!r}: not confident, {consultant.retrieve(question)}"
     assert answer.topics == (topic,), f"{question!r}: {consultant.retrieve(question)}"
-    assert answer.text.startswith(f"**{topic}**")
+    # The whole entry is behind «Подробнее» unless the answering sentences are all of it.
+    assert answer.more == "" or (answer.more.startswith("**") and len(answer.text) < len(answer.more))
 
 
 def test_enough_paraphrases_cover_the_sample_base() -> None:
@@ -160,12 +164,14 @@ async def test_off_topic_question_is_an_honest_not_sure(consultant: KnowledgeCon
     answer = await consultant.answer(question, [])
     assert not answer.confident, consultant.retrieve(question)
     assert answer.topics == ()
-    assert HANDOFF_BUTTON_RU in answer.text
-    assert "не уверен" in answer.text
+    # In the question's language: "where is the Eiffel tower" gets English even in a Russian widget.
+    english = question.isascii()
+    assert (HANDOFF_BUTTON_EN if english else HANDOFF_BUTTON_RU) in answer.text
+    assert ("not sure" if english else "не уверен") in answer.text
 
 
-async def test_not_sure_in_english_for_english_locale(consultant: KnowledgeConsultant) -> None:
-    answer = await consultant.answer("рецепт борща", [], locale="en")
+async def test_not_sure_follows_the_locale_when_the_question_has_no_words(consultant: KnowledgeConsultant) -> None:
+    answer = await consultant.answer("???", [], locale="en")
     assert not answer.confident
     assert HANDOFF_BUTTON_EN in answer.text
     assert "not sure" in answer.text
@@ -177,7 +183,7 @@ async def test_not_sure_suggests_close_topics_when_there_are_some(consultant: Kn
     assert "Возможно, вас интересует" in answer.text
 
 
-@pytest.mark.parametrize("greeting", ["привет", "Здравствуйте!", "добрый день", "hi", "Hello there", "Привет, бот!"])
+@pytest.mark.parametrize("greeting", ["привет", "Здравствуйте!", "добрый день", "Привет, бот!"])
 async def test_greeting_gets_a_friendly_confident_reply(consultant: KnowledgeConsultant, greeting: str) -> None:
     answer = await consultant.answer(greeting, [])
     assert answer.confident
@@ -186,10 +192,12 @@ async def test_greeting_gets_a_friendly_confident_reply(consultant: KnowledgeCon
     assert "документы" in answer.text  # says what it can help with
 
 
-async def test_greeting_in_english_for_english_locale(consultant: KnowledgeConsultant) -> None:
-    answer = await consultant.answer("hi", [], locale="en")
-    assert answer.confident
-    assert answer.text.startswith("Hello")
+@pytest.mark.parametrize("locale", ["ru", "en"])
+async def test_greeting_in_english_for_an_english_greeting(consultant: KnowledgeConsultant, locale: str) -> None:
+    for greeting in ("hi", "Hello there"):
+        answer = await consultant.answer(greeting, [], locale=locale)
+        assert answer.confident
+        assert answer.text.startswith("Hello")
 
 
 async def test_greeting_followed_by_a_question_answers_the_question(consultant: KnowledgeConsultant) -> None:
@@ -374,3 +382,165 @@ def test_build_consultant() -> None:
     assert consultant.threshold == AISettings().threshold
     with pytest.raises(ValueError, match="base_url"):
         build_consultant(AISettings(backend="openai", knowledge_path=KNOWLEDGE))
+
+
+# ---- short answers, yes/no leads, «Подробнее», English (issue 9) ----
+
+YES_NO = [
+    ("Нужна ли своя машина?", "Нет, можно взять в аренду"),
+    ("Мне 19 лет, возьмёте?", "Нет, **с 21 года**"),
+    ("Мне 25 лет, возьмёте?", "Да, **с 21 года**"),
+    ("стаж 2 года, возьмёте?", "Нет, водительский стаж нужен **от 3 лет**"),
+    ("без опыта работы в такси можно?", "Да, опыт работы в такси **не обязателен**"),
+    ("есть ли абонентская плата", "Нет, комиссия парка"),
+    ("можно работать без самозанятости", "Нет, без статуса самозанятого или ИП"),
+    ("обязательно быть самозанятым?", "Да, без статуса самозанятого или ИП"),
+    ("нужна ли медицинская справка", "Нет, медицинская справка при подключении не нужна"),
+    ("поддержка работает ночью?", "Да, поддержка водителей работает **круглосуточно"),
+    ("у меня солярис 2014 года, подойдет?", "Да, "),
+    ("работаете с Яндекс Такси?", "Да, мы официальный партнёр"),
+]
+
+
+@pytest.mark.parametrize(("question", "start"), YES_NO)
+async def test_yes_no_question_leads_with_yes_or_no(consultant: KnowledgeConsultant, question: str, start: str) -> None:
+    answer = await consultant.answer(question, [])
+    assert answer.confident
+    assert answer.text.startswith(start), answer.text
+
+
+async def test_no_lead_when_the_entry_hedges_or_the_question_is_open(consultant: KnowledgeConsultant) -> None:
+    hedged = await consultant.answer("нужна ли справка о несудимости", [])
+    assert hedged.topics == ("Какие документы нужны",)
+    assert hedged.text.startswith("Справка о несудимости запрашивается только")
+    for question in ("с какого возраста берёте водителей", "выплаты каждый день или раз в неделю?"):
+        answer = await consultant.answer(question, [])
+        assert not answer.text.startswith(("Да,", "Нет,")), answer.text
+
+
+SHORT = [
+    ("с какого возраста берёте водителей", "21 года", "Смартфон"),
+    ("сколько стоит аренда", "1 900 ₽", "Техническое обслуживание"),
+    ("какой залог за машину", "15 000 ₽", "выезд за пределы региона"),
+    ("где находится ваш офис", "ул. Примерная", "Почта"),
+    ("сколько часов в день можно работать", "12 часов", "6/1"),
+    ("какой налог у самозанятого", "4%", "ИП"),
+]
+
+
+@pytest.mark.parametrize(("question", "fact", "elsewhere"), SHORT)
+async def test_short_answer_is_the_sentences_that_answer(
+    consultant: KnowledgeConsultant, question: str, fact: str, elsewhere: str
+) -> None:
+    answer = await consultant.answer(question, [])
+    assert fact in answer.text
+    assert elsewhere not in answer.text  # the rest of the entry waits behind «Подробнее»
+    assert elsewhere in answer.more
+    assert len(answer.text) <= 400
+    assert not answer.text.startswith(f"**{answer.topics[0]}**")  # no heading: straight to the answer
+
+
+async def test_more_is_the_whole_entry_and_whole_entry_mode_is_kept(consultant: KnowledgeConsultant) -> None:
+    answer = await consultant.answer("сколько стоит аренда", [])
+    entry = next(e for e in load_entries(KNOWLEDGE) if e.topic == "Аренда автомобиля")
+    assert answer.more == f"**{entry.topic}**\n\n{entry.body}"
+    assert consultant.entry("Аренда автомобиля") == answer.more
+    assert consultant.entry("Нет такой темы") is None
+    whole = KnowledgeConsultant(KNOWLEDGE, short_answers=False).consult("сколько стоит аренда")
+    assert whole.text == answer.more and whole.more == ""
+
+
+def test_a_one_sentence_entry_needs_no_more(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("## Мойка\nМойка машин для водителей парка бесплатна.\n", encoding="utf-8")
+    answer = KnowledgeConsultant(tmp_path).consult("мойка для водителей есть?")
+    assert answer.text == "Да, мойка машин для водителей парка бесплатна."
+    assert answer.more == ""
+
+
+def test_passages_keep_lists_with_their_lead_in() -> None:
+    body = (
+        "Первое предложение. Второе, в г. Москва.\n\nНужны:\n\n- паспорт;\n- права.\n"
+        "- Отдельный пункт. И ещё одно.\n\n1. Шаг один.\n2. Шаг два.\n"
+    )
+    passages = split_passages(body)
+    assert [p.markdown for p in passages] == [
+        "Первое предложение.", "Второе, в г. Москва.", "Нужны:\n\n- паспорт;\n- права.",
+        "Отдельный пункт.", "И ещё одно.", "1. Шаг один.\n2. Шаг два.",
+    ]
+    assert passages[2].clauses == ("Нужны:", "паспорт;", "права.")
+
+
+def test_yes_no_detection_and_decision() -> None:
+    assert is_yes_no("Нужна ли своя машина?") and is_yes_no("Мне 19 лет, возьмёте?") and is_yes_no("Do I need a car?")
+    assert not is_yes_no("сколько стоит аренда?") and not is_yes_no("каждый день или раз в неделю?")
+    assert not is_yes_no("what documents do I need")
+    assert decide("мне 19 лет", "С 21 года.") is False and decide("мне 30 лет", "С 21 года.") is True
+    assert decide("нужна ли машина", "Машина не обязательна.") is False
+    assert decide("без опыта можно?", "Опыт не обязателен.") is True
+    assert decide("нужна ли справка", "Справка нужна только для некоторых тарифов.") is None
+    assert decide("у меня машина 2015 года", "Без ограничений.") is None  # a number nothing bounds
+
+
+async def test_english_question_gets_the_english_entry(consultant: KnowledgeConsultant) -> None:
+    for locale in ("ru", "en"):
+        answer = await consultant.answer("Do I need my own car?", [], locale=locale)
+        assert answer.text.startswith("No, you can rent one of the fleet's cars"), answer.text
+        assert answer.topics == ("Требования к своему автомобилю",)
+        assert answer.more.startswith("**Requirements for your own car**")
+    rent = await consultant.answer("how much is the car rental", [])
+    assert "1,900 ₽" in rent.text and not _has_cyrillic(rent.text)
+    age = await consultant.answer("I am 19 years old, can I join?", [])
+    assert age.text.startswith("No, **from 21 years old**")
+
+
+async def test_english_question_without_english_text_gets_a_note_and_the_manager(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("## Залог\nЗалог — 15 000 ₽. Его возвращают через 14 дней.\n", encoding="utf-8")
+    consultant = KnowledgeConsultant(tmp_path)
+    answer = await consultant.answer("is there a deposit?", [])
+    assert answer.confident
+    note, _, russian = answer.text.partition("\n\n")
+    assert "only available in Russian" in note and HANDOFF_BUTTON_EN in note
+    assert russian.startswith("Да, залог — 15 000 ₽.")  # the Russian text leads in Russian
+    shipped = KnowledgeConsultant(KNOWLEDGE)
+    fines = await shipped.answer("who pays the fines", [])
+    assert fines.topics == ("Штрафы",) and "only available in Russian" in fines.text
+
+
+async def test_russian_question_in_an_english_widget_gets_russian(consultant: KnowledgeConsultant) -> None:
+    answer = await consultant.answer("сколько стоит аренда", [], locale="en")
+    assert "1 900 ₽" in answer.text and "only available" not in answer.text
+
+
+def test_the_consultant_has_one_name_everywhere() -> None:
+    root = KNOWLEDGE.parent
+    offenders = []
+    for folder in ("ai", "support", "widget", "bot", "knowledge", "sandbox"):
+        for file in (root / folder).rglob("*"):
+            if file.suffix in {".py", ".js", ".html", ".md", ".css"} and file.is_file():
+                text = file.read_text(encoding="utf-8", errors="replace")
+                if re.search(r"\b(AI|АИ|ИИ)[ -]консультант|AI-консультант", text.replace("ИИ-консультант", "")):
+                    offenders.append(str(file.relative_to(root)))
+    assert offenders == []
+    assert "ИИ-консультант" in texts.greeting("ru")
+
+
+def _has_cyrillic(text: str) -> bool:
+    return re.search("[а-яё]", text, re.IGNORECASE) is not None
+
+
+async def test_the_widget_event_carries_the_whole_entry_behind_more(consultant: KnowledgeConsultant) -> None:
+    import datetime
+    import json
+
+    from models import ChatMessage, Sender
+    from support.events import message_event
+
+    answer = await consultant.answer("Нужна ли своя машина?", [])
+    message = ChatMessage(id=7, sender=Sender.AI, text=answer.text, created_at=datetime.datetime(2025, 1, 1),
+                          meta=json.dumps({"confident": True, "topics": list(answer.topics), "more": answer.more}))
+    event = message_event(message)
+    assert event["html"].startswith("<p>Нет, можно взять в аренду")
+    assert "<strong>Требования к своему автомобилю</strong>" in event["more_html"]
+    assert "Эконом" in event["more_html"] and "Эконом" not in event["html"]
+    widget_js = (KNOWLEDGE.parent / "widget" / "static" / "widget.js").read_text(encoding="utf-8")
+    assert "more: 'Подробнее'" in widget_js and "ev.more_html" in widget_js

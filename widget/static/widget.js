@@ -16,7 +16,7 @@
   if (LOC !== 'ru' && LOC !== 'en') LOC = /^(ru|uk|be|kk)/i.test(navigator.language || 'ru') ? 'ru' : 'en';
   var L = {
     ru: {
-      open: 'Открыть чат', close: 'Закрыть чат', log: 'Сообщения чата',
+      open: 'Открыть чат', close: 'Закрыть чат', log: 'Сообщения чата', more: 'Подробнее',
       ai: 'ИИ-консультант онлайн', waiting: 'Ищем менеджера…', queued: 'В очереди', mgr: 'Менеджер: ',
       greeting: 'Здравствуйте! Я ИИ-консультант ILPO-TAXI. Спросите о подключении, выплатах или аренде авто — или позовите живого менеджера.',
       ph: 'Напишите сообщение…', send: 'Отправить', btn: '👤 Связаться с живым менеджером',
@@ -34,7 +34,7 @@
       leadIntro: 'Сейчас нерабочее время. Оставьте имя и телефон — менеджер свяжется с вами.'
     },
     en: {
-      open: 'Open chat', close: 'Close chat', log: 'Chat messages',
+      open: 'Open chat', close: 'Close chat', log: 'Chat messages', more: 'More',
       ai: 'AI consultant online', waiting: 'Looking for a manager…', queued: 'In the queue', mgr: 'Manager: ',
       greeting: 'Hello! I am the ILPO-TAXI AI consultant. Ask about joining, payouts or car rental — or call a live manager.',
       ph: 'Type a message…', send: 'Send', btn: '👤 Contact a live manager',
@@ -316,6 +316,7 @@
       var a = ev.attachment;
       // A file sent without a caption carries "📎 name" as its text: the file link says it already.
       if (!a || ev.text !== '📎 ' + a.name) el.append(txt);
+      if (ev.more_html) { var mb = el.appendChild(h('button', 'ilpo-more', L.more, { type: 'button' })); mb.onclick = function () { txt.innerHTML = ev.more_html; mb.remove(); }; }
       if (a) el.appendChild(fileEl(a));
       el.appendChild(timeEl(ev.created_at));
       place(el, id);
