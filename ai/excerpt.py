@@ -209,7 +209,11 @@ class Excerpter:
             ]
             for passage, clause_terms in scored
         ]
-        scores = [max(s) for s in clause_scores]
+        # A list is one sentence: its lead-in may say "для подключения" and an item "документ".
+        scores = [
+            max([*s, self._clause_score(question, units, frozenset().union(*terms), " ".join(passage.clauses))])
+            for s, (passage, terms) in zip(clause_scores, scored, strict=True)
+        ]
         best = max(range(len(scored)), key=lambda i: (scores[i], -i))
         if scores[best] <= 0.0:
             chosen = [0]  # only the heading or the context matched: the entry's lead sentence says most
