@@ -1,0 +1,146 @@
+"""Bot API methods about the bot and its chats: getMe, commands, callback answers, chat info, files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .model import bad_request
+from .state import FakeState
+
+log = logging.getLogger(__name__)
+
+_CHAT_ACTIONS = {
+    "typing",
+    "upload_photo",
+    "record_video",
+    "upload_video",
+    "record_voice",
+    "upload_voice",
+    "upload_document",
+    "choose_sticker",
+    "find_location",
+    "record_video_note",
+    "upload_video_note",
+}
+_COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+class BotMethods(FakeState):
+    """getMe, commands, callback answers, chat actions, getChat, getChatMember, getFile."""
+
+    async def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **self.bot_user(),
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    async def _m_logOut(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_close(self, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
+        query = self._callbacks.get(str(params["callback_query_id"]))
+        if query is None or query.answer is not None:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        text = params.get("text")
+        if text is not None and len(str(text)) > 200:
+            raise bad_request("MESSAGE_TOO_LONG")
+        query.answer = {
+            "text": text,
+            "show_alert": bool(params.get("show_alert", False)),
+            "url": params.get("url"),
+            "cache_time": params.get("cache_time"),
+        }
+        if query.answered is not None:
+            query.answered.set()
+        self._bump()
+        return True
+
+    async def _m_sendChatAction(self, params: dict[str, Any]) -> bool:
+        self._target_chat(params["chat_id"], sending=True)
+        if params["action"] not in _CHAT_ACTIONS:
+            raise bad_request("wrong parameter action in request")
+        return True
+
+    @staticmethod
+    def _scope_key(params: Mapping[str, Any]) -> tuple[str, str]:
+        scope = params.get("scope") or {"type": "default"}
+        if not isinstance(scope, dict) or "type" not in scope:
+            raise bad_request("can't parse BotCommandScope JSON object")
+        return json.dumps(scope, sort_keys=True), str(params.get("language_code") or "")
+
+    async def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
+        commands = params["commands"]
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise bad_request("BOT_COMMANDS_TOO_MUCH")
+        cleaned: list[dict[str, str]] = []
+        for item in commands:
+            if not isinstance(item, dict):
+                raise bad_request("can't parse BotCommand JSON object")
+            command = str(item.get("command", "")).removeprefix("/")
+            description = str(item.get("description", ""))
+            if not _COMMAND_RE.match(command):
+                raise bad_request("BOT_COMMAND_INVALID")
+            if not 1 <= len(description) <= 256:
+                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+            cleaned.append({"command": command, "description": description})
+        key = self._scope_key(params)
+        if cleaned:
+            self.commands[key] = cleaned
+        else:
+            self.commands.pop(key, None)
+        self._bump()
+        return True
+
+    async def _m_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, str]]:
+        return list(self.commands.get(self._scope_key(params), []))
+
+    async def _m_deleteMyCommands(self, params: dict[str, Any]) -> bool:
+        self.commands.pop(self._scope_key(params), None)
+        self._bump()
+        return True
+
+    async def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._target_chat(params["chat_id"], sending=False)
+        return {
+            **chat.user.chat_api(),
+            "accent_color_id": chat.user.id % 7,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": True,
+                "limited_gifts": True,
+                "unique_gifts": True,
+                "premium_subscription": True,
+                "gifts_from_channels": True,
+            },
+        }
+
+    async def _m_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._target_chat(params["chat_id"], sending=False)
+        user_id = int(params["user_id"])
+        if user_id == self.bot_id:
+            return {"status": "member", "user": self.bot_user()}
+        if user_id != chat.user.id:
+            raise bad_request("user not found")
+        return {"status": "member", "user": chat.user.to_api()}
+
+    async def _m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        upload = self._files.get(str(params["file_id"]))
+        if upload is None:
+            raise bad_request("invalid file_id")
+        return {
+            "file_id": upload.file_id,
+            "file_unique_id": upload.file_unique_id,
+            "file_size": upload.size,
+            "file_path": self._file_path(upload),
+        }
