@@ -18,6 +18,16 @@ Inside the product's own app use ``fake.register(app, prefix="/telegram-sandbox"
 """
 
 from .bot_api import ApiCall, FakeBotAPI, FakeUser, SentMessage, TelegramError, UploadedFile
+from .text import check_html
 from .web import setup_sandbox
 
-__all__ = ["ApiCall", "FakeBotAPI", "FakeUser", "SentMessage", "TelegramError", "UploadedFile", "setup_sandbox"]
+__all__ = [
+    "ApiCall",
+    "FakeBotAPI",
+    "FakeUser",
+    "SentMessage",
+    "TelegramError",
+    "UploadedFile",
+    "check_html",
+    "setup_sandbox",
+]

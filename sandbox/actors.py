@@ -9,8 +9,17 @@ import secrets
 import time
 from typing import Any
 
-from .model import CallbackQueryState, FakeUser, SentMessage, UploadedFile
+from .model import (
+    CallbackQueryState,
+    ChatState,
+    FakeUser,
+    InlineQueryState,
+    MessageState,
+    SentMessage,
+    UploadedFile,
+)
 from .state import FakeState
+from .text import format_text
 from .tg_html import detect_entities
 
 log = logging.getLogger(__name__)
@@ -30,11 +39,14 @@ class ActorAPI(FakeState):
         chat.blocked = False
         self._enqueue("my_chat_member", self._member_update(user, "kicked", "member"))
 
-    async def send_message(self, user: FakeUser, text: str, reply_to_message_id: int | None = None) -> dict[str, Any]:
-        """The user writes ``text`` to the bot; returns the Message object the bot receives."""
+    async def send_message(
+        self, user: FakeUser, text: str, reply_to_message_id: int | None = None, *, thread_id: int | None = None
+    ) -> dict[str, Any]:
+        """The user writes ``text`` to the bot (in topic ``thread_id`` if given); returns the Message the bot gets."""
         chat = self._chat_for_user(user)
         chat.started = True
         chat.blocked = False
+        self._user_thread(chat, thread_id)
         entities = detect_entities(text)
         stored = self._store(
             chat,
@@ -47,6 +59,7 @@ class ActorAPI(FakeState):
                 raw_text=text,
                 entities=entities,
                 reply_to=reply_to_message_id,
+                thread_id=thread_id,
             ),
         )
         message = self._message_json(stored)
@@ -60,10 +73,13 @@ class ActorAPI(FakeState):
         data: bytes,
         caption: str | None = None,
         content_type: str = "application/octet-stream",
+        *,
+        thread_id: int | None = None,
     ) -> dict[str, Any]:
         """The user sends a file; the bot can fetch it with getFile + the file URL."""
         chat = self._chat_for_user(user)
         chat.started = True
+        self._user_thread(chat, thread_id)
         upload = self._remember_file(UploadedFile(filename, data, content_type))
         stored = self._store(
             chat,
@@ -76,6 +92,7 @@ class ActorAPI(FakeState):
                 raw_caption=caption,
                 document=upload,
                 kind="document",
+                thread_id=thread_id,
             ),
         )
         message = self._message_json(stored)
@@ -185,3 +202,119 @@ class ActorAPI(FakeState):
     def callback_answer(self, cq_id: str) -> dict[str, Any] | None:
         query = self._callbacks.get(cq_id)
         return dict(query.answer) if query and query.answer is not None else None
+
+    # ---------------------------------------------------------------- topics, edits, inline mode
+
+    def _user_thread(self, chat: ChatState, thread_id: int | None) -> None:
+        if thread_id is None:
+            return
+        topic = chat.topics.get(thread_id)
+        if not self.topics_on(chat.user.id) or topic is None or topic.deleted:
+            raise LookupError(f"no topic {thread_id} in chat {chat.user.id} (deleted, or topic mode is off)")
+
+    def set_topics_enabled(self, user: FakeUser, enabled: bool | None) -> None:
+        """Switch topic mode for this user's chat (``None``: follow the bot's has_topics_enabled).
+
+        Existing topics stay, but while it is off every call naming them fails as Telegram's do.
+        """
+        self._chat_for_user(user).user.has_topics_enabled = enabled
+        self._bump()
+
+    async def delete_topic(self, user: FakeUser, thread_id: int) -> None:
+        """The user deletes a topic in their chat with the bot, and every message in it."""
+        chat = self._chat_for_user(user)
+        self._user_thread(chat, thread_id)
+        self._drop_topic(chat, chat.topics[thread_id])
+
+    async def edit_message(self, user: FakeUser, message_id: int, text: str) -> dict[str, Any]:
+        """The user edits a text message they sent; the bot gets an ``edited_message`` update."""
+        chat = self._chat_for_user(user)
+        message = chat.messages.get(message_id)
+        if message is None or message.deleted or message.from_bot or message.text is None:
+            raise LookupError(f"no text message {message_id} of user {user.id} to edit")
+        if not text.strip():
+            raise ValueError("an edit cannot empty the message")
+        message.history.append(
+            MessageState(message.text, message.caption, message.entities, message.reply_markup, message.edit_date)
+        )
+        message.text = message.raw_text = text
+        message.entities = detect_entities(text)
+        message.edit_date = int(time.time())
+        edited = self._message_json(message)
+        self._enqueue("edited_message", edited)
+        return edited
+
+    async def inline_query(self, user: FakeUser, query: str, offset: str = "") -> str:
+        """The user types ``@bot query`` in the chat with the bot; returns the inline query id."""
+        if not self.inline_mode:
+            raise RuntimeError("inline mode is off for this bot (FakeBotAPI(inline_mode=True))")
+        if len(query) > 256:
+            raise ValueError("inline queries are at most 256 characters")
+        query_id = str(secrets.randbits(63))
+        self._inline_queries[query_id] = InlineQueryState(query_id, user.id, query, offset, answered=asyncio.Event())
+        payload = {"id": query_id, "from": user.to_api(), "query": query, "offset": offset, "chat_type": "sender"}
+        self._enqueue("inline_query", payload)
+        return query_id
+
+    async def wait_inline_answer(self, query_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The answerInlineQuery params (results, is_personal, cache_time...) for that query."""
+        state = self._inline_queries.get(query_id)
+        if state is None or state.answered is None:
+            raise LookupError(f"unknown inline query {query_id}")
+        try:
+            await asyncio.wait_for(state.answered.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"inline query {query_id} ({state.query!r}) not answered in {timeout}s") from None
+        return dict(state.answer or {})
+
+    async def choose_inline_result(
+        self, user: FakeUser, query_id: str, result_id: str, *, thread_id: int | None = None
+    ) -> dict[str, Any]:
+        """The user taps a result: it is sent into their chat with the bot (via the bot) and the bot gets
+        that message, then a ``chosen_inline_result``. Only article results with text are modelled."""
+        state = self._inline_queries.get(query_id)
+        if state is None or state.answer is None:
+            raise LookupError(f"inline query {query_id} has no answer to choose from")
+        result = next((r for r in state.answer["results"] if str(r.get("id")) == result_id), None)
+        if result is None:
+            raise LookupError(f"no result {result_id!r}; results: {[r.get('id') for r in state.answer['results']]}")
+        content = result.get("input_message_content") or {}
+        if "message_text" not in content:
+            raise ValueError(f"result {result_id!r} has no text to send (only text contents are modelled)")
+        formatted = format_text(str(content["message_text"]), content.get("parse_mode"), content.get("entities"))
+        chat = self._chat_for_user(user)
+        self._user_thread(chat, thread_id)
+        stored = self._store(
+            chat,
+            SentMessage(
+                message_id=0,
+                chat_id=user.id,
+                date=int(time.time()),
+                from_bot=False,
+                text=formatted.text,
+                raw_text=str(content["message_text"]),
+                entities=formatted.entities,
+                reply_markup=result.get("reply_markup"),
+                thread_id=thread_id,
+                via_bot=True,
+            ),
+        )
+        message = self._message_json(stored)
+        self._enqueue("message", message)
+        self._enqueue("chosen_inline_result", {"result_id": result_id, "from": user.to_api(), "query": state.query})
+        return message
+
+    def _member_update(self, user: FakeUser, old: str, new: str) -> dict[str, Any]:
+        def member(status: str) -> dict[str, Any]:
+            data: dict[str, Any] = {"status": status, "user": self.bot_user()}
+            if status == "kicked":
+                data["until_date"] = 0
+            return data
+
+        return {
+            "chat": user.chat_api(),
+            "from": user.to_api(),
+            "date": int(time.time()),
+            "old_chat_member": member(old),
+            "new_chat_member": member(new),
+        }

@@ -23,12 +23,13 @@ from .actors import ActorAPI
 from .bot_methods import BotMethods
 from .messages import MessageMethods
 from .model import ApiCall, FakeUser, SentMessage, TelegramError, UploadedFile
+from .topics import TopicMethods
 from .updates import UpdateDelivery
 
 __all__ = ["ApiCall", "FakeBotAPI", "FakeUser", "SentMessage", "TelegramError", "UploadedFile"]
 
 
-class FakeBotAPI(ActorAPI, MessageMethods, BotMethods, UpdateDelivery):
+class FakeBotAPI(ActorAPI, TopicMethods, MessageMethods, BotMethods, UpdateDelivery):
     """In-memory Telegram Bot API server (see module docstring).
 
     Typical use::

@@ -8,24 +8,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .model import bad_request
+from .model import FakeUser, bad_request
 from .state import FakeState
+from .text import format_text
+from .transport import check_reply_markup
 
 log = logging.getLogger(__name__)
 
-_CHAT_ACTIONS = {
-    "typing",
-    "upload_photo",
-    "record_video",
-    "upload_video",
-    "record_voice",
-    "upload_voice",
-    "upload_document",
-    "choose_sticker",
-    "find_location",
-    "record_video_note",
-    "upload_video_note",
-}
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
@@ -37,9 +26,11 @@ class BotMethods(FakeState):
             **self.bot_user(),
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.inline_mode,
             "can_connect_to_business": False,
             "has_main_web_app": False,
+            "has_topics_enabled": self.topics_enabled,
+            "allows_users_to_create_topics": False,
         }
 
     async def _m_logOut(self, params: dict[str, Any]) -> bool:
@@ -66,10 +57,40 @@ class BotMethods(FakeState):
         self._bump()
         return True
 
-    async def _m_sendChatAction(self, params: dict[str, Any]) -> bool:
-        self._target_chat(params["chat_id"], sending=True)
-        if params["action"] not in _CHAT_ACTIONS:
-            raise bad_request("wrong parameter action in request")
+    async def _m_answerInlineQuery(self, params: dict[str, Any]) -> bool:
+        query = self._inline_queries.get(str(params["inline_query_id"]))
+        if query is None or query.answer is not None:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        results = params["results"]
+        if not isinstance(results, list):
+            raise bad_request("can't parse inline query results JSON object")
+        if len(results) > 50:
+            raise bad_request("RESULTS_TOO_MUCH")
+        seen: set[str] = set()
+        for result in results:
+            if not isinstance(result, dict) or not result.get("type"):
+                raise bad_request("can't parse InlineQueryResult JSON object")
+            result_id = str(result.get("id") or "")
+            if not 1 <= len(result_id.encode()) <= 64:
+                raise bad_request("RESULT_ID_INVALID")
+            if result_id in seen:
+                raise bad_request("RESULT_ID_DUPLICATE")
+            seen.add(result_id)
+            content = result.get("input_message_content")
+            if isinstance(content, dict) and "message_text" in content:
+                format_text(str(content["message_text"]), content.get("parse_mode"), content.get("entities"))
+            if isinstance(result.get("reply_markup"), dict):
+                check_reply_markup(result["reply_markup"])
+        query.answer = {
+            "results": results,
+            "cache_time": params.get("cache_time"),
+            "is_personal": bool(params.get("is_personal", False)),
+            "next_offset": params.get("next_offset"),
+            "button": params.get("button"),
+        }
+        if query.answered is not None:
+            query.answered.set()
+        self._bump()
         return True
 
     @staticmethod
@@ -144,3 +165,18 @@ class BotMethods(FakeState):
             "file_size": upload.size,
             "file_path": self._file_path(upload),
         }
+
+    def commands_for(self, user: FakeUser) -> list[dict[str, str]]:
+        """The command menu this user would see, following Telegram's scope precedence."""
+        lang = user.language_code or ""
+        scopes = [
+            json.dumps({"type": "chat", "chat_id": user.id}, sort_keys=True),
+            json.dumps({"type": "all_private_chats"}, sort_keys=True),
+            json.dumps({"type": "default"}, sort_keys=True),
+        ]
+        for scope in scopes:
+            for language in (lang, ""):
+                found = self.commands.get((scope, language))
+                if found:
+                    return list(found)
+        return []

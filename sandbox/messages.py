@@ -13,12 +13,9 @@ from urllib.parse import urlsplit
 
 from .model import ChatEvent, ChatState, MessageState, SentMessage, TelegramError, UploadedFile, bad_request
 from .state import FakeState
-from .tg_html import HTMLParseError, detect_entities, merge_entities, parse_html, strip_text
+from .text import MAX_CAPTION, MAX_TEXT, format_text
 
 log = logging.getLogger(__name__)
-
-MAX_TEXT = 4096
-MAX_CAPTION = 1024
 
 
 class MessageMethods(FakeState):
@@ -27,31 +24,10 @@ class MessageMethods(FakeState):
     def _format(
         self, text: str, parse_mode: str | None, entities: Any, limit: int, *, caption: bool
     ) -> tuple[str, list[dict[str, Any]]]:
-        """Apply parse_mode the way Telegram does and enforce the length limit after parsing."""
-        explicit: list[dict[str, Any]] = []
-        plain = text
-        mode = (parse_mode or "").lower()
-        if mode == "html":
-            try:
-                parsed = parse_html(text)
-            except HTMLParseError as err:
-                raise bad_request(f"can't parse entities: {err}") from None
-            for warning in parsed.warnings:
-                self._violation(f"HTML text: {warning} (escape user input with html.escape)")
-            plain, explicit = parsed.text, parsed.entities
-        elif mode in ("markdown", "markdownv2"):
-            # Not modelled: the project formats with HTML; accept the text verbatim.
-            plain = text
-        elif mode:
-            raise bad_request("unsupported parse_mode")
-        elif isinstance(entities, list):
-            explicit = [e for e in entities if isinstance(e, dict)]
-        plain, explicit = strip_text(plain, explicit)
-        if not plain and not caption:
-            raise bad_request("message text is empty")
-        if len(plain) > limit:
-            raise bad_request("message caption is too long" if caption else "message is too long")
-        return plain, merge_entities(explicit, detect_entities(plain))
+        formatted = format_text(text, parse_mode, entities, limit=limit, caption=caption)
+        for warning in formatted.warnings:
+            self._violation(warning)
+        return formatted.text, formatted.entities
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._target_chat(params["chat_id"], sending=True)
@@ -72,9 +48,14 @@ class MessageMethods(FakeState):
                 entities=entities,
                 reply_markup=params.get("reply_markup"),
                 reply_to=self._reply_target(chat, params),
+                thread_id=self._thread_for(chat, params),
                 params=params,
             ),
         )
+        # The finished message replaces the draft the user was watching in that thread.
+        for draft in chat.drafts.values():
+            if draft.thread_id == message.thread_id:
+                draft.done = True
         return self._message_json(message)
 
     def _upload_from(self, value: Any, field_name: str) -> UploadedFile:
@@ -116,6 +97,7 @@ class MessageMethods(FakeState):
                 entities=entities,
                 reply_markup=params.get("reply_markup"),
                 reply_to=self._reply_target(chat, params),
+                thread_id=self._thread_for(chat, params),
                 document=upload if kind == "document" else None,
                 photo=upload if kind == "photo" else None,
                 kind=kind,
@@ -146,6 +128,7 @@ class MessageMethods(FakeState):
                 entities=entities,
                 reply_markup=params.get("reply_markup"),
                 reply_to=self._reply_target(chat, params),
+                thread_id=self._thread_for(chat, params),
                 kind=method,
                 media=_media_fields(method, params),
                 params=params,

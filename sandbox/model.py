@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time as _time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +43,8 @@ class FakeUser:
     last_name: str | None = None
     username: str | None = None
     language_code: str | None = "ru"
+    # None follows the bot's setting (getMe's has_topics_enabled); True/False overrides it for this chat.
+    has_topics_enabled: bool | None = None
 
     def to_api(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
@@ -125,6 +128,8 @@ class SentMessage:
     # Message fields of other kinds of sends (contact, location, venue, dice...), as in Message JSON.
     media: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    thread_id: int | None = None  # the private-chat topic the message is in (message_thread_id)
+    via_bot: bool = False  # sent by the user through the bot's inline mode
 
     @property
     def contact(self) -> dict[str, Any] | None:
@@ -173,12 +178,74 @@ class ChatEvent:
 
 
 @dataclass
+class Topic:
+    """A forum topic in the private chat with a user (Bot API 10.1)."""
+
+    message_thread_id: int
+    name: str
+    icon_color: int
+    icon_custom_emoji_id: str | None = None
+    created_by_bot: bool = True
+    deleted: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "message_thread_id": self.message_thread_id,
+            "name": self.name,
+            "icon_color": self.icon_color,
+        }
+        if self.icon_custom_emoji_id:
+            data["icon_custom_emoji_id"] = self.icon_custom_emoji_id
+        return data
+
+
+@dataclass
+class Draft:
+    """A message the bot streams with sendMessageDraft; ``frames`` keeps every text it showed."""
+
+    draft_id: int
+    thread_id: int | None
+    text: str
+    entities: list[dict[str, Any]]
+    frames: list[str] = field(default_factory=list)
+    time: float = 0.0
+    done: bool = False  # a sendMessage in the same thread finished it
+
+    @property
+    def active(self) -> bool:
+        """Shown to the user: not finished and streamed within the last 30 seconds."""
+        return not self.done and _time.time() - self.time < 30
+
+
+@dataclass
+class ChatAction:
+    """One sendChatAction ("typing"...) as the user's client would show it."""
+
+    action: str
+    thread_id: int | None
+    time: float
+
+
+@dataclass
+class InlineQueryState:
+    id: str
+    user_id: int
+    query: str
+    offset: str
+    answer: dict[str, Any] | None = None
+    answered: asyncio.Event | None = None
+
+
+@dataclass
 class ChatState:
     user: FakeUser
     started: bool = True
     blocked: bool = False
     messages: dict[int, SentMessage] = field(default_factory=dict)
     next_id: int = 1
+    topics: dict[int, Topic] = field(default_factory=dict)
+    drafts: dict[tuple[int | None, int], Draft] = field(default_factory=dict)
+    actions: list[ChatAction] = field(default_factory=list)
 
 
 @dataclass

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +17,7 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
+from .limits import FloodControl, FloodLimits
 from .model import (
     ApiCall,
     CallbackQueryState,
@@ -26,9 +25,11 @@ from .model import (
     ChatState,
     FakeUser,
     Fault,
+    InlineQueryState,
     SentMessage,
     Signal,
     TelegramError,
+    Topic,
     UploadedFile,
     bad_request,
     image_size,
@@ -50,6 +51,9 @@ class FakeState:
         bot_name: str = "ILPO-TAXI Support (sandbox)",
         webhook_retry_delay: float = 0.5,
         timeout_fault_delay: float = 5.0,
+        flood_limits: FloodLimits | bool | None = None,
+        topics_enabled: bool = False,
+        inline_mode: bool = False,
     ) -> None:
         self.token = token
         self.spec: ApiSpec = load_spec(spec_path)
@@ -60,6 +64,12 @@ class FakeState:
         self.webhook_retry_delay = webhook_retry_delay
         self.timeout_fault_delay = timeout_fault_delay
         self.base_url: str | None = None
+        # Off unless asked for: FakeBotAPI(token, flood_limits=True) or flood.enable() at run time.
+        self.flood = FloodControl(FloodLimits() if flood_limits is True else flood_limits or None)
+        # getMe's has_topics_enabled; a FakeUser may override it for their own chat.
+        self.topics_enabled = topics_enabled
+        # getMe's supports_inline_queries; without it a Telegram client never sends inline queries.
+        self.inline_mode = inline_mode
 
         self.calls: list[ApiCall] = []
         self.violations: list[str] = []
@@ -69,6 +79,7 @@ class FakeState:
         self._faults: list[Fault] = []
         self._events: list[ChatEvent] = []
         self._callbacks: dict[str, CallbackQueryState] = {}
+        self._inline_queries: dict[str, InlineQueryState] = {}
         self._files: dict[str, UploadedFile] = {}
         self._file_seq = itertools.count(1)
 
@@ -119,21 +130,6 @@ class FakeState:
             "is_bot": True,
             "first_name": self.bot_name,
             "username": self.bot_username,
-        }
-
-    def _member_update(self, user: FakeUser, old: str, new: str) -> dict[str, Any]:
-        def member(status: str) -> dict[str, Any]:
-            data: dict[str, Any] = {"status": status, "user": self.bot_user()}
-            if status == "kicked":
-                data["until_date"] = 0
-            return data
-
-        return {
-            "chat": user.chat_api(),
-            "from": user.to_api(),
-            "date": int(time.time()),
-            "old_chat_member": member(old),
-            "new_chat_member": member(new),
         }
 
     def messages(self, chat_id: int) -> list[SentMessage]:
@@ -230,21 +226,6 @@ class FakeState:
             await self._changes.wait(remaining)
         return self._version
 
-    def commands_for(self, user: FakeUser) -> list[dict[str, str]]:
-        """The command menu this user would see, following Telegram's scope precedence."""
-        lang = user.language_code or ""
-        scopes = [
-            json.dumps({"type": "chat", "chat_id": user.id}, sort_keys=True),
-            json.dumps({"type": "all_private_chats"}, sort_keys=True),
-            json.dumps({"type": "default"}, sort_keys=True),
-        ]
-        for scope in scopes:
-            for language in (lang, ""):
-                found = self.commands.get((scope, language))
-                if found:
-                    return list(found)
-        return []
-
     def file(self, file_id: str) -> UploadedFile | None:
         return self._files.get(file_id)
 
@@ -294,6 +275,11 @@ class FakeState:
             "chat": chat.user.chat_api(),
             "date": message.date,
         }
+        if message.thread_id is not None:
+            data["message_thread_id"] = message.thread_id
+            data["is_topic_message"] = True
+        if message.via_bot:
+            data["via_bot"] = self.bot_user()
         if message.forward_from is not None:
             data["forward_origin"] = message.forward_from
         if message.reply_to is not None and with_reply:
@@ -343,6 +329,34 @@ class FakeState:
     def _file_path(upload: UploadedFile) -> str:
         suffix = Path(upload.filename or "").suffix
         return f"documents/file_{upload.file_id[4:8]}{suffix}"
+
+    def topics_on(self, chat_id: int) -> bool:
+        """Whether the private chat with this user runs in topic mode right now."""
+        chat = self._chats.get(chat_id)
+        if chat is None or chat.user.has_topics_enabled is None:
+            return self.topics_enabled
+        return chat.user.has_topics_enabled
+
+    def _thread_for(self, chat: ChatState, params: Mapping[str, Any]) -> int | None:
+        """The topic a call targets, checked as Telegram checks message_thread_id in a private chat."""
+        raw = params.get("message_thread_id")
+        if raw in (None, 0):
+            return None
+        thread_id = int(raw)
+        topic = chat.topics.get(thread_id)
+        if not self.topics_on(chat.user.id) or topic is None or topic.deleted:
+            raise bad_request("message thread not found")
+        return thread_id
+
+    def _drop_topic(self, chat: ChatState, topic: Topic) -> None:
+        # A topic goes with all its messages, as in Telegram.
+        topic.deleted = True
+        for message in chat.messages.values():
+            if message.thread_id == topic.message_thread_id:
+                message.deleted = True
+        for key in [k for k in chat.drafts if k[0] == topic.message_thread_id]:
+            del chat.drafts[key]
+        self._bump()
 
     def _target_chat(self, chat_id: Any, *, sending: bool) -> ChatState:
         if isinstance(chat_id, str):

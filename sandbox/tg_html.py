@@ -35,11 +35,15 @@ ENTITY_FOR_TAG: dict[str, str] = {
 }
 
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_ENTITY_RE = re.compile(r"&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z]{2,8});")
 
 
 class HTMLParseError(ValueError):
-    """Raised with Telegram's own wording (after "can't parse entities: ")."""
+    """Raised with Telegram's own wording (what follows "can't parse entities: ")."""
+
+    @property
+    def description(self) -> str:
+        """The full ``description`` of Telegram's 400 answer."""
+        return f"Bad Request: can't parse entities: {self}"
 
 
 @dataclass
@@ -67,79 +71,103 @@ class _Open:
 
 
 def _decode_entity(text: str, i: int) -> tuple[str, int] | None:
-    match = _ENTITY_RE.match(text, i)
-    if not match:
-        return None
-    body = match.group(1)
-    if body.startswith(("#x", "#X")):
-        code = int(body[2:], 16)
-    elif body.startswith("#"):
-        code = int(body[1:])
-    else:
-        char = _NAMED_ENTITIES.get(body)
-        if char is None:
+    """TDLib's decode_html_entity: the character and the index after it, or None to keep '&' as is.
+
+    Numeric references need no ';' and only the four named entities Telegram documents are known;
+    anything else ("&nbsp;", a bare "&") stays verbatim in the text.
+    """
+    n = len(text)
+    end = i + 1
+    code = 0
+    if end < n and text[end] == "#":
+        end += 1
+        if end < n and text[end] == "x":
+            end += 1
+            while end < n and text[end] in "0123456789abcdefABCDEF":
+                code = code * 16 + int(text[end], 16)
+                end += 1
+        else:
+            while end < n and text[end] in "0123456789":
+                code = code * 10 + int(text[end])
+                end += 1
+        if code == 0 or code >= 0x10FFFF or end - i >= 10:
             return None
-        return char, match.end()
-    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-        return None
-    return chr(code), match.end()
+        char = chr(code)
+    else:
+        while end < n and text[end].isascii() and text[end].isalpha():
+            end += 1
+        named = _NAMED_ENTITIES.get(text[i + 1 : end])
+        if named is None:
+            return None
+        char = named
+    if end < n and text[end] == ";":
+        end += 1
+    return char, end
 
 
-def _decode_attr_value(value: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(value):
-        if value[i] == "&":
-            decoded = _decode_entity(value, i)
-            if decoded:
-                out.append(decoded[0])
-                i = decoded[1]
-                continue
-        out.append(value[i])
-        i += 1
-    return "".join(out)
+def _is_space(char: str) -> bool:
+    return char in " \t\r\n\f\v"
 
 
-def _parse_attrs(text: str, i: int, tag_start: int) -> tuple[dict[str, str], int]:
-    """Parse attributes up to and including '>' starting at i; return (attrs, index after '>')."""
+def _parse_attrs(text: str, i: int, tag: str, begin: int) -> tuple[dict[str, str], int]:
+    """Attributes up to '>' exactly as TDLib reads them; returns (attrs, index after '>')."""
     attrs: dict[str, str] = {}
     n = len(text)
+    at = _byte_offset(text, begin)
     while True:
-        while i < n and text[i].isspace():
+        while i < n and _is_space(text[i]):
             i += 1
         if i >= n:
-            raise HTMLParseError(f"Unclosed start tag at byte offset {_byte_offset(text, tag_start)}")
+            raise HTMLParseError(f"Unclosed start tag at byte offset {at}")
         if text[i] == ">":
             return attrs, i + 1
         name_start = i
-        while i < n and not text[i].isspace() and text[i] not in "=>":
+        while i < n and not _is_space(text[i]) and text[i] not in "=>":
             i += 1
         name = text[name_start:i].lower()
         if not name:
-            raise HTMLParseError(f"Empty attribute name in the tag at byte offset {_byte_offset(text, i)}")
-        while i < n and text[i].isspace():
+            raise HTMLParseError(f'Empty attribute name in the tag "{tag}" at byte offset {at}')
+        while i < n and _is_space(text[i]):
             i += 1
-        if i < n and text[i] == "=":
+        if i >= n or text[i] != "=":
+            if tag == "blockquote" and name == "expandable":
+                attrs[name] = ""
+                continue
+            raise HTMLParseError(
+                f'Expected equal sign in declaration of an attribute of the tag "{tag}" at byte offset {at}'
+            )
+        i += 1
+        while i < n and _is_space(text[i]):
             i += 1
-            while i < n and text[i].isspace():
+        if i >= n:
+            raise HTMLParseError(f'Unclosed start tag "{tag}" at byte offset {at}')
+        if text[i] not in "\"'":
+            # A name token: letters, digits, '.' and '-', case-insensitive.
+            token_start = i
+            while i < n and ((text[i].isascii() and text[i].isalnum()) or text[i] in ".-"):
                 i += 1
-            if i >= n:
-                raise HTMLParseError(f"Unclosed start tag at byte offset {_byte_offset(text, tag_start)}")
-            quote = text[i]
-            if quote in "\"'":
-                end = text.find(quote, i + 1)
-                if end == -1:
-                    raise HTMLParseError(f"Unclosed start tag at byte offset {_byte_offset(text, tag_start)}")
-                value = text[i + 1 : end]
-                i = end + 1
-            else:
-                value_start = i
-                while i < n and not text[i].isspace() and text[i] != ">":
-                    i += 1
-                value = text[value_start:i]
-            attrs[name] = _decode_attr_value(value)
+            value = text[token_start:i].lower()
+            if i >= n or not (_is_space(text[i]) or text[i] == ">"):
+                raise HTMLParseError(f"Unexpected end of name token at byte offset {_byte_offset(text, token_start)}")
         else:
-            attrs[name] = ""
+            quote = text[i]
+            i += 1
+            chars: list[str] = []
+            while i < n and text[i] != quote:
+                if text[i] == "&":
+                    decoded = _decode_entity(text, i)
+                    if decoded:
+                        chars.append(decoded[0])
+                        i = decoded[1]
+                        continue
+                chars.append(text[i])
+                i += 1
+            if i < n:
+                i += 1
+            value = "".join(chars)
+            if i >= n:
+                raise HTMLParseError(f"Unclosed start tag at byte offset {at}")
+        attrs[name] = value
 
 
 def _entity_for(open_tag: _Open, length: int, parent: _Open | None) -> dict[str, Any] | None:
@@ -178,21 +206,20 @@ def _entity_for(open_tag: _Open, length: int, parent: _Open | None) -> dict[str,
 
 
 def _check_start_tag(tag: str, attrs: dict[str, str], text: str, begin: int) -> None:
+    at = _byte_offset(text, begin)
     if tag == "span" and attrs.get("class") != "tg-spoiler":
-        raise HTMLParseError('Tag "span" must have class "tg-spoiler"')
-    if tag == "tg-emoji":
-        emoji_id = attrs.get("emoji-id", "")
-        if not emoji_id.isdigit():
-            raise HTMLParseError(
-                f"Custom emoji identifier must be non-empty at byte offset {_byte_offset(text, begin)}"
-            )
+        raise HTMLParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {at}')
+    if tag == "tg-emoji" and not attrs.get("emoji-id", "").isdigit():
+        raise HTMLParseError(f"Custom emoji identifier must be non-empty at byte offset {at}")
     if tag == "tg-time" and not attrs.get("unix", "").lstrip("-").isdigit():
-        raise HTMLParseError(
-            f'Tag "tg-time" must have attribute "unix" at byte offset {_byte_offset(text, begin)}'
-        )
+        raise HTMLParseError(f'Tag "tg-time" must have attribute "unix" at byte offset {at}')
 
 
 def parse_html(text: str) -> ParseResult:
+    """Telegram's HTML parse mode, step for step as TDLib's parse_html (MessageEntity.cpp).
+
+    Raises :class:`HTMLParseError` carrying the text Telegram puts after "can't parse entities: ".
+    """
     out: list[str] = []
     out_len16 = 0
     stack: list[_Open] = []
@@ -206,7 +233,7 @@ def parse_html(text: str) -> ParseResult:
             decoded = _decode_entity(text, i)
             if decoded:
                 out.append(decoded[0])
-                out_len16 += utf16_len(decoded[0])
+                out_len16 += utf16_len(decoded[0]) if not _is_surrogate(decoded[0]) else 1
                 i = decoded[1]
                 continue
             warnings.append(f"unescaped '&' in HTML text at byte offset {_byte_offset(text, i)}")
@@ -216,40 +243,57 @@ def parse_html(text: str) -> ParseResult:
             i += 1
             continue
         begin = i
+        at = _byte_offset(text, begin)
         i += 1
         if i < n and text[i] == "/":
-            end = text.find(">", i)
-            if end == -1:
-                raise HTMLParseError(f"Unclosed end tag at byte offset {_byte_offset(text, begin)}")
-            tag = text[i + 1 : end].strip().lower()
             if not stack:
-                raise HTMLParseError(f"Unexpected end tag at byte offset {_byte_offset(text, begin)}")
+                raise HTMLParseError(f"Unexpected end tag at byte offset {at}")
+            i += 1
+            name_start = i
+            while i < n and not _is_space(text[i]) and text[i] != ">":
+                i += 1
+            tag = text[name_start:i].lower()
+            while i < n and _is_space(text[i]):
+                i += 1
+            if i >= n or text[i] != ">":
+                raise HTMLParseError(f"Unclosed end tag at byte offset {at}")
             top = stack[-1]
-            if tag != top.tag:
+            if tag and tag != top.tag:
                 raise HTMLParseError(
-                    f"Unmatched end tag at byte offset {_byte_offset(text, begin)}, "
-                    f'expected "</{top.tag}>", found "</{tag}>"'
+                    f'Unmatched end tag at byte offset {at}, expected "</{top.tag}>", found "</{tag}>"'
                 )
             stack.pop()
             length = out_len16 - top.offset
             entity = _entity_for(top, length, stack[-1] if stack else None)
             if entity is not None and length > 0:
                 entities.append(entity)
-            i = end + 1
+            i += 1
             continue
         name_start = i
-        while i < n and not text[i].isspace() and text[i] not in ">/":
+        while i < n and not _is_space(text[i]) and text[i] != ">":
             i += 1
+        if i >= n:
+            raise HTMLParseError(f"Unclosed start tag at byte offset {at}")
         tag = text[name_start:i].lower()
         if tag not in ENTITY_FOR_TAG:
-            raise HTMLParseError(f'Unsupported start tag "{tag}" at byte offset {_byte_offset(text, begin)}')
-        attrs, i = _parse_attrs(text, i, begin)
+            raise HTMLParseError(f'Unsupported start tag "{tag}" at byte offset {at}')
+        attrs, i = _parse_attrs(text, i, tag, begin)
         _check_start_tag(tag, attrs, text, begin)
         stack.append(_Open(tag, attrs, out_len16))
     if stack:
         raise HTMLParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
+    result = "".join(out)
+    if any(_is_surrogate(c) for c in result):
+        raise HTMLParseError(
+            "Text contains invalid Unicode characters after decoding HTML entities, "
+            "check for unmatched surrogate code units"
+        )
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return ParseResult("".join(out), entities, warnings)
+    return ParseResult(result, entities, warnings)
+
+
+def _is_surrogate(char: str) -> bool:
+    return 0xD800 <= ord(char) <= 0xDFFF
 
 
 def strip_text(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import aiohttp
 from aiohttp import web
 
+from .limits import too_many_requests
 from .model import ApiCall, Fault, FaultKind, TelegramError, UploadedFile, bad_request
 from .spec import CoercionError, MethodSpec, coerce
 from .state import FakeState
@@ -127,11 +128,14 @@ class Transport(FakeState):
         if fault is not None:
             call.ok = False
             call.fault = fault.kind
+            if fault.kind == "429":
+                self.flood.record_fault(spec.name, raw.get("chat_id"), fault.retry_after)
             return await self._apply_fault(request, fault)
 
         try:
             params = self._validate(spec, raw)
             call.params = params
+            self.flood.admit(spec.name, params.get("chat_id"))
             result = await self._dispatch(spec, params)
         except TelegramError as err:
             call.ok = False
@@ -153,6 +157,7 @@ class Transport(FakeState):
         try:
             validated = self._validate(spec, raw)
             call.params = validated
+            self.flood.admit(spec.name, validated.get("chat_id"))
             result = await self._dispatch(spec, validated)
         except TelegramError as err:
             call.ok, call.error = False, err.description
@@ -235,11 +240,7 @@ class Transport(FakeState):
 
     async def _apply_fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault.kind == "429":
-            err = TelegramError(
-                429,
-                f"Too Many Requests: retry after {fault.retry_after}",
-                {"retry_after": fault.retry_after},
-            )
+            err = too_many_requests(fault.retry_after)
             return web.json_response(err.body(), status=429)
         if fault.kind == "5xx":
             err = TelegramError(fault.status, _STATUS_TEXT.get(fault.status, "Internal Server Error"))
@@ -305,45 +306,8 @@ class Transport(FakeState):
                 raise bad_request(wording)
         markup = params.get("reply_markup")
         if markup is not None:
-            self._check_reply_markup(markup)
+            check_reply_markup(markup)
         return params
-
-    def _check_reply_markup(self, markup: Any) -> None:
-        if not isinstance(markup, dict):
-            raise bad_request("can't parse reply keyboard markup JSON object")
-        if "inline_keyboard" not in markup:
-            return
-        rows = markup["inline_keyboard"]
-        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise bad_request('can\'t parse inline keyboard: field "inline_keyboard" must be an Array')
-        actions = (
-            "url",
-            "callback_data",
-            "web_app",
-            "login_url",
-            "switch_inline_query",
-            "switch_inline_query_current_chat",
-            "switch_inline_query_chosen_chat",
-            "copy_text",
-            "callback_game",
-            "pay",
-        )
-        for row in rows:
-            for button in row:
-                if not isinstance(button, dict) or not str(button.get("text", "")):
-                    raise bad_request("can't parse inline keyboard button: Text is not specified")
-                if not any(key in button for key in actions):
-                    raise bad_request(
-                        "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
-                    )
-                data = button.get("callback_data")
-                if data is not None and (
-                    not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA
-                ):
-                    raise bad_request("BUTTON_DATA_INVALID")
-                url = button.get("url")
-                if url is not None and not re.match(r"^(https?|tg)://\S+$", str(url)):
-                    raise bad_request("BUTTON_URL_INVALID")
 
     async def _dispatch(self, spec: MethodSpec, params: dict[str, Any]) -> Any:
         handler = getattr(self, f"_m_{spec.name}", None)
@@ -366,3 +330,42 @@ def _legacy_value(key: str, value: Any) -> Any:
     if key == "reply_to_message_id":
         return int(value) if value.lstrip("-").isdigit() else None
     return value.strip().lower() in ("true", "1")
+
+
+def check_reply_markup(markup: Any) -> None:
+    """Inline keyboards as Telegram checks them: button texts, one action each, callback data and URLs."""
+    if not isinstance(markup, dict):
+        raise bad_request("can't parse reply keyboard markup JSON object")
+    if "inline_keyboard" not in markup:
+        return
+    rows = markup["inline_keyboard"]
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise bad_request('can\'t parse inline keyboard: field "inline_keyboard" must be an Array')
+    actions = (
+        "url",
+        "callback_data",
+        "web_app",
+        "login_url",
+        "switch_inline_query",
+        "switch_inline_query_current_chat",
+        "switch_inline_query_chosen_chat",
+        "copy_text",
+        "callback_game",
+        "pay",
+    )
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict) or not str(button.get("text", "")):
+                raise bad_request("can't parse inline keyboard button: Text is not specified")
+            if not any(key in button for key in actions):
+                raise bad_request(
+                    "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+                )
+            data = button.get("callback_data")
+            if data is not None and (
+                not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA
+            ):
+                raise bad_request("BUTTON_DATA_INVALID")
+            url = button.get("url")
+            if url is not None and not re.match(r"^(https?|tg)://\S+$", str(url)):
+                raise bad_request("BUTTON_URL_INVALID")
