@@ -21,7 +21,8 @@ import jinja2
 from aiohttp import web
 
 from .bot_api import FakeBotAPI, FakeUser, SentMessage
-from .tg_html import render_html
+from .model import Topic
+from .tg_render import render_html
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LONG_POLL_SECONDS = 25.0
@@ -132,6 +133,20 @@ class _Sandbox:
             "forward_from": forward,
             "document": document,
             "photo": photo,
+            "thread_id": message.thread_id,
+        }
+
+    def topic_json(self, chat_id: int, topic: Topic) -> dict[str, Any]:
+        thread_id = topic.message_thread_id
+        actions = self.fake.chat_actions(chat_id, thread_id)
+        # Telegram clients show an action for five seconds or until the bot's next message.
+        typing = bool(actions) and time.time() - actions[-1].time < 5
+        return {
+            "id": thread_id,
+            "name": topic.name,
+            "icon_color": f"#{topic.icon_color:06x}",
+            "typing": typing,
+            "messages": [self.message_json(m) for m in self.fake.thread(chat_id, thread_id)],
         }
 
     def reply_keyboard(self, chat_id: int) -> list[list[str]]:
@@ -173,7 +188,15 @@ class _Sandbox:
             {
                 "version": version,
                 "persona": self.persona_json(persona),
-                "messages": [self.message_json(m) for m in self.fake.transcript(persona.id)],
+                # The general thread; each topic carries its own messages below.
+                "messages": [self.message_json(m) for m in self.fake.thread(persona.id, None)],
+                "topics_enabled": self.fake.topics_on(persona.id),
+                "topics": [self.topic_json(persona.id, t) for t in self.fake.topics(persona.id)],
+                "drafts": [
+                    {"thread_id": d.thread_id, "html": render_html(d.text, d.entities)}
+                    for d in self.fake.drafts(persona.id)
+                    if d.active
+                ],
                 "commands": self.fake.commands_for(persona),
                 "reply_keyboard": self.reply_keyboard(persona.id),
             }
