@@ -25,13 +25,23 @@ class BaseModel(AioModel):
 
 
 class ChatStatus:
-    """The support chat lifecycle; only support.service moves a chat between these."""
+    """The support chat lifecycle; only support.lifecycle moves a chat between these."""
 
     WAITING = "waiting"  # created, no manager has accepted yet (offered or queued)
     ASSIGNED = "assigned"  # a manager accepted it
     CLOSED = "closed"
 
     OPEN = (WAITING, ASSIGNED)
+
+
+class CloseReason:
+    """Why a chat was closed (SupportChat.close_reason); only support.lifecycle writes it."""
+
+    MANAGER = "manager"  # its manager pressed «Завершить» (the visitor is then asked to rate)
+    IDLE = "idle"  # nobody wrote for idle_close_seconds
+    API = "api"  # an external system through the chats API
+
+    RATEABLE = (MANAGER,)
 
 
 class Sender:
@@ -92,7 +102,7 @@ class SupportChat(BaseModel):
     first_response_at = peewee.DateTimeField(null=True)
     last_activity_at = peewee.DateTimeField(default=utcnow)
     closed_at = peewee.DateTimeField(null=True)
-    close_reason = peewee.CharField(max_length=16, null=True)  # manager | idle | visitor | admin
+    close_reason = peewee.CharField(max_length=16, null=True)  # a CloseReason
     summary = peewee.TextField(null=True)  # what the visitor wants, for the manager (AI-made)
     rating = peewee.SmallIntegerField(null=True)  # 1..5 from the visitor after a manager closed the chat
     rating_comment = peewee.TextField(null=True)
@@ -127,7 +137,9 @@ class ChatMessage(BaseModel):
     text = peewee.TextField()
     # The widget's own id for a message typed offline, so a resend after reconnection is stored once.
     client_message_id = peewee.CharField(max_length=64, null=True)
-    # JSON for system messages the widget acts on: {"status": "waiting|assigned|closed", "manager": "..."}.
+    # JSON, read by support.events.message_event: for a file {"attachment": {...}}; for an AI answer
+    # {"confident", "topics"}; for a system message what the widget acts on: "status" (a ChatStatus),
+    # "manager", "queued", "after_hours", "position"/"eta_minutes", "offer_manager", "rate" (a chat id).
     meta = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
 

@@ -79,7 +79,7 @@ async def main(visitors: int, messages: int, database_url: str) -> None:
                     session["chat_id"] = (await response.json())["support_chat_id"]
             pressed: set[tuple[int, int]] = set()
             deadline = time.monotonic() + 60
-            while await product.service.waiting_chats() and time.monotonic() < deadline:
+            while await product.service.queries.waiting_chats() and time.monotonic() < deadline:
                 for manager in MANAGERS:
                     for message in fake.messages(manager.id):
                         key = (manager.id, message.message_id)
@@ -89,8 +89,8 @@ async def main(visitors: int, messages: int, database_url: str) -> None:
                 await asyncio.sleep(0.05)
             owner = {}
             for manager in MANAGERS:
-                row = await product.service.manager_by_telegram_id(manager.id)
-                for chat in await product.service.active_chats(row):
+                row = await product.service.team.manager_by_telegram_id(manager.id)
+                for chat in await product.service.queries.active_chats(row):
                     owner[chat.chat_id] = manager
 
             memory_before = rss_mb()

@@ -14,7 +14,6 @@ from bot.handlers import admin, routers
 from bot.middlewares import ManagerContext, OncePerUpdate
 from support.service import SupportService
 from support.stats import StatsService
-from support.team import TeamService
 
 MANAGER_COMMANDS = [
     BotCommand(command="start", description="Главное меню и регистрация"),
@@ -33,7 +32,7 @@ def build_bot(token: str, api_base: str, *, request_timeout: float = 30.0) -> Bo
 
 def build_dispatcher(service: SupportService) -> Dispatcher:
     dispatcher = Dispatcher(
-        storage=DatabaseStorage(), service=service, team=TeamService.for_service(service), stats=StatsService()
+        storage=DatabaseStorage(), service=service, team=service.team, stats=StatsService()
     )
     dispatcher.update.outer_middleware(OncePerUpdate())
     dispatcher.message.outer_middleware(ManagerContext())

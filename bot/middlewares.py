@@ -42,9 +42,9 @@ class ManagerContext(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         service: SupportService = data["service"]
-        manager = await service.manager_by_telegram_id(user.id) if user else None
+        manager = await service.team.manager_by_telegram_id(user.id) if user else None
         data["manager"] = manager
-        data["is_admin"] = bool(user) and service.is_admin(manager, user.id)
+        data["is_admin"] = bool(user) and service.team.is_admin(manager, user.id)
         return await handler(event, data)
 
 

@@ -1,9 +1,8 @@
-"""What SupportService promises the rooms: its errors, the views it hands out, and what it needs from them
-(how managers are messaged, and an AI consultant)."""
+"""What the chat service promises the rooms: its errors, the views it hands out, and what it needs from them
+(how managers are messaged; the AI consultant's protocol is ai.Consultant)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -104,11 +103,10 @@ class DailySummary:
 class TransferResult:
     status: str  # assigned | waiting | queued
     support_chat_id: int
-    created: bool
 
 
 class ManagerChannel(Protocol):
-    """How manager-facing messages look in Telegram; implemented by the bot room."""
+    """How manager-facing messages look in Telegram; implemented by bot.render.TelegramManagerChannel."""
 
     def offer(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall: ...
 
@@ -154,10 +152,3 @@ class ManagerChannel(Protocol):
 
     def daily_summary(self, summary: DailySummary, admin_telegram_id: int) -> OutgoingCall: ...
 
-
-class Consultant(Protocol):
-    async def answer(self, question: str, history: Sequence[Any], locale: str = "ru") -> Any: ...
-
-    def stream(self, question: str, history: Sequence[Any], locale: str = "ru") -> AsyncIterator[str]: ...
-
-    async def summarize(self, history: Sequence[Any], locale: str = "ru") -> str | None: ...

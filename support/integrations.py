@@ -21,8 +21,6 @@ from support.delivery import DeliveryWorker, backoff
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("chat.created", "chat.assigned", "chat.transferred", "chat.closed", "chat.rated")
-
 
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -1,5 +1,5 @@
 """Periodic jobs (APScheduler in the bot's loop). Each derives its work from the database, so running it
-twice, or after a restart, does no harm: every transition is a conditional update in SupportService."""
+twice, or after a restart, does no harm: every transition is a conditional update (support/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class SupportJobs:
             (SupportChat.status == ChatStatus.WAITING) & SupportChat.broadcast_at.is_null()
             & SupportChat.offered_at.is_null(False) & (SupportChat.offered_at <= deadline)
         ).aio_execute()
-        return sum([await self.service.expire_offer(chat) for chat in chats])
+        return sum([await self.service.lifecycle.expire_offer(chat) for chat in chats])
 
     async def close_idle_chats(self) -> tuple[int, int]:
         """Warn, then close, open chats with no message for idle_close_seconds. Returns (warned, closed)."""
@@ -43,11 +43,11 @@ class SupportJobs:
         closed = 0
         for chat in await SupportChat.select().where(open_chats & (SupportChat.last_activity_at <= close_before)
                                                       & SupportChat.idle_warned_at.is_null(False)).aio_execute():
-            closed += await self.service.close_idle(chat)
+            closed += await self.service.lifecycle.close_idle(chat)
         warned = 0
         for chat in await SupportChat.select().where(open_chats & (SupportChat.last_activity_at <= warn_before)
                                                       & SupportChat.idle_warned_at.is_null()).aio_execute():
-            warned += await self.service.warn_idle(chat)
+            warned += await self.service.lifecycle.warn_idle(chat)
         return warned, closed
 
     async def remind_unanswered(self) -> int:
@@ -60,6 +60,7 @@ class SupportJobs:
             SupportChat, last_visitor.alias("visitor_at"), last_manager.alias("manager_at"),
         ).where(SupportChat.status == ChatStatus.ASSIGNED).aio_execute()
         now = utcnow()
+        reminders = self.service.reminders
         sent = 0
         for chat in chats:
             visitor_at = _as_datetime(chat.visitor_at)
@@ -68,9 +69,9 @@ class SupportJobs:
                 continue
             waiting = (now - max(visitor_at, chat.assigned_at or visitor_at)).total_seconds()
             if waiting >= 2 * self.policy.reminder_seconds and _before(chat.admins_reminded_at, visitor_at):
-                sent += await self.service.remind(chat, admins=True, waiting_seconds=waiting, since=visitor_at)
+                sent += await reminders.remind(chat, admins=True, waiting_seconds=waiting, since=visitor_at)
             elif waiting >= self.policy.reminder_seconds and _before(chat.reminded_at, visitor_at):
-                sent += await self.service.remind(chat, admins=False, waiting_seconds=waiting, since=visitor_at)
+                sent += await reminders.remind(chat, admins=False, waiting_seconds=waiting, since=visitor_at)
         return sent
 
     async def prune_processed_updates(self) -> int:
@@ -84,7 +85,7 @@ class SupportJobs:
         ).aio_execute())
 
     async def daily_summary(self) -> None:
-        await self.service.send_daily_summary()
+        await self.service.reminders.send_daily_summary()
 
     async def tick(self) -> None:
         """One pass of the frequent jobs; each failure is logged and does not stop the others."""

@@ -14,9 +14,10 @@ import peewee
 import peewee_async
 
 from core.db import transaction
-from models import AuditLog, ChatStatus, Manager, SupportChat
+from models import AuditLog, Manager
 from support.contracts import TeamMember
-from support.service import SupportService
+from support.lifecycle import Lifecycle
+from support.store import manager_load
 
 log = logging.getLogger("support.team")
 
@@ -60,37 +61,68 @@ def parse_telegram_id(text: str) -> int | None:
 
 class TeamService:
     def __init__(
-        self, db: peewee_async.AioDatabase, *, admin_ids: Sequence[int] = (), service: SupportService | None = None
+        self, db: peewee_async.AioDatabase, *, admin_ids: Sequence[int] = (), manager_ids: Sequence[int] = (),
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.db = db
-        self.service = service
+        self.lifecycle = lifecycle
         self.admin_ids = frozenset(admin_ids)
-
-    @classmethod
-    def for_service(cls, service: SupportService) -> TeamService:
-        return cls(service.db, admin_ids=service.admin_ids, service=service)
+        self.manager_ids = frozenset(manager_ids)
 
     def is_config_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admin_ids
 
+    def is_admin(self, manager: Manager | None, telegram_id: int) -> bool:
+        return telegram_id in self.admin_ids or bool(manager and manager.is_admin)
+
+    # --- who works here -----------------------------------------------------------------------------
+
+    async def register_manager(self, telegram_id: int, *, name: str, username: str | None) -> Manager | None:
+        """Register (or refresh) a manager allowed by MANAGER_IDS/ADMIN_IDS or added by an admin."""
+        manager = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
+        if manager is None:
+            if telegram_id not in self.manager_ids and telegram_id not in self.admin_ids:
+                return None
+            try:
+                return await Manager.aio_create(telegram_id=telegram_id, name=name, username=username,
+                                                is_admin=telegram_id in self.admin_ids)
+            except peewee.IntegrityError:
+                return await Manager.aio_get(Manager.telegram_id == telegram_id)
+        if not manager.is_active:
+            return None
+        await Manager.update(name=name, username=username).where(Manager.id == manager.id).aio_execute()
+        manager.name, manager.username = name, username
+        return manager
+
+    async def manager_by_telegram_id(self, telegram_id: int) -> Manager | None:
+        """The active manager with this Telegram id (None for a stranger or a disabled manager)."""
+        manager = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
+        if manager is None or not manager.is_active:
+            return None
+        return manager
+
     # --- reading ------------------------------------------------------------------------------------
 
+    async def overview(self) -> list[TeamMember]:
+        """Everyone, online first; their load by the one definition routing uses (support.store.manager_load)."""
+        rows = await Manager.select(Manager, manager_load().alias("load")).order_by(
+            Manager.is_online.desc(), Manager.name).aio_execute()
+        return [self._member(row) for row in rows]
+
     async def member(self, telegram_id: int) -> TeamMember | None:
-        load = SupportChat.select(peewee.fn.COUNT(SupportChat.id)).where(
-            (SupportChat.manager == Manager.id) & (SupportChat.status == ChatStatus.ASSIGNED)
-        )
-        row = await Manager.select(Manager, load.alias("load")).where(
-            Manager.telegram_id == telegram_id
-        ).aio_first()
-        if row is None:
-            return None
+        row = await Manager.select(Manager, manager_load().alias("load")).where(
+            Manager.telegram_id == telegram_id).aio_first()
+        return None if row is None else self._member(row)
+
+    async def transfer_targets(self, manager: Manager) -> list[TeamMember]:
+        """Online colleagues who could take a chat, least busy first."""
+        return [member for member in await self.overview()
+                if member.online and member.active and member.telegram_id != manager.telegram_id]
+
+    def _member(self, row: Manager) -> TeamMember:
         return TeamMember(
-            telegram_id=row.telegram_id,
-            name=row.display_name,
-            online=row.is_online,
-            active=row.is_active,
-            admin=row.is_admin or self.is_config_admin(row.telegram_id),
-            active_chats=row.load or 0,
+            telegram_id=row.telegram_id, name=row.display_name, online=row.is_online, active=row.is_active,
+            admin=self.is_admin(row, row.telegram_id), active_chats=row.load or 0,
         )
 
     # --- changes ------------------------------------------------------------------------------------
@@ -121,18 +153,19 @@ class TeamService:
         return await self._result(telegram_id, changed)
 
     async def disable(self, actor: int, telegram_id: int) -> TeamChange:
-        """Take access away at once; the history stays. The person is set offline so nothing is routed to them."""
+        """Take access away at once; the history stays. Lifecycle sets them offline and re-routes their chats."""
         if telegram_id == actor:
             raise TeamError("Нельзя отключить самого себя — попросите другого администратора.")
         if self.is_config_admin(telegram_id):
             raise TeamError("Это администратор из настроек (ADMIN_IDS): его доступ меняется только там.")
         change = await self._set(
             actor, telegram_id, TeamAction.DISABLE, Manager.is_active == True,  # noqa: E712
-            is_active=False, is_online=False, online_since=None,
+            is_active=False,
         )
-        if change.changed and self.service is not None:
+        if change.changed and self.lifecycle is not None:
             # Their visitors must not wait on someone who can no longer answer.
-            await self.service.release_chats(telegram_id)
+            await self.lifecycle.manager_removed(telegram_id)
+            change = await self._result(telegram_id, True)
         return change
 
     async def enable(self, actor: int, telegram_id: int) -> TeamChange:

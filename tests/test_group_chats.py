@@ -64,21 +64,21 @@ async def test_a_colleague_may_answer_but_not_close_or_hand_over(desk: Desk) -> 
     await go_online(desk, SECOND_MANAGER)
     visitor = await Visitor(desk.http, desk.base_url).start()
     chat_id = await accepted_chat(desk, visitor)
-    owner = await desk.service.manager_by_telegram_id(MANAGER.id)
-    colleague = await desk.service.manager_by_telegram_id(SECOND_MANAGER.id)
-    await desk.service.invite(owner, chat_id, SECOND_MANAGER.id)
-    await desk.service.join(chat_id, colleague)
+    owner = await desk.service.team.manager_by_telegram_id(MANAGER.id)
+    colleague = await desk.service.team.manager_by_telegram_id(SECOND_MANAGER.id)
+    await desk.service.colleagues.invite(owner, chat_id, SECOND_MANAGER.id)
+    await desk.service.colleagues.join(chat_id, colleague)
     from support.contracts import NotAllowed
 
-    for action in (desk.service.close(colleague, chat_id),
-                   desk.service.transfer_chat(colleague, chat_id, MANAGER.id, None)):
+    for action in (desk.service.lifecycle.close(colleague, chat_id),
+                   desk.service.lifecycle.transfer(colleague, chat_id, MANAGER.id, None)):
         try:
             await action
         except NotAllowed:
             pass
         else:
             raise AssertionError("a colleague must not close or hand over someone else's chat")
-    await desk.service.manager_reply(colleague, chat_id, "Можно и мне ответить")
+    await desk.service.relay.manager_reply(colleague, chat_id, "Можно и мне ответить")
     assert (await visitor.wait_for(is_type("manager_message")))["author"]["name"] == "Борис"
     assert (await visitor.state())["status"] == "assigned"
 

@@ -523,7 +523,7 @@ def test_typing_indicator_and_new_messages_pill(live_server: LiveServer, page: P
     assert log.evaluate("el => el.scrollHeight > el.clientHeight + 200"), "enough history to scroll"
     assert log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 5"), "follows the conversation"
 
-    live_server.service.consultant = SlowConsultant(live_server.service.consultant, think=2.0)
+    live_server.service.assistant.consultant = SlowConsultant(live_server.service.assistant.consultant, think=2.0)
     ask(page, "Какая комиссия парка?")
     typing = page.locator(".ilpo-typing")
     expect(typing).to_be_visible()
@@ -540,8 +540,9 @@ def test_typing_indicator_and_new_messages_pill(live_server: LiveServer, page: P
     assert log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 5")
 
     # A streaming backend: the answer grows in a draft bubble, then the stored message takes its place.
-    live_server.service.stream_ai = True
-    live_server.service.consultant = SlowConsultant(live_server.service.consultant.inner, think=0.5, piece=0.15)
+    assistant = live_server.service.assistant
+    assistant.stream = True
+    assistant.consultant = SlowConsultant(assistant.consultant.inner, think=0.5, piece=0.15)
     ask(page, "Как часто выплаты?")
     draft = page.locator(".ai-message.ilpo-draft")
     expect(draft).to_be_visible()

@@ -48,7 +48,7 @@ async def list_chats(request: web.Request) -> web.Response:
         raise api_error(400, "invalid_field", "limit and before: integers", field="limit") from None
     if not 1 <= limit <= MAX_PAGE:
         raise api_error(400, "invalid_field", f"limit: between 1 and {MAX_PAGE}", field="limit")
-    chats = await request.app[SERVICE].list_chats(status=status, since=since, limit=limit, before_id=before)
+    chats = await request.app[SERVICE].queries.list_chats(status=status, since=since, limit=limit, before_id=before)
     # Newest first; pass the last id as `before` for the next page.
     next_before = chats[-1]["id"] if len(chats) == limit else None
     return web.json_response({"chats": chats, "next_before": next_before})
@@ -59,10 +59,10 @@ async def chat_detail(request: web.Request) -> web.Response:
     chat_id = _chat_id(request)
     service = request.app[SERVICE]
     try:
-        chat = await service.chat_snapshot(chat_id)
+        chat = await service.queries.chat_snapshot(chat_id)
     except ChatNotFound:
         raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
-    return web.json_response({"chat": chat, "messages": await service.chat_transcript(chat_id)})
+    return web.json_response({"chat": chat, "messages": await service.queries.chat_transcript(chat_id)})
 
 
 def _chat_id(request: web.Request) -> int:
@@ -76,7 +76,7 @@ async def close_chat(request: web.Request) -> web.Response:
     _check_key(request)
     chat_id = _chat_id(request)
     try:
-        chat = await request.app[SERVICE].close_from_outside(chat_id, by="API")
+        chat = await request.app[SERVICE].lifecycle.close_from_outside(chat_id, by="API")
     except ChatNotFound:
         raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
     except ChatClosed:
@@ -95,7 +95,7 @@ async def assign_chat(request: web.Request) -> web.Response:
                         field="manager_telegram_id") from None
     service = request.app[SERVICE]
     try:
-        await service.assign(chat_id, telegram_id, by="API")
+        await service.lifecycle.assign(chat_id, telegram_id, by="API")
     except ChatNotFound:
         raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
     except NotAllowed:
@@ -103,7 +103,7 @@ async def assign_chat(request: web.Request) -> web.Response:
                         field="manager_telegram_id") from None
     except (ChatAlreadyTaken, ChatClosed):
         raise api_error(409, "not_waiting", "Only a chat waiting for a manager can be assigned.") from None
-    return web.json_response({"chat": await service.chat_snapshot(chat_id)})
+    return web.json_response({"chat": await service.queries.chat_snapshot(chat_id)})
 
 
 def setup_rest(app: web.Application) -> None:

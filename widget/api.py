@@ -81,7 +81,7 @@ async def authenticate(request: web.Request, session_id: str) -> VisitorSession:
     if not token:
         raise api_error(401, "missing_token", "Authorization: Bearer <token> is required.")
     try:
-        return await request.app[SERVICE].authenticate(session_id, token)
+        return await request.app[SERVICE].visitors.authenticate(session_id, token)
     except SessionNotFound:
         raise api_error(404, "session_not_found", "Unknown session; start a new one.") from None
     except InvalidToken:
@@ -107,7 +107,7 @@ async def start_chat(request: web.Request) -> web.Response:
     if not limiter.allow(address):
         retry = limiter.retry_after(address)
         raise api_error(429, "too_many_sessions", f"Too many new chats; try again in {retry} s.", retry_after=retry)
-    session, token = await request.app[SERVICE].start_session(
+    session, token = await request.app[SERVICE].visitors.start_session(
         page_url=body.page_url, locale=body.locale, name=body.name, phone=body.phone
     )
     return web.json_response({"session_id": session.session_id, "token": token}, status=201)
@@ -117,7 +117,7 @@ async def send_message(request: web.Request) -> web.Response:
     body = await parse_body(request, SendMessageBody)
     session = await authenticate(request, body.session_id)
     check_text(request, session, body.text)
-    message = await request.app[SERVICE].visitor_message(
+    message = await request.app[SERVICE].relay.visitor_message(
         session, body.text, client_message_id=body.client_message_id
     )
     return web.json_response(message_event(message))
@@ -126,7 +126,7 @@ async def send_message(request: web.Request) -> web.Response:
 async def transfer_to_manager(request: web.Request) -> web.Response:
     body = await parse_body(request, TransferBody)
     session = await authenticate(request, body.session_id)
-    result = await request.app[SERVICE].transfer_to_manager(session, name=body.name, phone=body.phone)
+    result = await request.app[SERVICE].lifecycle.hand_over(session, name=body.name, phone=body.phone)
     return web.json_response({"status": result.status, "support_chat_id": result.support_chat_id})
 
 
@@ -162,7 +162,7 @@ async def upload_file(request: web.Request) -> web.Response:
     if not data:
         raise api_error(400, "invalid_field", "file: required", field="file")
     try:
-        message = await service.visitor_file(
+        message = await service.relay.visitor_file(
             session, data, filename=filename, caption=fields.get("caption") or None,
             client_message_id=fields.get("client_message_id") or None,
         )
@@ -183,7 +183,7 @@ async def download_file(request: web.Request) -> web.StreamResponse:
     session = await authenticate(request, _session_param(request))
     try:
         attachment_id = int(request.match_info["attachment_id"])
-        attachment, path = await request.app[SERVICE].attachment_for(session, attachment_id)
+        attachment, path = await request.app[SERVICE].visitors.attachment_for(session, attachment_id)
     except (ValueError, ChatNotFound):
         raise api_error(404, "file_not_found", "No such file in this chat.") from None
     disposition = "inline" if attachment.content_type.startswith("image/") else "attachment"
@@ -199,7 +199,7 @@ async def rate_chat(request: web.Request) -> web.Response:
     body = await parse_body(request, RateBody)
     session = await authenticate(request, body.session_id)
     try:
-        await request.app[SERVICE].rate(session, body.support_chat_id, body.rating, body.comment)
+        await request.app[SERVICE].relay.rate(session, body.support_chat_id, body.rating, body.comment)
     except ChatNotFound:
         raise api_error(404, "chat_not_found", "No such chat in this session.") from None
     except AlreadyRated:
@@ -209,7 +209,7 @@ async def rate_chat(request: web.Request) -> web.Response:
 
 async def chat_state(request: web.Request) -> web.Response:
     session = await authenticate(request, _session_param(request))
-    return web.json_response(await request.app[SERVICE].session_state(session))
+    return web.json_response(await request.app[SERVICE].visitors.state(session))
 
 
 def _session_param(request: web.Request) -> str:
@@ -240,7 +240,7 @@ async def events(request: web.Request) -> web.Response:
     service, hub = request.app[SERVICE], request.app[HUB]
     queue = hub.subscribe(session.id)  # before reading, so nothing stored in between is missed
     try:
-        found = await service.events_after(session, after)
+        found = await service.visitors.events_after(session, after)
         deadline = asyncio.get_running_loop().time() + timeout
         while not found:
             remaining = deadline - asyncio.get_running_loop().time()
@@ -251,7 +251,7 @@ async def events(request: web.Request) -> web.Response:
             except TimeoutError:
                 break
             if item is None:  # a stored event, or shutdown: read again
-                found = await service.events_after(session, after)
+                found = await service.visitors.events_after(session, after)
                 if request.app[_SHUTTING_DOWN].is_set():
                     break
     finally:
@@ -272,7 +272,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     async def push_stored() -> None:
         nonlocal last_sent
         while True:  # a long history arrives in pages; keep reading until it is all sent
-            batch = await service.events_after(session, last_sent, limit=REPLAY_PAGE)
+            batch = await service.visitors.events_after(session, last_sent, limit=REPLAY_PAGE)
             for event in batch:
                 await ws.send_json(event)
                 last_sent = event["id"]
@@ -325,7 +325,7 @@ async def _handle_client_frame(request: web.Request, session: VisitorSession, da
                 "client_message_id": frame.get("client_message_id")}
     except web.HTTPException as exc:
         return {"type": "error", **json.loads(exc.text or "{}"), "client_message_id": frame.get("client_message_id")}
-    message = await request.app[SERVICE].visitor_message(
+    message = await request.app[SERVICE].relay.visitor_message(
         session, body.text, client_message_id=body.client_message_id
     )
     return {"type": "ack", "client_message_id": body.client_message_id, "id": message.id}

@@ -217,13 +217,13 @@ async def _show(query: CallbackQuery, bot: Bot, text: str, markup: InlineKeyboar
 
 
 async def managers(query: CallbackQuery, bot: Bot, service: SupportService) -> None:
-    team = await service.team_overview()
+    team = await service.team.overview()
     await query.answer()
     await bot.send_message(query.from_user.id, team_text(team), reply_markup=team_keyboard(team))
 
 
 async def team_list(query: CallbackQuery, bot: Bot, service: SupportService) -> None:
-    team = await service.team_overview()
+    team = await service.team.overview()
     await query.answer()
     await _show(query, bot, team_text(team), team_keyboard(team))
 
@@ -442,7 +442,7 @@ async def show_stats(query: CallbackQuery, callback_data: StatsCallback, bot: Bo
 
 
 async def queue(query: CallbackQuery, service: SupportService) -> None:
-    waiting = await service.waiting_chats()
+    waiting = await service.queries.waiting_chats()
     await query.answer()
     if query.message is None:
         return
@@ -462,7 +462,7 @@ async def queue(query: CallbackQuery, service: SupportService) -> None:
 
 
 async def choose_assignee(query: CallbackQuery, callback_data: AssignTo, service: SupportService) -> None:
-    team = [member for member in await service.team_overview() if member.active]
+    team = [member for member in await service.team.overview() if member.active]
     if not team:
         await query.answer("Менеджеров пока нет.", show_alert=True)
         return
@@ -483,7 +483,7 @@ async def assign_chat(
     assert query.from_user is not None
     admin_name = manager.display_name if manager else query.from_user.full_name
     try:
-        card = await service.assign(callback_data.chat_id, callback_data.telegram_id, by=admin_name)
+        card = await service.lifecycle.assign(callback_data.chat_id, callback_data.telegram_id, by=admin_name)
     except SupportError as error:
         await query.answer(refusal(error), show_alert=True)
         return

@@ -46,8 +46,8 @@ async def or_refuse(query: CallbackQuery, action: Awaitable[T]) -> T | None:
 
 async def send_chat_list(chat_id: int, bot: Bot | None, service: SupportService, manager: Manager) -> None:
     assert bot is not None
-    active = await service.active_chats(manager)
-    waiting = await service.waiting_chats()
+    active = await service.queries.active_chats(manager)
+    waiting = await service.queries.waiting_chats()
     if not active and not waiting:
         await bot.send_message(chat_id, "📭 Активных чатов нет." + (
             "" if manager.is_online else " Начните смену командой /online, чтобы получать новые."))
@@ -78,7 +78,7 @@ async def accept(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.accept(callback_data.chat_id, manager))
+    card = await or_refuse(query, service.lifecycle.accept(callback_data.chat_id, manager))
     if card is None:
         return
     await query.answer(f"✅ Чат #{card.chat_id} ваш.")
@@ -90,7 +90,7 @@ async def reply_mode(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.chat_card(callback_data.chat_id, manager))
+    card = await or_refuse(query, service.queries.chat_card(callback_data.chat_id, manager))
     if card is None:
         return
     if not card.works_on(manager.telegram_id) or card.status != "assigned":
@@ -131,8 +131,8 @@ async def show_history(
     query: CallbackQuery, chat_id: int, page: int, service: SupportService, manager: Manager, *, edit: bool
 ) -> None:
     try:
-        card = await service.chat_card(chat_id, manager)
-        history = await service.chat_history(chat_id, manager)
+        card = await service.queries.chat_card(chat_id, manager)
+        history = await service.queries.chat_history(chat_id, manager)
     except SupportError as error:
         await query.answer(refusal(error), show_alert=True)
         return
@@ -150,7 +150,7 @@ async def show_history(
 async def call_client(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    card = await or_refuse(query, service.chat_card(callback_data.chat_id, manager))
+    card = await or_refuse(query, service.queries.chat_card(callback_data.chat_id, manager))
     if card is None:
         return
     if not card.client_phone:
@@ -168,7 +168,7 @@ async def close(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.close(manager, callback_data.chat_id))
+    card = await or_refuse(query, service.lifecycle.close(manager, callback_data.chat_id))
     if card is None:
         return
     data = await state.get_data()
@@ -184,7 +184,7 @@ async def close(
 async def reply_by_quote(message: Message, service: SupportService, manager: Manager) -> None:
     """A Telegram reply to a client's forwarded message answers that client, no mode needed."""
     assert message.reply_to_message is not None and message.text is not None
-    chat_id = await service.chat_for_telegram_message(manager, message.reply_to_message.message_id)
+    chat_id = await service.queries.chat_for_telegram_message(manager, message.reply_to_message.message_id)
     if chat_id is None:
         await message.answer("Не понял, какому клиенту ответить: ответьте на сообщение клиента или "
                              "нажмите «💬 Ответить» у нужного чата.")
@@ -218,7 +218,7 @@ async def file_to_client(
     chat_id = None
     quoted = message.reply_to_message
     if quoted is not None and quoted.from_user is not None and quoted.from_user.is_bot:
-        chat_id = await service.chat_for_telegram_message(manager, quoted.message_id)
+        chat_id = await service.queries.chat_for_telegram_message(manager, quoted.message_id)
     if chat_id is None and await state.get_state() == ReplyMode.active.state:
         chat_id = (await state.get_data()).get("chat_id")
     if chat_id is None:
@@ -237,7 +237,7 @@ async def file_to_client(
     buffer = await bot.download(file_id)
     assert buffer is not None
     try:
-        await service.manager_file(manager, int(chat_id), buffer.read(), filename=filename, caption=message.caption)
+        await service.relay.manager_file(manager, int(chat_id), buffer.read(), filename=filename, caption=message.caption)
     except AttachmentRejected as exc:
         await message.answer(FILE_REFUSALS.get(exc.code, "Этот файл нельзя отправить в веб-чат."))
         return
@@ -250,7 +250,7 @@ async def file_to_client(
 async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> bool:
     assert message.text is not None
     try:
-        await service.manager_reply(manager, chat_id, message.text)
+        await service.relay.manager_reply(manager, chat_id, message.text)
     except SupportError as error:
         await message.answer(refusal(error))
         return False
@@ -261,13 +261,13 @@ async def deliver_reply(message: Message, service: SupportService, manager: Mana
 async def choose_transfer_target(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    card = await or_refuse(query, service.chat_card(callback_data.chat_id, manager))
+    card = await or_refuse(query, service.queries.chat_card(callback_data.chat_id, manager))
     if card is None:
         return
     if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
         await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
         return
-    colleagues = await service.transfer_targets(manager)
+    colleagues = await service.team.transfer_targets(manager)
     if not colleagues:
         await query.answer("Сейчас нет других менеджеров онлайн — передать некому.", show_alert=True)
         return
@@ -319,7 +319,7 @@ async def finish_transfer(
     assert bot is not None
     await state.clear()
     try:
-        card = await service.transfer_chat(manager, chat_id, to, note)
+        card = await service.lifecycle.transfer(manager, chat_id, to, note)
     except SupportError as error:
         await bot.send_message(manager.telegram_id, refusal(error) + " Чат остался у вас.")
         return
@@ -330,13 +330,13 @@ async def finish_transfer(
 async def choose_colleague_to_invite(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    card = await or_refuse(query, service.chat_card(callback_data.chat_id, manager))
+    card = await or_refuse(query, service.queries.chat_card(callback_data.chat_id, manager))
     if card is None:
         return
     if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
         await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
         return
-    colleagues = [member for member in await service.transfer_targets(manager)
+    colleagues = [member for member in await service.team.transfer_targets(manager)
                   if member.telegram_id not in card.colleague_telegram_ids]
     if not colleagues:
         await query.answer("Сейчас некого пригласить: других менеджеров онлайн нет.", show_alert=True)
@@ -352,7 +352,7 @@ async def choose_colleague_to_invite(
 async def invite_colleague(
     query: CallbackQuery, callback_data: InviteTo, service: SupportService, manager: Manager
 ) -> None:
-    if await or_refuse(query, service.invite(manager, callback_data.chat_id, callback_data.telegram_id)) is None:
+    if await or_refuse(query, service.colleagues.invite(manager, callback_data.chat_id, callback_data.telegram_id)) is None:
         return
     await query.answer("👥 Приглашение отправлено.")
 
@@ -361,7 +361,7 @@ async def join_chat(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.join(callback_data.chat_id, manager))
+    card = await or_refuse(query, service.colleagues.join(callback_data.chat_id, manager))
     if card is None:
         return
     await query.answer(f"👥 Вы в чате #{card.chat_id}.")
@@ -372,7 +372,7 @@ async def leave_chat(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.leave(callback_data.chat_id, manager))
+    card = await or_refuse(query, service.colleagues.leave(callback_data.chat_id, manager))
     if card is None:
         return
     if (await state.get_data()).get("chat_id") == card.chat_id:

@@ -11,7 +11,7 @@ from support.service import SupportService
 
 
 async def go_online(chat_id: int, bot: Bot, service: SupportService, manager: Manager) -> None:
-    offered = await service.set_online(manager, True)
+    offered = await service.lifecycle.set_online(manager, True)
     text = "🟢 Смена начата. Новые чаты будут приходить сюда."
     if offered:
         text += f"\n⏳ В очереди ждут клиенты: {len(offered)}. Предложения отправлены ниже."
@@ -19,8 +19,8 @@ async def go_online(chat_id: int, bot: Bot, service: SupportService, manager: Ma
 
 
 async def go_offline(chat_id: int, bot: Bot, service: SupportService, manager: Manager) -> None:
-    await service.set_online(manager, False)
-    active = await service.active_chats(manager)
+    await service.lifecycle.set_online(manager, False)
+    active = await service.queries.active_chats(manager)
     text = "🔴 Смена завершена. Новые чаты приходить не будут."
     if active:
         text += f"\nУ вас остались открытые чаты: {len(active)} — завершите их через /chats."

@@ -32,7 +32,7 @@ def menu_text(manager: Manager) -> str:
 async def start(message: Message, service: SupportService, is_admin: bool) -> None:
     user = message.from_user
     assert user is not None
-    manager = await service.register_manager(user.id, name=user.full_name, username=user.username)
+    manager = await service.team.register_manager(user.id, name=user.full_name, username=user.username)
     if manager is None:
         await message.answer(no_access_text(message))
         return

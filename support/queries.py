@@ -1,0 +1,74 @@
+"""Read models of chats for managers (the bot) and for external systems (the chats API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import ChatMessage, ChatStatus, Manager, Outbox, SupportChat
+from support.contracts import ChatCard, HistoryEntry, NotAllowed
+from support.events import message_event
+from support.store import ChatStore
+
+
+class Queries:
+    def __init__(self, store: ChatStore) -> None:
+        self.store = store
+
+    async def active_chats(self, manager: Manager) -> list[ChatCard]:
+        chats = await SupportChat.select().where(
+            (SupportChat.manager == manager.id) & (SupportChat.status == ChatStatus.ASSIGNED)
+        ).order_by(SupportChat.assigned_at).aio_execute()
+        return [await self.store.card(chat) for chat in chats]
+
+    async def waiting_chats(self) -> list[ChatCard]:
+        chats = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).order_by(
+            SupportChat.created_at).aio_execute()
+        return [await self.store.card(chat) for chat in chats]
+
+    async def chat_card(self, chat_id: int, viewer: Manager) -> ChatCard:
+        chat = await self.store.chat(chat_id)
+        await self._check_may_view(chat, viewer)
+        return await self.store.card(chat)
+
+    async def chat_history(self, chat_id: int, viewer: Manager) -> list[HistoryEntry]:
+        chat = await self.store.chat(chat_id)
+        await self._check_may_view(chat, viewer)
+        rows = await ChatMessage.select().where(ChatMessage.support_chat == chat.id).order_by(
+            ChatMessage.id).aio_execute()
+        return [HistoryEntry(row.sender, row.author_name, row.text, row.created_at) for row in rows]
+
+    async def chat_for_telegram_message(self, manager: Manager, telegram_message_id: int) -> int | None:
+        """The support chat a bot message in this manager's Telegram chat was about (reply-by-quote)."""
+        row = await Outbox.aio_get_or_none(
+            (Outbox.chat_id == manager.telegram_id) & (Outbox.telegram_message_id == telegram_message_id)
+            & Outbox.support_chat.is_null(False)
+        )
+        return row.support_chat_id if row else None
+
+    async def chat_snapshot(self, chat_id: int) -> dict[str, Any]:
+        return await self.store.snapshot(chat_id)
+
+    async def list_chats(
+        self, *, status: str | None, since: Any, limit: int, before_id: int | None
+    ) -> list[dict[str, Any]]:
+        query = SupportChat.select(SupportChat.id)
+        if status:
+            query = query.where(SupportChat.status == status)
+        if since is not None:
+            query = query.where(SupportChat.created_at >= since)
+        if before_id is not None:
+            query = query.where(SupportChat.id < before_id)
+        rows = await query.order_by(SupportChat.id.desc()).limit(limit).aio_execute()
+        return [await self.store.snapshot(row.id) for row in rows]
+
+    async def chat_transcript(self, chat_id: int) -> list[dict[str, Any]]:
+        rows = await ChatMessage.select().where(ChatMessage.support_chat == chat_id).order_by(
+            ChatMessage.id).aio_execute()
+        return [message_event(row) for row in rows]
+
+    async def _check_may_view(self, chat: SupportChat, viewer: Manager) -> None:
+        if viewer.is_admin or viewer.telegram_id in self.store.admin_ids:
+            return
+        if chat.status == ChatStatus.WAITING or chat.manager_id == viewer.id or await self.store.joined(chat, viewer):
+            return
+        raise NotAllowed(chat.id)

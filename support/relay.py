@@ -1,0 +1,186 @@
+"""What visitors and managers send each other: messages, files and the visitor's rating.
+
+Every message is a chat_messages row before it goes anywhere: a visitor's text and its outbox rows for the
+managers are one transaction; a manager's reply is a row the widget reads by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import peewee
+
+from models import (
+    Attachment,
+    ChatMessage,
+    ChatStatus,
+    CloseReason,
+    Manager,
+    Sender,
+    SupportChat,
+    VisitorSession,
+    utcnow,
+)
+from support.assistant import Assistant, Needs
+from support.attachments import attachment_meta
+from support.contracts import AlreadyRated, ChatNotFound
+from support.lifecycle import Lifecycle
+from support.store import ChatStore
+
+log = logging.getLogger("support")
+
+
+class Relay:
+    def __init__(
+        self, store: ChatStore, lifecycle: Lifecycle, assistant: Assistant, *, auto_handoff: bool = False
+    ) -> None:
+        self.store = store
+        self.lifecycle = lifecycle
+        self.assistant = assistant
+        self.auto_handoff = auto_handoff
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- visitor → desk -----------------------------------------------------------------------------
+
+    async def visitor_file(
+        self, session: VisitorSession, data: bytes, *, filename: str | None, caption: str | None = None,
+        client_message_id: str | None = None,
+    ) -> ChatMessage:
+        """A photo or document from the visitor: stored, then relayed like a message (AttachmentRejected if not).
+
+        The type is read from the bytes, never from what the client claims."""
+        attachment = await self.store.files().save(session.id, data, filename)
+        return await self.visitor_message(session, caption or f"📎 {attachment.filename}",
+                                          client_message_id=client_message_id, attachment=attachment)
+
+    async def visitor_message(
+        self, session: VisitorSession, text: str, *, client_message_id: str | None = None,
+        attachment: Attachment | None = None,
+    ) -> ChatMessage:
+        """Store the visitor's message, then relay it: to the managers after the handoff, else to the AI."""
+        if client_message_id:
+            existing = await _resent(session, client_message_id)
+            if existing is not None:
+                return existing  # a resend after a reconnection: stored once, relayed once
+        store, channel = self.store, self.store.channel
+        async with store.change() as change:
+            chat = await store.open_chat_of(session)
+            try:
+                message = await ChatMessage.aio_create(
+                    session=session.id, support_chat=chat.id if chat else None, sender=Sender.USER, text=text,
+                    client_message_id=client_message_id, meta=_attachment_meta_json(attachment),
+                )
+            except peewee.IntegrityError:
+                existing = await _resent(session, client_message_id)
+                if existing is None:
+                    raise
+                return existing
+            change.wake(session.id)
+            await VisitorSession.update(last_seen_at=utcnow()).where(VisitorSession.id == session.id).aio_execute()
+            if chat is not None:
+                await SupportChat.update(last_activity_at=utcnow(), idle_warned_at=None).where(
+                    SupportChat.id == chat.id).aio_execute()
+                if chat.status == ChatStatus.ASSIGNED and chat.manager_id:
+                    owner = await Manager.aio_get(Manager.id == chat.manager_id)
+                    card = await store.card(chat)
+                    for manager in [owner, *await store.colleagues_in(chat)]:
+                        if attachment is not None:
+                            caption = None if text == f"📎 {attachment.filename}" else text
+                            await change.send([channel.visitor_file(card, manager.telegram_id, attachment, caption)])
+                        else:
+                            await change.send(channel.visitor_message(card, manager.telegram_id, text))
+        if attachment is not None and chat is None:
+            # The AI cannot read files; a person can.
+            self._spawn(self.assistant.offer_manager(session, Needs.NOT_ANSWERED))
+        elif chat is None or (chat.status == ChatStatus.WAITING and store.policy.ai_while_waiting):
+            self._spawn(self._ask_assistant(session, message))
+        return message
+
+    async def _ask_assistant(self, session: VisitorSession, question: ChatMessage) -> None:
+        needs = await self.assistant.answer(session, question)
+        if needs is Needs.ASKED_FOR_PERSON and self.auto_handoff:
+            await self.lifecycle.hand_over(session)
+        elif needs is not Needs.NOTHING:
+            await self.assistant.offer_manager(session, needs)
+
+    async def rate(self, session: VisitorSession, chat_id: int, rating: int, comment: str | None) -> None:
+        """The visitor's 1–5 for a chat a manager closed; once per chat."""
+        async with self.store.change() as change:
+            rated = await SupportChat.update(rating=rating, rating_comment=comment).where(
+                (SupportChat.id == chat_id) & (SupportChat.session == session.id)
+                & (SupportChat.status == ChatStatus.CLOSED) & SupportChat.rating.is_null()
+                & SupportChat.close_reason.in_(CloseReason.RATEABLE)
+            ).aio_execute()
+            if not rated:
+                chat = await SupportChat.aio_get_or_none(
+                    (SupportChat.id == chat_id) & (SupportChat.session == session.id))
+                if chat is None:
+                    raise ChatNotFound(chat_id)
+                raise AlreadyRated(chat_id)
+            chat = await self.store.chat(chat_id)
+            if chat.manager_id:
+                manager = await Manager.aio_get(Manager.id == chat.manager_id)
+                card = await self.store.card(chat)
+                await change.send([self.store.channel.rating(card, manager.telegram_id, rating, comment)])
+            await change.emit("chat.rated", chat.id)
+
+    # --- manager → visitor --------------------------------------------------------------------------
+
+    async def manager_file(
+        self, manager: Manager, chat_id: int, data: bytes, *, filename: str | None, caption: str | None = None,
+    ) -> ChatMessage:
+        chat = await self.lifecycle.own_chat(manager, chat_id, participants=True)
+        attachment = await self.store.files().save(chat.session_id, data, filename)
+        return await self.manager_reply(manager, chat_id, caption or f"📎 {attachment.filename}", attachment=attachment)
+
+    async def manager_reply(
+        self, manager: Manager, chat_id: int, text: str, *, attachment: Attachment | None = None
+    ) -> ChatMessage:
+        store = self.store
+        async with store.change() as change:
+            chat = await self.lifecycle.own_chat(manager, chat_id, participants=True)
+            message = await ChatMessage.aio_create(
+                session=chat.session_id, support_chat=chat.id, sender=Sender.MANAGER, manager=manager.id,
+                author_name=manager.display_name, text=text, meta=_attachment_meta_json(attachment),
+            )
+            change.wake(chat.session_id)
+            now = utcnow()
+            await SupportChat.update(
+                last_activity_at=now, idle_warned_at=None,
+                first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
+            ).where(SupportChat.id == chat.id).aio_execute()
+            # In a group chat the other managers see what a colleague told the client.
+            colleagues = await store.colleagues_in(chat)
+            if colleagues:
+                owner = await Manager.aio_get(Manager.id == chat.manager_id)
+                card = await store.card(chat)
+                await change.send([store.channel.colleague_said(card, other.telegram_id, manager.display_name, text)
+                                   for other in [owner, *colleagues] if other.id != manager.id])
+        log.info("✅ Сообщение менеджера отправлено в веб-чат %s", chat.id)
+        return message
+
+    # --- background work ----------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Let AI answers in flight finish (shutdown)."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=10)
+
+
+async def _resent(session: VisitorSession, client_message_id: str | None) -> ChatMessage | None:
+    return await ChatMessage.aio_get_or_none(
+        (ChatMessage.session == session.id) & (ChatMessage.client_message_id == client_message_id))
+
+
+def _attachment_meta_json(attachment: Attachment | None) -> str | None:
+    if attachment is None:
+        return None
+    return json.dumps({"attachment": attachment_meta(attachment)}, ensure_ascii=False)

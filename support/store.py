@@ -1,0 +1,228 @@
+"""What every use case of the chat service reads and writes through: chats, their cards, system messages, and
+`change()`, the one way to write something that others must hear about.
+
+`change()` opens a transaction and collects what it sets off: widget wake-ups, Telegram outbox calls,
+webhook events. The rows are written inside the transaction; the wake-ups fire only after it commits, so a
+listener never re-reads before the row is there and a rolled-back change wakes nobody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import peewee
+import peewee_async
+
+from core.config import SupportSettings
+from core.db import transaction
+from models import ChatMessage, ChatParticipant, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession
+from support.attachments import AttachmentRejected, AttachmentStore
+from support.contracts import ChatCard, ChatNotFound, ManagerChannel
+from support.delivery import DeliveryWorker
+from support.events import EventHub, iso
+from support.integrations import IntegrationSink
+from support.outbox import OutgoingCall, enqueue
+
+NOTIFICATION_AI_MESSAGES = 3
+
+_current: contextvars.ContextVar[Change | None] = contextvars.ContextVar("support_change", default=None)
+
+
+class Change:
+    """One committed-together change and what it sets off once committed."""
+
+    def __init__(self, store: ChatStore) -> None:
+        self._store = store
+        self._sessions: set[int] = set()
+        self._outbox = False
+        self._webhooks = False
+        self.finished = False
+
+    def wake(self, session_pk: int) -> None:
+        """The widget of this visitor has new stored events to read."""
+        self._sessions.add(session_pk)
+
+    async def send(self, calls: Sequence[OutgoingCall]) -> None:
+        """Bot API calls, stored now, delivered by the outbox worker after commit."""
+        if calls:
+            await enqueue(list(calls))
+            self._outbox = True
+
+    async def emit(self, event: str, chat_id: int, **extra: Any) -> None:
+        """An event for external systems (see support/integrations.py), stored with the transition."""
+        if self._store.integrations.urls:
+            await self._store.integrations.emit(event, {"chat": await self._store.snapshot(chat_id), **extra})
+            self._webhooks = True
+
+    async def system_message(
+        self, session: VisitorSession, chat: SupportChat | None, text: str, meta: dict[str, Any] | None = None
+    ) -> ChatMessage:
+        message = await ChatMessage.aio_create(
+            session=session.id,
+            support_chat=chat.id if chat else None,
+            sender=Sender.SYSTEM,
+            text=text,
+            meta=json.dumps(meta, ensure_ascii=False) if meta else None,
+        )
+        self.wake(session.id)
+        return message
+
+    def _fire(self) -> None:
+        self.finished = True
+        for session_pk in self._sessions:
+            self._store.hub.wake(session_pk)
+        if self._outbox and self._store.outbox_worker is not None:
+            self._store.outbox_worker.wake()
+        if self._webhooks and self._store.integration_worker is not None:
+            self._store.integration_worker.wake()
+
+
+class ChatStore:
+    def __init__(
+        self,
+        db: peewee_async.AioDatabase,
+        *,
+        hub: EventHub,
+        channel: ManagerChannel,
+        policy: SupportSettings,
+        admin_ids: Sequence[int] = (),
+        outbox_worker: DeliveryWorker | None = None,
+        integrations: IntegrationSink | None = None,
+        integration_worker: DeliveryWorker | None = None,
+        attachments: AttachmentStore | None = None,
+    ) -> None:
+        self.db = db
+        self.hub = hub
+        self.channel = channel
+        self.policy = policy
+        self.admin_ids = tuple(admin_ids)
+        self.outbox_worker = outbox_worker
+        self.integrations = integrations or IntegrationSink()
+        self.integration_worker = integration_worker
+        self.attachments = attachments
+
+    @contextlib.asynccontextmanager
+    async def change(self) -> AsyncIterator[Change]:
+        """A transaction whose effects fire after it commits; a change inside another joins the outer one."""
+        outer = _current.get()
+        if outer is not None and not outer.finished:
+            async with transaction(self.db):
+                yield outer
+            return
+        change = Change(self)
+        token = _current.set(change)
+        try:
+            async with transaction(self.db):
+                yield change
+        finally:
+            _current.reset(token)
+        change._fire()
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    async def chat(self, chat_id: int) -> SupportChat:
+        chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        return chat
+
+    async def session_of(self, chat: SupportChat) -> VisitorSession:
+        return await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
+
+    async def open_chat_of(self, session: VisitorSession) -> SupportChat | None:
+        return await SupportChat.aio_get_or_none(
+            (SupportChat.session == session.id) & (SupportChat.status.in_(ChatStatus.OPEN))
+        )
+
+    async def joined(self, chat: SupportChat, manager: Manager) -> bool:
+        return bool(await ChatParticipant.select().where(
+            (ChatParticipant.support_chat == chat.id) & (ChatParticipant.manager == manager.id)).aio_exists())
+
+    async def colleagues_in(self, chat: SupportChat) -> list[Manager]:
+        """The managers invited into the chat (not its own manager)."""
+        return list(await Manager.select().join(ChatParticipant).where(
+            ChatParticipant.support_chat == chat.id).order_by(ChatParticipant.joined_at).aio_execute())
+
+    async def admin_telegram_ids(self) -> list[int]:
+        admins = await Manager.select(Manager.telegram_id).where(
+            (Manager.is_admin == True) & (Manager.is_active == True)  # noqa: E712
+        ).aio_execute()
+        return sorted({*self.admin_ids, *(m.telegram_id for m in admins)})
+
+    async def online_managers(self) -> list[Manager]:
+        return list(await Manager.select().where(
+            (Manager.is_online == True) & (Manager.is_active == True)  # noqa: E712
+        ).aio_execute())
+
+    async def has_offer(self, chat: SupportChat, manager: Manager) -> bool:
+        return bool(await Outbox.select().where(
+            (Outbox.support_chat == chat.id) & (Outbox.purpose == "offer") & (Outbox.chat_id == manager.telegram_id)
+        ).aio_exists())
+
+    async def offers(self, chat: SupportChat) -> list[Outbox]:
+        return list(await Outbox.select().where(
+            (Outbox.support_chat == chat.id) & (Outbox.purpose == "offer")).aio_execute())
+
+    async def card(self, chat: SupportChat) -> ChatCard:
+        session = await self.session_of(chat)
+        manager = await Manager.aio_get_or_none(Manager.id == chat.manager_id) if chat.manager_id else None
+        recent = await ChatMessage.select(ChatMessage.text).where(
+            (ChatMessage.session == chat.session_id) & (ChatMessage.sender == Sender.AI)
+            & (ChatMessage.support_chat == chat.id)
+        ).order_by(ChatMessage.id.desc()).limit(NOTIFICATION_AI_MESSAGES).aio_execute()
+        count = await ChatMessage.select().where(ChatMessage.support_chat == chat.id).aio_count()
+        return ChatCard(
+            chat_id=chat.id,
+            session_id=session.session_id,
+            status=chat.status,
+            client_name=chat.client_name or session.name,
+            client_phone=chat.client_phone or session.phone,
+            page_url=chat.page_url or session.page_url,
+            created_at=chat.created_at,
+            manager_name=manager.display_name if manager else None,
+            manager_telegram_id=manager.telegram_id if manager else None,
+            recent_ai_messages=tuple(reversed([row.text for row in recent])),
+            message_count=count,
+            summary=chat.summary,
+            colleague_telegram_ids=tuple(m.telegram_id for m in await self.colleagues_in(chat)),
+        )
+
+    async def snapshot(self, chat_id: int) -> dict[str, Any]:
+        """A chat as external systems see it (the chats API and the webhooks)."""
+        chat = await self.chat(chat_id)
+        card = await self.card(chat)
+
+        def when(value: Any) -> str | None:
+            return iso(value) if value else None
+
+        return {
+            "id": chat.id, "status": chat.status, "session_id": card.session_id,
+            "client": {"name": card.client_name, "phone": card.client_phone, "page_url": card.page_url},
+            "manager": {"name": card.manager_name, "telegram_id": card.manager_telegram_id}
+            if card.manager_name else None,
+            "summary": chat.summary, "created_at": when(chat.created_at), "assigned_at": when(chat.assigned_at),
+            "first_response_at": when(chat.first_response_at), "closed_at": when(chat.closed_at),
+            "close_reason": chat.close_reason, "rating": chat.rating, "rating_comment": chat.rating_comment,
+            "message_count": card.message_count,
+        }
+
+    def files(self) -> AttachmentStore:
+        if self.attachments is None:
+            raise AttachmentRejected("uploads_disabled", "Files are not accepted here.")
+        return self.attachments
+
+
+def manager_load() -> peewee.SelectQuery:
+    """A manager's load, the one definition (routing balances on it, the admin's lists show it): chats in work
+    plus chats offered to them and not yet taken, so a burst of handoffs spreads across managers.
+
+    A correlated subquery on Manager.id: select it next to Manager."""
+    return SupportChat.select(peewee.fn.COUNT(SupportChat.id)).where(
+        ((SupportChat.manager == Manager.id) & (SupportChat.status == ChatStatus.ASSIGNED))
+        | ((SupportChat.offered_manager == Manager.id) & (SupportChat.status == ChatStatus.WAITING)
+           & SupportChat.broadcast_at.is_null())
+    )
