@@ -31,7 +31,7 @@ def configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings, *, migrate: bool) -> None:
-    from webhook.server import Product
+    from app.product import Product
 
     product = Product(settings, migrate=migrate)
     stop = asyncio.Event()

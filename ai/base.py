@@ -1,17 +1,16 @@
-"""Types shared by every consultant backend; the chat service depends on exactly these."""
+"""Types shared by every consultant backend; the chat service depends on exactly these (Consultant is the one
+protocol it knows the AI by)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-# Share of the question's informative words that the best entry must explain (KnowledgeIndex.search).
-# Picked on bench/data/ai_questions.tsv and the tests' paraphrases. The window is narrow: at 0.45 real
-# questions with a filler word the base does not know start failing ("надо ли покупать ОСАГО самому"
-# scores 0.44), at 0.35 off-topic ones sharing one domain word pass ("сколько стоит билет в кино", 0.36).
-DEFAULT_THRESHOLD = 0.4
+# The settings are config.toml's [ai] section itself, re-exported as the ai package's own.
+from core.config import DEFAULT_THRESHOLD, AISettings
+
+__all__ = ["DEFAULT_THRESHOLD", "AIAnswer", "AISettings", "AnswerStream", "Consultant", "Turn"]
 
 
 @dataclass(frozen=True)
@@ -30,20 +29,6 @@ class AIAnswer:
     # The whole entry (Markdown) when `text` is only the sentences of it that answer the question:
     # the widget offers it behind «Подробнее». Empty when the text is already all there is.
     more: str = ""
-
-
-@dataclass(frozen=True)
-class AISettings:
-    """Filled from config.toml [ai] by the caller."""
-
-    backend: Literal["knowledge", "openai"] = "knowledge"
-    knowledge_path: Path = Path("knowledge")
-    threshold: float = DEFAULT_THRESHOLD
-    base_url: str = ""  # openai backend
-    model: str = ""
-    api_key: str = ""  # read from env by the caller (AI_API_KEY / OPENAI_API_KEY)
-    timeout_seconds: float = 20.0
-    auto_handoff: bool = False
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ import peewee
 import peewee_async
 from peewee_async.connection import connection_context
 
-from core.config import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 Engine = Literal["sqlite", "postgresql"]
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+aiopg", "postgresql+psycopg2")

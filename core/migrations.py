@@ -7,8 +7,8 @@ from pathlib import Path
 
 from peewee_migrate import Router
 
-from core.config import PROJECT_ROOT
 from core.db import make_sync_database
+from core.paths import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 log = logging.getLogger(__name__)

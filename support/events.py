@@ -12,6 +12,8 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from aiohttp import web
+
 from models import ChatMessage, Sender
 from support.markdown import render_markdown
 
@@ -39,11 +41,6 @@ class EventHub:
     def publish_ephemeral(self, session_pk: int, event: dict[str, Any]) -> None:
         self._push(session_pk, event)
 
-    def listener_count(self, session_pk: int | None = None) -> int:
-        if session_pk is None:
-            return sum(len(queues) for queues in self._listeners.values())
-        return len(self._listeners.get(session_pk, ()))
-
     def _push(self, session_pk: int, item: dict[str, Any] | None) -> None:
         for queue in list(self._listeners.get(session_pk, ())):
             try:
@@ -56,6 +53,10 @@ class EventHub:
         """Shutdown: wake every listener so long-polls and sockets can finish promptly."""
         for session_pk in list(self._listeners):
             self._push(session_pk, None)
+
+
+# The aiohttp application carries the hub under this key (the widget's live connections listen on it).
+HUB = web.AppKey("hub", EventHub)
 
 
 def iso(value: Any) -> str:

@@ -54,7 +54,8 @@ class SupportService:
         attachments: AttachmentStore | None = None,
     ) -> None:
         self.store = ChatStore(
-            db, hub=hub, channel=channel, policy=policy or SupportSettings(), admin_ids=admin_ids, outbox_worker=outbox_worker,
+            db, hub=hub, channel=channel, policy=policy or SupportSettings(), admin_ids=admin_ids,
+            outbox_worker=outbox_worker,
             integrations=integrations, integration_worker=integration_worker, attachments=attachments,
         )
         self.routing = Routing(self.store)

@@ -166,7 +166,7 @@ class Desk(_ProductHandles):
 
 
 async def start_desk(database_url: str, **env: str) -> Any:
-    from webhook.server import Product
+    from app.product import Product
 
     product = Product(make_settings(database_url, **env))
     await product.start()

@@ -107,7 +107,7 @@ def manager_receives(server: LiveServer, fragment: str) -> SentMessage:
 
 def drop_websockets(server: LiveServer) -> int:
     """Close every widget WebSocket from the server side, as a restart or a proxy would."""
-    from core.appkeys import WEBSOCKETS
+    from widget.api import WEBSOCKETS
 
     async def go() -> int:
         sockets = list(server.product.runner.app[WEBSOCKETS])

@@ -1,1 +1,2 @@
-"""The HTTP server: one aiohttp application carrying the widget API, the Telegram webhook and health."""
+"""The HTTP surface other systems call: the Telegram webhook, the chats API (rest.py), and the outgoing
+webhooks' delivery."""

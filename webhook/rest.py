@@ -7,9 +7,10 @@ import hmac
 
 from aiohttp import web
 
-from core.appkeys import SERVICE, SETTINGS
+from core.config import SETTINGS
 from models import ChatStatus
 from support.contracts import ChatAlreadyTaken, ChatClosed, ChatNotFound, NotAllowed
+from support.service import SERVICE
 from widget.api import api_error
 
 MAX_PAGE = 100

@@ -1,4 +1,4 @@
-"""The widget's public HTTP API. Thin handlers: parse and check, call SupportService, answer JSON."""
+"""The widget's public HTTP API. Thin handlers: parse and check, call the chat service, answer JSON."""
 
 from __future__ import annotations
 
@@ -6,17 +6,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, WSMsgType, web
 from pydantic import BaseModel, ValidationError
 
-from core.appkeys import HUB, RATE_LIMITER, SERVICE, SETTINGS, WEBSOCKETS
+from core.config import SETTINGS
 from models import VisitorSession
 from support.attachments import AttachmentRejected
 from support.contracts import AlreadyRated, ChatNotFound, InvalidToken, SessionNotFound
-from support.events import message_event
+from support.events import HUB, message_event
+from support.service import SERVICE
 from widget.ratelimit import RateLimiter
 from widget.schemas import RateBody, SendMessageBody, SessionBody, StartBody, TransferBody
 
@@ -26,6 +28,9 @@ Body = TypeVar("Body", bound=BaseModel)
 LONG_POLL_MAX_SECONDS = 30.0
 # Set when the server is stopping: long-polls answer at once instead of holding the shutdown.
 _SHUTTING_DOWN = web.AppKey("widget_shutting_down", asyncio.Event)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # visitor messages per minute, per session
+# The open widget sockets, closed with 1001 (going away) at shutdown.
+WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 WS_HEARTBEAT_SECONDS = 20.0
 REPLAY_PAGE = 200
 
@@ -345,6 +350,8 @@ START_LIMITER = web.AppKey("start_limiter", RateLimiter)
 def setup_api(app: web.Application) -> None:
     app[_SHUTTING_DOWN] = asyncio.Event()
     app[START_LIMITER] = RateLimiter(app[SETTINGS].http.sessions_per_minute)
+    app[RATE_LIMITER] = RateLimiter(app[SETTINGS].support.messages_per_minute)
+    app[WEBSOCKETS] = weakref.WeakSet()
     app.router.add_post("/api/chat/start", start_chat)
     app.router.add_post("/api/chat/send-message", send_message)
     app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)

@@ -39,12 +39,11 @@ from bot.callbacks import (
     TeamAction,
     TeamCallback,
 )
-from bot.handlers.chats import refusal
 from bot.middlewares import IsAdmin
 from bot.render import client_label
 from bot.states import AddManager
 from models import Manager
-from support.contracts import SupportError, TeamMember
+from support.contracts import TeamMember
 from support.service import SupportService
 from support.stats import (
     PERIOD_DAYS,
@@ -482,11 +481,7 @@ async def assign_chat(
 ) -> None:
     assert query.from_user is not None
     admin_name = manager.display_name if manager else query.from_user.full_name
-    try:
-        card = await service.lifecycle.assign(callback_data.chat_id, callback_data.telegram_id, by=admin_name)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
-        return
+    card = await service.lifecycle.assign(callback_data.chat_id, callback_data.telegram_id, by=admin_name)
     await query.answer(f"✅ Чат #{card.chat_id} назначен: {card.manager_name}")
 
 

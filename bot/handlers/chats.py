@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.callbacks import ChatAction, ChatCallback, HistoryPage, InviteTo, TransferTo
+from bot.handlers.errors import refusal
 from bot.middlewares import IsManager
 from bot.render import assigned_keyboard, chat_button, client_label, colleague_keyboard, details_pages, history_keyboard
 from bot.states import ReplyMode, TransferNote
-from models import Manager
+from models import ChatStatus, Manager
 from support.attachments import AttachmentRejected
-from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, ChatNotFound, NotAllowed, SupportError
+from support.contracts import ChatCard, ChatClosed, NotAllowed, SupportError
 from support.service import SupportService
-
-
-def refusal(error: SupportError) -> str:
-    if isinstance(error, ChatAlreadyTaken):
-        return f"Этот чат уже принял(а) {error.manager_name}."
-    if isinstance(error, ChatClosed):
-        return "Этот чат уже завершён."
-    if isinstance(error, ChatNotFound):
-        return "Чат не найден."
-    if isinstance(error, NotAllowed):
-        return "⛔ Это чат другого менеджера: у вас нет к нему доступа."
-    return "Не получилось выполнить действие."
-
-
-T = TypeVar("T")
-
-
-async def or_refuse(query: CallbackQuery, action: Awaitable[T]) -> T | None:
-    """Run a SupportService call for a button; a refusal becomes the alert the manager sees, and None."""
-    try:
-        return await action
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
-        return None
 
 
 async def send_chat_list(chat_id: int, bot: Bot | None, service: SupportService, manager: Manager) -> None:
@@ -78,9 +52,7 @@ async def accept(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.lifecycle.accept(callback_data.chat_id, manager))
-    if card is None:
-        return
+    card = await service.lifecycle.accept(callback_data.chat_id, manager)
     await query.answer(f"✅ Чат #{card.chat_id} ваш.")
     # The accepted chat is the one the manager is most likely to answer next.
     await enter_reply_mode(query.bot, state, manager, card, markup=assigned_keyboard(card))
@@ -90,11 +62,9 @@ async def reply_mode(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.queries.chat_card(callback_data.chat_id, manager))
-    if card is None:
-        return
-    if not card.works_on(manager.telegram_id) or card.status != "assigned":
-        await query.answer("Сначала примите чат." if card.status == "waiting" else refusal(ChatClosed(0)),
+    card = await service.queries.chat_card(callback_data.chat_id, manager)
+    if not card.works_on(manager.telegram_id) or card.status != ChatStatus.ASSIGNED:
+        await query.answer("Сначала примите чат." if card.status == ChatStatus.WAITING else refusal(ChatClosed(0)),
                            show_alert=True)
         return
     await query.answer(f"💬 Отвечаете в чат #{card.chat_id}")
@@ -130,12 +100,8 @@ async def history_page(
 async def show_history(
     query: CallbackQuery, chat_id: int, page: int, service: SupportService, manager: Manager, *, edit: bool
 ) -> None:
-    try:
-        card = await service.queries.chat_card(chat_id, manager)
-        history = await service.queries.chat_history(chat_id, manager)
-    except SupportError as error:
-        await query.answer(refusal(error), show_alert=True)
-        return
+    card = await service.queries.chat_card(chat_id, manager)
+    history = await service.queries.chat_history(chat_id, manager)
     pages = details_pages(card, history)
     page = max(0, min(page, len(pages) - 1))
     markup = history_keyboard(card, page, len(pages), can_act=card.manager_telegram_id == manager.telegram_id)
@@ -150,9 +116,7 @@ async def show_history(
 async def call_client(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    card = await or_refuse(query, service.queries.chat_card(callback_data.chat_id, manager))
-    if card is None:
-        return
+    card = await service.queries.chat_card(callback_data.chat_id, manager)
     if not card.client_phone:
         await query.answer("Клиент не оставил телефон.", show_alert=True)
         return
@@ -168,9 +132,7 @@ async def close(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.lifecycle.close(manager, callback_data.chat_id))
-    if card is None:
-        return
+    card = await service.lifecycle.close(manager, callback_data.chat_id)
     data = await state.get_data()
     if data.get("chat_id") == card.chat_id:
         await state.clear()
@@ -197,8 +159,11 @@ async def reply_in_mode(message: Message, service: SupportService, manager: Mana
     if chat_id is None:
         await state.clear()
         return
-    if not await deliver_reply(message, service, manager, int(chat_id)):
-        await state.clear()
+    try:
+        await deliver_reply(message, service, manager, int(chat_id))
+    except SupportError:
+        await state.clear()  # the chat is gone (closed, handed over): leave its reply mode; the refusal is said
+        raise
 
 
 async def unsupported_in_mode(message: Message) -> None:
@@ -237,34 +202,25 @@ async def file_to_client(
     buffer = await bot.download(file_id)
     assert buffer is not None
     try:
-        await service.relay.manager_file(manager, int(chat_id), buffer.read(), filename=filename, caption=message.caption)
+        await service.relay.manager_file(manager, int(chat_id), buffer.read(), filename=filename,
+                                         caption=message.caption)
     except AttachmentRejected as exc:
         await message.answer(FILE_REFUSALS.get(exc.code, "Этот файл нельзя отправить в веб-чат."))
-        return
-    except SupportError as error:
-        await message.answer(refusal(error))
         return
     await message.reply(f"✅ Файл отправлен клиенту (чат #{chat_id}).")
 
 
-async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> bool:
+async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> None:
     assert message.text is not None
-    try:
-        await service.relay.manager_reply(manager, chat_id, message.text)
-    except SupportError as error:
-        await message.answer(refusal(error))
-        return False
+    await service.relay.manager_reply(manager, chat_id, message.text)
     await message.reply(f"✅ Отправлено клиенту (чат #{chat_id}).")
-    return True
 
 
 async def choose_transfer_target(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    card = await or_refuse(query, service.queries.chat_card(callback_data.chat_id, manager))
-    if card is None:
-        return
-    if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
+    card = await service.queries.chat_card(callback_data.chat_id, manager)
+    if card.manager_telegram_id != manager.telegram_id or card.status != ChatStatus.ASSIGNED:
         await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
         return
     colleagues = await service.team.transfer_targets(manager)
@@ -330,10 +286,8 @@ async def finish_transfer(
 async def choose_colleague_to_invite(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
 ) -> None:
-    card = await or_refuse(query, service.queries.chat_card(callback_data.chat_id, manager))
-    if card is None:
-        return
-    if card.manager_telegram_id != manager.telegram_id or card.status != "assigned":
+    card = await service.queries.chat_card(callback_data.chat_id, manager)
+    if card.manager_telegram_id != manager.telegram_id or card.status != ChatStatus.ASSIGNED:
         await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
         return
     colleagues = [member for member in await service.team.transfer_targets(manager)
@@ -352,8 +306,7 @@ async def choose_colleague_to_invite(
 async def invite_colleague(
     query: CallbackQuery, callback_data: InviteTo, service: SupportService, manager: Manager
 ) -> None:
-    if await or_refuse(query, service.colleagues.invite(manager, callback_data.chat_id, callback_data.telegram_id)) is None:
-        return
+    await service.colleagues.invite(manager, callback_data.chat_id, callback_data.telegram_id)
     await query.answer("👥 Приглашение отправлено.")
 
 
@@ -361,9 +314,7 @@ async def join_chat(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.colleagues.join(callback_data.chat_id, manager))
-    if card is None:
-        return
+    card = await service.colleagues.join(callback_data.chat_id, manager)
     await query.answer(f"👥 Вы в чате #{card.chat_id}.")
     await enter_reply_mode(query.bot, state, manager, card, markup=colleague_keyboard(card))
 
@@ -372,9 +323,7 @@ async def leave_chat(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await or_refuse(query, service.colleagues.leave(callback_data.chat_id, manager))
-    if card is None:
-        return
+    card = await service.colleagues.leave(callback_data.chat_id, manager)
     if (await state.get_data()).get("chat_id") == card.chat_id:
         await state.clear()
     await query.answer(f"🚪 Вы вышли из чата #{card.chat_id}: его сообщения больше не приходят вам.",

@@ -1,13 +1,42 @@
-"""One place for unexpected errors: the person gets a polite word, the log gets the traceback."""
+"""One place for errors: a refusal of the chat service becomes a polite reply, anything else a polite word
+for the person and a traceback for the log."""
 
 import logging
 
 from aiogram import Router
+from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
+
+from support.contracts import ChatAlreadyTaken, ChatClosed, ChatNotFound, NotAllowed, SupportError
 
 log = logging.getLogger(__name__)
 
 SORRY = "😔 Что-то пошло не так. Попробуйте ещё раз; если не выйдет — напишите администратору."
+
+
+def refusal(error: SupportError) -> str:
+    """What a manager reads when the chat service refuses an action."""
+    if isinstance(error, ChatAlreadyTaken):
+        return f"Этот чат уже принял(а) {error.manager_name}."
+    if isinstance(error, ChatClosed):
+        return "Этот чат уже завершён."
+    if isinstance(error, ChatNotFound):
+        return "Чат не найден."
+    if isinstance(error, NotAllowed):
+        return "⛔ Это чат другого менеджера: у вас нет к нему доступа."
+    return "Не получилось выполнить действие."
+
+
+async def on_refusal(event: ErrorEvent) -> bool:
+    """A button's refusal is an alert on that button; a message's is a reply. Nothing for the log: it is normal."""
+    assert isinstance(event.exception, SupportError)
+    text = refusal(event.exception)
+    update = event.update
+    if update.callback_query is not None:
+        await update.callback_query.answer(text, show_alert=True)
+    elif update.message is not None:
+        await update.message.answer(text)
+    return True
 
 
 async def on_error(event: ErrorEvent) -> bool:
@@ -23,5 +52,6 @@ async def on_error(event: ErrorEvent) -> bool:
 def build_router() -> Router:
     """A fresh router each time: aiogram attaches a router to one dispatcher only."""
     router = Router(name="errors")
+    router.error.register(on_refusal, ExceptionTypeFilter(SupportError))
     router.error.register(on_error)
     return router

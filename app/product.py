@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
 
 import peewee_async
 from aiogram import Bot, Dispatcher
@@ -17,37 +16,28 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from ai import AISettings, build_consultant
+from ai import build_consultant
+from app.http import create_app
 from bot import build_bot, build_dispatcher, set_commands
 from bot.render import TelegramManagerChannel
-from core.config import PROJECT_ROOT, Settings
+from core.config import Settings
 from core.db import make_database, parse_database_url
 from core.migrations import apply_migrations, ensure_migrated
+from core.paths import from_project
 from models import bind_database
+from sandbox.personas import ROLE_LABELS, SandboxPersona, personas, sandbox_access
 from support.attachments import AttachmentStore
 from support.events import EventHub
-from support.integrations import IntegrationSink, IntegrationWorker
+from support.integrations import IntegrationSink
 from support.jobs import SupportJobs
 from support.outbox import OutboxWorker
 from support.service import SupportService, log_delivery
-from webhook.app import create_app
+from webhook.outgoing import IntegrationWorker
 
 log = logging.getLogger("ilpo")
 
 SANDBOX_TOKEN = "1000000001:SANDBOX-not-a-real-token"
 SANDBOX_PREFIX = "/telegram-sandbox"
-
-
-@dataclass(frozen=True)
-class SandboxPersona:
-    telegram_id: int
-    first_name: str
-    role: str  # manager | admin | stranger
-
-
-SANDBOX_MANAGER_ID = 1001
-SANDBOX_ADMIN_ID = 1000
-SANDBOX_STRANGER_ID = 4242
 
 
 class QuietAccessLogger(AbstractAccessLogger):
@@ -101,19 +91,11 @@ class Product:
     def _access_ids(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         admins, managers = self.settings.access.admin_ids, self.settings.access.manager_ids
         if self.telegram_mode == "sandbox":
-            # The sandbox's personas must be able to try everything without editing the config.
-            admins = (*admins, SANDBOX_ADMIN_ID) if SANDBOX_ADMIN_ID not in admins else admins
-            if not managers:
-                managers = (SANDBOX_MANAGER_ID,)
+            return sandbox_access(admins, managers)
         return admins, managers
 
     def personas(self) -> list[SandboxPersona]:
-        admins, managers = self._access_ids()
-        return [
-            SandboxPersona(managers[0], "Анна (менеджер)", "manager"),
-            SandboxPersona(SANDBOX_ADMIN_ID if SANDBOX_ADMIN_ID in admins else admins[0], "Админ", "admin"),
-            SandboxPersona(SANDBOX_STRANGER_ID, "Посторонний", "stranger"),
-        ]
+        return personas(*self._access_ids())
 
     async def start(self) -> None:
         settings = self.settings
@@ -131,8 +113,7 @@ class Product:
         token = SANDBOX_TOKEN if sandbox else settings.telegram.bot_token
         self.bot = build_bot(token, settings.telegram.api_base)
         storage = settings.storage
-        uploads = storage.uploads_path if storage.uploads_path.is_absolute() else PROJECT_ROOT / storage.uploads_path
-        self.attachments = AttachmentStore(uploads, storage.max_upload_mb * 1024 * 1024)
+        self.attachments = AttachmentStore(from_project(storage.uploads_path), storage.max_upload_mb * 1024 * 1024)
         self.worker = OutboxWorker(self.bot, files=self.attachments.input_file)
         self.worker.on_delivered(log_delivery)
         integrations = settings.integrations
@@ -143,7 +124,7 @@ class Product:
             self.db,
             hub=hub,
             channel=TelegramManagerChannel(),
-            consultant=build_consultant(_ai_settings(settings)),
+            consultant=build_consultant(settings.ai),
             policy=settings.support,
             admin_ids=admins,
             manager_ids=managers,
@@ -183,10 +164,9 @@ class Product:
 
         self.fake = fake = FakeBotAPI(token)
         fake.register(app, prefix=SANDBOX_PREFIX)
-        personas = self.personas()
-        users = [FakeUser(id=p.telegram_id, first_name=p.first_name) for p in personas]
-        labels = {"manager": "Менеджер", "admin": "Администратор", "stranger": "Посторонний"}
-        setup_sandbox(app, fake, users, labels={p.telegram_id: labels[p.role] for p in personas})
+        people = self.personas()
+        users = [FakeUser(id=p.telegram_id, first_name=p.first_name) for p in people]
+        setup_sandbox(app, fake, users, labels={p.telegram_id: ROLE_LABELS[p.role] for p in people})
 
     async def _start_telegram_link(self, admins: tuple[int, ...]) -> None:
         assert self.bot is not None and self.dispatcher is not None
@@ -270,18 +250,6 @@ async def _bounded(step: str, work: Awaitable[object], seconds: float) -> None:
         await asyncio.wait_for(work, timeout=seconds)
     except TimeoutError:
         log.warning("Shutdown: %s took longer than %ss; going on without it", step, seconds)
-
-
-def _ai_settings(settings: Settings) -> AISettings:
-    ai = settings.ai
-    knowledge_path = ai.knowledge_path if ai.knowledge_path.is_absolute() else PROJECT_ROOT / ai.knowledge_path
-    values: dict[str, object] = {
-        "backend": ai.backend, "knowledge_path": knowledge_path, "base_url": ai.base_url, "model": ai.model,
-        "api_key": ai.api_key, "timeout_seconds": ai.timeout_seconds, "auto_handoff": ai.auto_handoff,
-    }
-    if ai.threshold is not None:
-        values["threshold"] = ai.threshold
-    return AISettings(**values)  # type: ignore[arg-type]
 
 
 def _bound_port(site: web.TCPSite, configured: int) -> int:

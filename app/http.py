@@ -1,26 +1,27 @@
-"""Assembles the aiohttp application that runs in the bot's event loop."""
+"""Assembles the aiohttp application that runs in the bot's event loop, from each room's routes."""
 
 from __future__ import annotations
 
 import logging
-import weakref
 
+import peewee_async
 from aiogram import Bot, Dispatcher
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from core.appkeys import BOT, DATABASE, DISPATCHER, HUB, RATE_LIMITER, SERVICE, SETTINGS, TELEGRAM_MODE, WEBSOCKETS
-from core.config import Settings
+from core.config import SETTINGS, Settings
 from core.db import ping
-from support.events import EventHub
-from support.service import SupportService
+from support.events import HUB, EventHub
+from support.service import SERVICE, SupportService
 from webhook.rest import setup_rest
+from webhook.telegram import setup_telegram_webhook
 from widget.api import setup_api
 from widget.pages import setup_pages
-from widget.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
+
+DATABASE: web.AppKey[peewee_async.AioDatabase] = web.AppKey("database")
+TELEGRAM_MODE = web.AppKey("telegram_mode", str)  # polling | webhook | sandbox
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -92,7 +93,7 @@ def _json_error_kwargs(exc: web.HTTPException, code: str) -> dict[str, object]:
 def create_app(
     *,
     settings: Settings,
-    database: object,
+    database: peewee_async.AioDatabase,
     service: SupportService,
     hub: EventHub,
     bot: Bot,
@@ -104,22 +105,14 @@ def create_app(
     max_body = 50 * 1024 * 1024 if telegram_mode == "sandbox" else 256 * 1024
     app = web.Application(middlewares=[json_errors, api_cors], client_max_size=max_body)
     app[SETTINGS] = settings
-    app[DATABASE] = database  # type: ignore[assignment]
+    app[DATABASE] = database
     app[SERVICE] = service
     app[HUB] = hub
-    app[BOT] = bot
-    app[DISPATCHER] = dispatcher
     app[TELEGRAM_MODE] = telegram_mode
-    app[RATE_LIMITER] = RateLimiter(settings.support.messages_per_minute)
-    app[WEBSOCKETS] = weakref.WeakSet()
     app.router.add_get("/healthz", healthz)
     setup_api(app)
     setup_rest(app)
     setup_pages(app)
     if telegram_mode == "webhook":
-        # aiogram checks X-Telegram-Bot-Api-Secret-Token itself and answers 401 to anyone else.
-        SimpleRequestHandler(
-            dispatcher=dispatcher, bot=bot, secret_token=settings.telegram.webhook_secret,
-            handle_in_background=False,
-        ).register(app, path=settings.telegram.webhook_path)
+        setup_telegram_webhook(app, dispatcher, bot, settings.telegram)
     return app
