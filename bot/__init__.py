@@ -7,22 +7,14 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
+from bot.commands import ADMIN_COMMANDS, MANAGER_COMMANDS
 from bot.fsm_storage import DatabaseStorage
 from bot.handlers import admin, routers
 from bot.middlewares import ManagerContext, OncePerUpdate
 from support.service import SupportService
 from support.stats import StatsService
-
-MANAGER_COMMANDS = [
-    BotCommand(command="start", description="Главное меню и регистрация"),
-    BotCommand(command="online", description="Начать рабочую смену (принимать чаты)"),
-    BotCommand(command="offline", description="Завершить смену"),
-    BotCommand(command="chats", description="Показать активные чаты"),
-    BotCommand(command="cancel", description="Отменить текущее действие"),
-]
-ADMIN_COMMANDS = [*MANAGER_COMMANDS, BotCommand(command="admin", description="Админ-меню")]
 
 
 def build_bot(token: str, api_base: str, *, request_timeout: float = 30.0) -> Bot:

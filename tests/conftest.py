@@ -283,3 +283,62 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for engine, by_outcome in sorted(counts.items()):
         summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(by_outcome.items()))
         terminalreporter.write_line(f"database {engine}: {summary}")
+
+
+class RecordingChannel:
+    """A ManagerChannel that writes down every manager-facing message asked for, as (kind, telegram id), and
+    returns a plain sendMessage so the outbox rows are real."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int]] = []
+
+    def __getattr__(self, kind: str) -> Callable[..., Any]:
+        from support.outbox import OutgoingCall
+
+        def record(*args: Any, **kwargs: Any) -> Any:
+            # The addressee is the first int argument (an Outbox row for edits of an offer).
+            target = next((a for a in args if isinstance(a, int)), None)
+            if target is None:
+                target = next(a.chat_id for a in args if hasattr(a, "purpose"))
+            self.sent.append((kind, target))
+            call = OutgoingCall(target, "sendMessage", {"chat_id": target, "text": kind},
+                                purpose="offer" if kind == "offer" else "notice",
+                                support_chat_id=getattr(args[0], "chat_id", None) if args else None)
+            return [call] if kind == "visitor_message" else call
+
+        return record
+
+    def to(self, telegram_id: int) -> list[str]:
+        return [kind for kind, target in self.sent if target == telegram_id]
+
+
+@dataclass
+class Service:
+    """The chat service alone: a real database, a recording channel, no HTTP server and no bot."""
+
+    service: Any
+    channel: RecordingChannel
+
+
+@pytest.fixture
+async def support(clean_database: str) -> AsyncIterator[Service]:
+    from ai import build_consultant
+    from core.db import make_database
+    from models import bind_database
+    from support.events import EventHub
+    from support.service import SupportService
+
+    settings = make_settings(clean_database)
+    db = make_database(clean_database)
+    bind_database(db)
+    await db.aio_connect()
+    channel = RecordingChannel()
+    service = SupportService(
+        db, hub=EventHub(), channel=channel, consultant=build_consultant(settings.ai), policy=settings.support,
+        admin_ids=settings.access.admin_ids, manager_ids=settings.access.manager_ids,
+    )
+    try:
+        yield Service(service, channel)
+    finally:
+        await service.drain()
+        await db.aio_close()

@@ -39,6 +39,7 @@ from bot.callbacks import (
     TeamAction,
     TeamCallback,
 )
+from bot.commands import ADMIN_COMMANDS
 from bot.middlewares import IsAdmin
 from bot.render import client_label
 from bot.states import AddManager
@@ -277,8 +278,6 @@ async def _tell(bot: Bot, telegram_id: int, text: str) -> bool:
 
 async def _update_commands(bot: Bot, member: TeamMember) -> None:
     """Show /admin in the command menu of exactly the people who may use it."""
-    from bot import ADMIN_COMMANDS  # here, not at the top: the bot package imports this module
-
     scope = BotCommandScopeChat(chat_id=member.telegram_id)
     try:
         if member.admin and member.active:
