@@ -71,9 +71,14 @@ def offer_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def answer_row(chat_id: int) -> list[InlineKeyboardButton]:
+    """«💬 Ответить» + «📋 Подробности»: under everything a manager may want to answer."""
+    return [chat_button("💬 Ответить", ChatAction.REPLY, chat_id),
+            chat_button("📋 Подробности", ChatAction.DETAILS, chat_id)]
+
+
 def assigned_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
-    rows = [[chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-             chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)],
+    rows = [answer_row(card.chat_id),
             [chat_button("↪️ Передать", ChatAction.TRANSFER, card.chat_id),
              chat_button("👥 Пригласить", ChatAction.INVITE, card.chat_id),
              chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)]]
@@ -84,11 +89,8 @@ def assigned_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
 
 def colleague_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
     """For a manager invited into someone else's chat: answer, look, or step out."""
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-        chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id),
-        chat_button("🚪 Выйти", ChatAction.LEAVE, card.chat_id),
-    ]])
+    return InlineKeyboardMarkup(inline_keyboard=[[*answer_row(card.chat_id),
+                                                  chat_button("🚪 Выйти", ChatAction.LEAVE, card.chat_id)]])
 
 
 def menu_keyboard(*, online: bool, admin: bool) -> InlineKeyboardMarkup:
@@ -106,6 +108,15 @@ def menu_keyboard(*, online: bool, admin: bool) -> InlineKeyboardMarkup:
 
 def _markup(markup: InlineKeyboardMarkup | None) -> dict | None:
     return markup.model_dump(mode="json", exclude_none=True) if markup else None
+
+
+def _edit_offer(card: ChatCard, offer: Outbox, text: str, markup: InlineKeyboardMarkup | None) -> OutgoingCall:
+    """Rewrite an offer already sent (its message id is filled in from `offer` when the edit is delivered)."""
+    params = {"chat_id": offer.chat_id, "text": text, "parse_mode": "HTML"}
+    if markup is not None:
+        params["reply_markup"] = _markup(markup)
+    return OutgoingCall(chat_id=offer.chat_id, method="editMessageText", params=params, purpose="offer_update",
+                        support_chat_id=card.chat_id, edits_outbox_id=offer.id)
 
 
 def _send(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None, **extra: object) -> dict:
@@ -143,7 +154,7 @@ def split_for_telegram(header: str, text: str, limit: int = TELEGRAM_TEXT_LIMIT)
 
 
 class TelegramManagerChannel:
-    """support.service.ManagerChannel for Telegram: what managers and admins receive."""
+    """support.contracts.ManagerChannel for Telegram: what managers and admins receive."""
 
     def offer(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall:
         text = card_text(card) + "\n\n⏳ <b>Клиент ждёт ответа.</b> Примите чат, чтобы ответить."
@@ -165,17 +176,7 @@ class TelegramManagerChannel:
         else:
             text = card_text(card) + f"\n\n🔒 Чат принял(а) {escape(card.manager_name or '?')}."
             markup = None
-        params = {"chat_id": offer.chat_id, "text": text, "parse_mode": "HTML"}
-        if markup is not None:
-            params["reply_markup"] = _markup(markup)
-        return OutgoingCall(
-            chat_id=offer.chat_id,
-            method="editMessageText",
-            params=params,
-            purpose="offer_update",
-            support_chat_id=card.chat_id,
-            edits_outbox_id=offer.id,
-        )
+        return _edit_offer(card, offer, text, markup)
 
     def queued_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall:
         text = card_text(card) + (
@@ -194,10 +195,7 @@ class TelegramManagerChannel:
     def visitor_message(self, card: ChatCard, manager_telegram_id: int, text: str) -> list[OutgoingCall]:
         header = f"💬 <b>{client_label(card)}</b> · чат #{card.chat_id}"
         pieces = split_for_telegram(header, text)
-        markup = InlineKeyboardMarkup(inline_keyboard=[[
-            chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-            chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id),
-        ]])
+        markup = InlineKeyboardMarkup(inline_keyboard=[answer_row(card.chat_id)])
         return [
             OutgoingCall(
                 chat_id=manager_telegram_id,
@@ -219,9 +217,8 @@ class TelegramManagerChannel:
         if caption:
             text += "\n\n" + escape(_shorten(caption, CAPTION_LIMIT - len(text) - 10))
         params = {"chat_id": manager_telegram_id, kind: {"attachment_id": attachment.id}, "caption": text,
-                  "parse_mode": "HTML", "reply_markup": _markup(InlineKeyboardMarkup(inline_keyboard=[[
-                      chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-                      chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]]))}
+                  "parse_mode": "HTML",
+                  "reply_markup": _markup(InlineKeyboardMarkup(inline_keyboard=[answer_row(card.chat_id)]))}
         method = "sendPhoto" if kind == "photo" else "sendDocument"
         return OutgoingCall(chat_id=manager_telegram_id, method=method, params=params, purpose="relay",
                             support_chat_id=card.chat_id)
@@ -267,10 +264,7 @@ class TelegramManagerChannel:
             f"\n\n⏰ <b>Чат не приняли за {minutes} мин</b> — он предложен всем менеджерам онлайн. "
             "Ещё можно принять."
         )
-        params = {"chat_id": offer.chat_id, "text": text, "parse_mode": "HTML",
-                  "reply_markup": _markup(offer_keyboard(card))}
-        return OutgoingCall(chat_id=offer.chat_id, method="editMessageText", params=params,
-                            purpose="offer_update", support_chat_id=card.chat_id, edits_outbox_id=offer.id)
+        return _edit_offer(card, offer, text, offer_keyboard(card))
 
     def set_offline_for_missing(self, manager_telegram_id: int, missed: int) -> OutgoingCall:
         text = (f"🔴 Вы пропустили {missed} предложения чата подряд, поэтому смена приостановлена: новые чаты "
@@ -294,9 +288,7 @@ class TelegramManagerChannel:
 
     def sla_reminder(self, card: ChatCard, manager_telegram_id: int, minutes: int) -> OutgoingCall:
         text = f"⏰ <b>{client_label(card)}</b> ждёт ответа уже {minutes} мин (чат #{card.chat_id})."
-        markup = InlineKeyboardMarkup(inline_keyboard=[[
-            chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
-            chat_button("📋 Подробности", ChatAction.DETAILS, card.chat_id)]])
+        markup = InlineKeyboardMarkup(inline_keyboard=[answer_row(card.chat_id)])
         return self._notice(manager_telegram_id, text, purpose="reminder", card=card, markup=markup)
 
     def sla_alert(self, card: ChatCard, admin_telegram_id: int, minutes: int) -> OutgoingCall:

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from sandbox.bot_api import FakeUser
-from tests.conftest import ADMIN_ID, MANAGER_ID, SECOND_MANAGER_ID, STRANGER_ID
+from tests.conftest import ADMIN_ID, MANAGER_ID, SECOND_MANAGER_ID, STRANGER_ID, Desk
 
 MANAGER = FakeUser(id=MANAGER_ID, first_name="Анна", last_name="Смирнова", username="anna_ilpo")
 SECOND_MANAGER = FakeUser(id=SECOND_MANAGER_ID, first_name="Борис", username="boris_ilpo")
@@ -104,3 +104,36 @@ async def ws_receive_until(
 
 def is_type(kind: str) -> Callable[[dict[str, Any]], bool]:
     return lambda event: event.get("type") == kind
+
+
+# --- Telegram people acting on the running desk ---------------------------------------------------------
+
+
+async def say(desk: Desk, user: FakeUser, text: str, **kwargs: object) -> str:
+    """The user writes to the bot; returns the text of the bot's answer."""
+    await desk.fake.send_message(user, text, **kwargs)
+    reply = await desk.fake.wait_for_message(user.id)
+    return str(reply.text)
+
+
+async def go_online(desk: Desk, user: FakeUser) -> None:
+    assert "рабочее место менеджера" in await say(desk, user, "/start")
+    assert "Смена начата" in await say(desk, user, "/online")
+
+
+async def offer_to(desk: Desk, user: FakeUser) -> object:
+    return await desk.fake.wait_for_message(user.id, lambda m: "✅ Принять чат" in m.button_texts)
+
+
+async def press(desk: Desk, user: FakeUser, message_id: int, button: str) -> dict[str, object]:
+    query_id = await desk.fake.press_button(user, message_id, button)
+    return await desk.fake.wait_callback_answer(query_id)  # type: ignore[no-any-return]
+
+
+async def accepted_chat(desk: Desk, visitor: Visitor, user: FakeUser = MANAGER) -> int:
+    result = await visitor.transfer(name="Пётр <Водитель>", phone="+7 900 123-45-67")
+    offer = await offer_to(desk, user)
+    answer = await press(desk, user, offer.message_id, "✅ Принять чат")
+    assert "ваш" in str(answer["text"])
+    await desk.fake.wait_for_message(user.id, lambda m: "Режим ответа" in (m.text or ""))
+    return int(result["support_chat_id"])

@@ -19,7 +19,7 @@ from bot.states import ReplyMode
 from models import AuditLog, ChatMessage, FsmState, Manager, SupportChat, VisitorSession, utcnow
 from sandbox.bot_api import FakeUser, SentMessage
 from support.stats import CSV_COLUMNS
-from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, STRANGER
+from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, STRANGER, go_online, offer_to
 from tests.conftest import Desk
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -405,7 +405,6 @@ async def test_statistics_numbers_chart_and_csv(desk: Desk) -> None:
 
 async def test_disabling_a_manager_hands_their_open_chats_to_someone_else(desk: Desk) -> None:
     from tests.clients import SECOND_MANAGER, Visitor
-    from tests.test_manager_integration import go_online, offer_to
 
     await go_online(desk, MANAGER)
     visitor = await Visitor(desk.http, desk.base_url).start()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import aiohttp
 
 from models import ChatMessage, SupportChat
-from tests.clients import MANAGER, Visitor, is_type, ws_receive_until
+from tests.clients import MANAGER, Visitor, go_online, is_type, offer_to, press, ws_receive_until
 from tests.conftest import Desk, start_desk
 from tests.test_ai_openai import PIECES, FakeOpenAI, fake  # noqa: F401 - the fake model server fixture
-from tests.test_manager_integration import go_online, offer_to, press
 
 
 async def ask(visitor: Visitor, text: str) -> dict:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import aiohttp
 
 from models import Attachment, ChatMessage
-from tests.clients import MANAGER, Visitor
+from tests.clients import MANAGER, Visitor, accepted_chat, go_online
 from tests.conftest import Desk
-from tests.test_manager_integration import accepted_chat, go_online
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from models import ChatMessage
-from tests.clients import MANAGER, SECOND_MANAGER, Visitor, is_type
+from tests.clients import MANAGER, SECOND_MANAGER, Visitor, accepted_chat, go_online, is_type, press
 from tests.conftest import Desk
-from tests.test_manager_integration import accepted_chat, go_online, press
 
 
 async def test_invite_join_answer_together_and_leave(desk: Desk) -> None:

@@ -16,9 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from models import IntegrationDelivery
-from tests.clients import MANAGER, Visitor
+from tests.clients import MANAGER, Visitor, go_online, offer_to, press
 from tests.conftest import Desk, start_desk
-from tests.test_manager_integration import go_online, offer_to, press
 
 SECRET = "crm-shared-secret"
 API_KEY = "ilpo-api-key-0123456789"

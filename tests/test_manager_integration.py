@@ -11,21 +11,21 @@ import aiohttp
 import pytest
 
 from models import ChatMessage, Outbox, OutboxStatus, SupportChat
-from sandbox.bot_api import FakeUser
-from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, STRANGER, Visitor, is_type, ws_receive_until
+from tests.clients import (
+    ADMIN,
+    MANAGER,
+    SECOND_MANAGER,
+    STRANGER,
+    Visitor,
+    accepted_chat,
+    go_online,
+    is_type,
+    offer_to,
+    press,
+    say,
+    ws_receive_until,
+)
 from tests.conftest import Desk, eventually, start_desk
-
-
-async def say(desk: Desk, user: FakeUser, text: str, **kwargs: object) -> str:
-    """The user writes to the bot; returns the text of the bot's answer."""
-    await desk.fake.send_message(user, text, **kwargs)
-    reply = await desk.fake.wait_for_message(user.id)
-    return str(reply.text)
-
-
-async def go_online(desk: Desk, user: FakeUser) -> None:
-    assert "рабочее место менеджера" in await say(desk, user, "/start")
-    assert "Смена начата" in await say(desk, user, "/online")
 
 
 async def visitor_with_ai_history(desk: Desk, **start: object) -> Visitor:
@@ -37,22 +37,7 @@ async def visitor_with_ai_history(desk: Desk, **start: object) -> Visitor:
     return visitor
 
 
-async def offer_to(desk: Desk, user: FakeUser) -> object:
-    return await desk.fake.wait_for_message(user.id, lambda m: "✅ Принять чат" in m.button_texts)
 
-
-async def press(desk: Desk, user: FakeUser, message_id: int, button: str) -> dict[str, object]:
-    query_id = await desk.fake.press_button(user, message_id, button)
-    return await desk.fake.wait_callback_answer(query_id)  # type: ignore[no-any-return]
-
-
-async def accepted_chat(desk: Desk, visitor: Visitor, user: FakeUser = MANAGER) -> int:
-    result = await visitor.transfer(name="Пётр <Водитель>", phone="+7 900 123-45-67")
-    offer = await offer_to(desk, user)
-    answer = await press(desk, user, offer.message_id, "✅ Принять чат")
-    assert "ваш" in str(answer["text"])
-    await desk.fake.wait_for_message(user.id, lambda m: "Режим ответа" in (m.text or ""))
-    return int(result["support_chat_id"])
 
 
 async def test_ai_answers_in_ai_mode(desk: Desk) -> None:

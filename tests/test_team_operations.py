@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from models import Manager, SupportChat
-from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, is_type
+from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, go_online, is_type, offer_to, press
 from tests.conftest import Desk, eventually, start_desk
-from tests.test_manager_integration import go_online, offer_to, press
 
 
 def is_offer(message: object) -> bool:

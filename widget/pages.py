@@ -25,7 +25,7 @@ def _static_file(name: str):  # type: ignore[no-untyped-def]
     async def serve(request: web.Request) -> web.StreamResponse:
         path = STATIC_DIR / name
         if not path.exists():
-            raise web.HTTPNotFound(text=f"{name} is not built")
+            raise web.HTTPNotFound(text=f"{name} is missing from widget/static")
         # Sites embed the widget across origins and deploys replace it: cache briefly, revalidate.
         return web.FileResponse(path, headers={"Cache-Control": "public, max-age=300",
                                                "Access-Control-Allow-Origin": "*"})
