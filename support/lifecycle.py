@@ -15,7 +15,7 @@ import peewee
 from models import ChatMessage, ChatStatus, CloseReason, Manager, SupportChat, VisitorSession, utcnow
 from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, NotAllowed, TransferResult
 from support.routing import Routing
-from support.store import ChatStore
+from support.store import Change, ChatStore
 from support.texts import visitor_text
 
 log = logging.getLogger("support")
@@ -163,14 +163,7 @@ class Lifecycle:
             chat = await self.store.chat(chat_id)
             if not await self._mark_closed(chat, CloseReason.API):
                 raise ChatClosed(chat_id)
-            session = await self.store.session_of(chat)
-            await change.system_message(session, chat, visitor_text("closed_by_support", session.locale),
-                                        {"status": ChatStatus.CLOSED})
-            card = await self.store.card(chat)
-            if chat.manager_id:
-                manager = await Manager.aio_get(Manager.id == chat.manager_id)
-                await change.send([self.store.channel.closed_elsewhere(card, manager.telegram_id, by)])
-            await change.emit("chat.closed", chat.id, closed_by=by)
+            await self._closed_without_manager(change, chat, "closed_by_support", closed_by=by)
         await self.routing.announce_queue()
         return await self.store.snapshot(chat_id)
 
@@ -194,16 +187,25 @@ class Lifecycle:
             if not await self._mark_closed(chat, CloseReason.IDLE,
                                            SupportChat.last_activity_at == chat.last_activity_at):
                 return False
-            session = await self.store.session_of(chat)
-            await change.system_message(session, chat, visitor_text("idle_closed", session.locale),
-                                        {"status": ChatStatus.CLOSED})
-            card = await self.store.card(chat)
-            if chat.manager_id:
-                manager = await Manager.aio_get(Manager.id == chat.manager_id)
-                await change.send([self.store.channel.idle_closed(card, manager.telegram_id)])
-            await change.emit("chat.closed", chat.id)
+            await self._closed_without_manager(change, chat, "idle_closed")
         await self.routing.announce_queue()
         return True
+
+    async def _closed_without_manager(
+        self, change: Change, chat: SupportChat, visitor_text_key: str, *, closed_by: str | None = None
+    ) -> None:
+        """Closed by a job or another system: the visitor is told, and the chat's manager (if any) too."""
+        session = await self.store.session_of(chat)
+        await change.system_message(session, chat, visitor_text(visitor_text_key, session.locale),
+                                    {"status": ChatStatus.CLOSED})
+        card = await self.store.card(chat)
+        if chat.manager_id:
+            manager = await Manager.aio_get(Manager.id == chat.manager_id)
+            channel = self.store.channel
+            notice = (channel.idle_closed(card, manager.telegram_id) if closed_by is None
+                      else channel.closed_elsewhere(card, manager.telegram_id, closed_by))
+            await change.send([notice])
+        await change.emit("chat.closed", chat.id, **({"closed_by": closed_by} if closed_by else {}))
 
     async def _mark_closed(self, chat: SupportChat, reason: str, *conditions: peewee.Expression) -> bool:
         closed = await SupportChat.update(status=ChatStatus.CLOSED, closed_at=utcnow(), close_reason=reason).where(

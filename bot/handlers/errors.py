@@ -30,23 +30,23 @@ def refusal(error: SupportError) -> str:
 async def on_refusal(event: ErrorEvent) -> bool:
     """A button's refusal is an alert on that button; a message's is a reply. Nothing for the log: it is normal."""
     assert isinstance(event.exception, SupportError)
-    text = refusal(event.exception)
-    update = event.update
-    if update.callback_query is not None:
-        await update.callback_query.answer(text, show_alert=True)
-    elif update.message is not None:
-        await update.message.answer(text)
+    await _tell(event, refusal(event.exception))
     return True
 
 
 async def on_error(event: ErrorEvent) -> bool:
     log.exception("Unhandled error in update %s", event.update.update_id, exc_info=event.exception)
+    await _tell(event, SORRY)
+    return True
+
+
+async def _tell(event: ErrorEvent, text: str) -> None:
+    """An alert on the button pressed, or a reply to the message sent."""
     update = event.update
     if update.callback_query is not None:
-        await update.callback_query.answer(SORRY, show_alert=True)
+        await update.callback_query.answer(text, show_alert=True)
     elif update.message is not None:
-        await update.message.answer(SORRY)
-    return True
+        await update.message.answer(text)
 
 
 def build_router() -> Router:
