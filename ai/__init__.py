@@ -7,7 +7,7 @@ service when to offer a live manager.
 
 from ai.base import DEFAULT_THRESHOLD, AIAnswer, AISettings, AnswerStream, Consultant, Turn
 from ai.factory import build_consultant
-from ai.handoff import HandoffAdvice, HandoffAdvisor, should_offer_handoff, wants_human
+from ai.handoff import HandoffAdvice, HandoffAdvisor, wants_human
 from ai.knowledge import KnowledgeBase, KnowledgeConsultant, KnowledgeIndex, Match
 from ai.openai_backend import OpenAIConsultant
 from ai.texts import HANDOFF_BUTTON_EN, HANDOFF_BUTTON_RU
@@ -29,6 +29,5 @@ __all__ = [
     "OpenAIConsultant",
     "Turn",
     "build_consultant",
-    "should_offer_handoff",
     "wants_human",
 ]

@@ -86,7 +86,3 @@ class HandoffAdvisor:
 
     def should_offer(self, recent_confident: Sequence[bool], last_user_text: str = "") -> bool:
         return self.advise(recent_confident, last_user_text).offer
-
-
-def should_offer_handoff(recent_confident: Sequence[bool], last_user_text: str = "") -> bool:
-    return HandoffAdvisor().should_offer(recent_confident, last_user_text)

@@ -19,7 +19,6 @@ from ai import (
     KnowledgeConsultant,
     Turn,
     build_consultant,
-    should_offer_handoff,
     texts,
     wants_human,
 )
@@ -278,7 +277,7 @@ def test_handoff_advisor() -> None:
     assert not advisor.should_offer([False, False, True], "сколько стоит аренда")
     assert not advisor.should_offer([], "")
     assert HandoffAdvisor(misses_in_a_row=1).should_offer([False], "")
-    assert should_offer_handoff([False, False], "")
+    assert HandoffAdvisor().should_offer([False, False], "")
     with pytest.raises(ValueError):
         HandoffAdvisor(misses_in_a_row=0)
 

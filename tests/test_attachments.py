@@ -93,7 +93,7 @@ async def test_manager_document_reaches_the_widget(desk: Desk) -> None:
     await desk.fake.send_document(MANAGER, "Договор аренды.pdf", PDF, caption="Договор для ознакомления",
                                   content_type="application/pdf")
     confirmation = await desk.fake.wait_for_message(MANAGER.id, lambda m: "Файл отправлен" in (m.text or ""))
-    assert confirmation is not None
+    assert confirmation.text.startswith("✅ Файл отправлен клиенту")
     event = await visitor.wait_for(lambda e: e["type"] == "manager_message" and "attachment" in e)
     assert event["text"] == "Договор для ознакомления" and event["author"]["name"] == "Анна Смирнова"
     assert event["attachment"]["name"] == "Договор аренды.pdf"

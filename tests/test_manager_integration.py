@@ -190,7 +190,7 @@ async def test_relay_over_websocket_and_resume_without_gaps(desk: Desk) -> None:
         ack = frames[-1]
         assert ack["client_message_id"] == "c-1"
         relayed = await desk.fake.wait_for_message(MANAGER.id, lambda m: "Через сокет" in (m.text or ""))
-        assert relayed is not None
+        assert "Через сокет" in relayed.text and "💬 Ответить" in relayed.button_texts
         await desk.fake.send_message(MANAGER, "Ответ в сокет")
         frames = await ws_receive_until(ws, is_type("manager_message"))
         last_id = frames[-1]["id"]
@@ -388,6 +388,6 @@ async def test_a_chat_stuck_in_backoff_does_not_hold_up_other_chats(desk: Desk) 
                                 params={"chat_id": MANAGER.id, "text": "не ждёт чужой очереди"})])
     desk.product.worker.wake()
     message = await desk.fake.wait_for_message(MANAGER.id, lambda m: "не ждёт" in (m.text or ""))
-    assert message is not None
+    assert message.text == "не ждёт чужой очереди"
     assert desk.fake.messages(SECOND_MANAGER.id) == []
     await Outbox.delete().where(Outbox.chat_id == SECOND_MANAGER.id).aio_execute()

@@ -54,7 +54,7 @@ async def test_least_busy_online_manager_gets_the_chat_and_offline_ones_never(de
     third = await Visitor(desk.http, desk.base_url).start()
     await third.transfer(name="Третий")
     rerouted = await desk.fake.wait_for_message(first_target.id, lambda m: is_offer(m) and "Второй" in m.text)
-    assert rerouted is not None
+    assert "✅ Принять чат" in rerouted.button_texts
     third_offer = await desk.fake.wait_for_message(first_target.id, lambda m: is_offer(m) and "Третий" in m.text)
     assert third_offer is not None
     await asyncio.sleep(0.3)

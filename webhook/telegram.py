@@ -9,7 +9,9 @@ from aiohttp import web
 from core.config import TelegramSettings
 
 
-def setup_telegram_webhook(app: web.Application, dispatcher: Dispatcher, bot: Bot, telegram: TelegramSettings) -> None:
+def setup_telegram_webhook(
+    app: web.Application, dispatcher: Dispatcher, bot: Bot, telegram: TelegramSettings
+) -> None:
     # aiogram checks X-Telegram-Bot-Api-Secret-Token itself and answers 401 to anyone else.
     SimpleRequestHandler(
         dispatcher=dispatcher, bot=bot, secret_token=telegram.webhook_secret, handle_in_background=False,
