@@ -233,11 +233,11 @@ class TelegramManagerChannel:
         return self._notice(colleague_telegram_id, text, purpose="invitation", card=card, markup=markup)
 
     def closed_elsewhere(self, card: ChatCard, manager_telegram_id: int, by: str) -> OutgoingCall:
-        text = f"🔚 Чат #{card.chat_id} с {client_label(card)} закрыт из внешней системы ({escape(by)})."
+        text = f"🔚 Чат #{card.chat_id} · {client_label(card)} — закрыт из внешней системы ({escape(by)})."
         return self._notice(manager_telegram_id, text, purpose="notice", card=card)
 
     def colleague_joined(self, card: ChatCard, manager_telegram_id: int, colleague_name: str) -> OutgoingCall:
-        text = (f"👥 {escape(colleague_name)} присоединился(-ась) к чату #{card.chat_id} с {client_label(card)}: "
+        text = (f"👥 {escape(colleague_name)} теперь тоже в чате #{card.chat_id} · {client_label(card)}: "
                 "сообщения клиента приходят вам обоим.")
         return self._notice(manager_telegram_id, text, purpose="notice", card=card)
 
@@ -283,7 +283,7 @@ class TelegramManagerChannel:
         return self._notice(manager_telegram_id, text, purpose="handover", card=card, markup=assigned_keyboard(card))
 
     def idle_closed(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall:
-        text = f"⌛ Чат #{card.chat_id} с {client_label(card)} закрыт автоматически: долго не было сообщений."
+        text = f"⌛ Чат #{card.chat_id} · {client_label(card)} — закрыт автоматически: долго не было сообщений."
         return self._notice(manager_telegram_id, text, purpose="notice", card=card)
 
     def sla_reminder(self, card: ChatCard, manager_telegram_id: int, minutes: int) -> OutgoingCall:

@@ -28,7 +28,8 @@ def sandbox_access(admins: tuple[int, ...], managers: tuple[int, ...]) -> tuple[
 def personas(admins: tuple[int, ...], managers: tuple[int, ...]) -> list[SandboxPersona]:
     """The page's personas, given the access lists sandbox_access returned."""
     return [
-        SandboxPersona(managers[0], "Анна (менеджер)", "manager"),
+        # A first name only: it is what the visitor sees in the widget's header; the role is the switcher's label.
+        SandboxPersona(managers[0], "Анна", "manager"),
         SandboxPersona(SANDBOX_ADMIN_ID if SANDBOX_ADMIN_ID in admins else admins[0], "Админ", "admin"),
         SandboxPersona(SANDBOX_STRANGER_ID, "Посторонний", "stranger"),
     ]

@@ -13,7 +13,7 @@ from models import ChatStatus, Manager, SupportChat, VisitorSession, utcnow
 from support.contracts import ChatCard
 from support.hours import is_open, next_opening
 from support.store import Change, ChatStore, manager_load
-from support.texts import visitor_text
+from support.texts import queue_text, visitor_text
 
 
 class Routing:
@@ -48,7 +48,8 @@ class Routing:
             return "waiting"
         await change.send([channel.queued_alert(card, admin_id) for admin_id in await store.admin_telegram_ids()])
         if announce:
-            await change.system_message(session, chat, visitor_text("queued", session.locale),
+            busy = bool(await store.online_managers())  # online, but every one at the chat limit
+            await change.system_message(session, chat, visitor_text("queued_busy" if busy else "queued", session.locale),
                                         {"status": ChatStatus.WAITING, "queued": True})
         return "queued"
 
@@ -107,11 +108,12 @@ class Routing:
         waiting = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).order_by(
             SupportChat.created_at, SupportChat.id).aio_execute()
         per_chat = await self._minutes_per_chat()
-        managers = max(1, len(await self.store.online_managers()))
+        managers = len(await self.store.online_managers())
         for position, chat in enumerate(waiting, 1):
             if chat.queue_position == position:
                 continue
-            eta = max(1, round(position * per_chat / managers))
+            # Nobody online: the visitor was told the first one to come online gets the chat, not a number.
+            eta = max(1, round(position * per_chat / managers)) if managers else None
             async with self.store.change() as change:
                 changed = await SupportChat.update(queue_position=position).where(
                     (SupportChat.id == chat.id) & (SupportChat.status == ChatStatus.WAITING)
@@ -121,7 +123,7 @@ class Routing:
                 session = await self.store.session_of(chat)
                 await change.system_message(
                     session, chat,
-                    visitor_text("queue_position", session.locale, position=str(position), eta=str(eta)),
+                    queue_text(position, eta, session.locale),
                     {"status": ChatStatus.WAITING, "queued": True, "position": position, "eta_minutes": eta},
                 )
 

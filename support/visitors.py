@@ -51,7 +51,8 @@ class Visitors:
     async def state(self, session: VisitorSession) -> dict[str, Any]:
         now, policy = utcnow(), self.store.policy
         hours = {"support_open": is_open(now, policy),
-                 "opens_at": next_opening(now, policy).isoformat(timespec="minutes")}
+                 "opens_at": next_opening(now, policy).isoformat(timespec="minutes"),
+                 "managers_online": bool(await self.store.online_managers())}
         chat = await self.store.open_chat_of(session)
         if chat is None:
             return {"mode": "ai", "status": "ai", "manager": None, "support_chat_id": None, **hours}

@@ -31,9 +31,10 @@ async def test_invite_join_answer_together_and_leave(desk: Desk) -> None:
     joined = await press(desk, SECOND_MANAGER, invitation.message_id, "✅ Присоединиться")
     assert f"чате #{chat_id}" in joined["text"]
     assert "Режим ответа" in (await desk.fake.wait_for_message(SECOND_MANAGER.id, lambda m: "Режим" in m.text)).text
-    told = await visitor.wait_for(lambda e: "подключился менеджер Борис" in e["text"])
+    told = await visitor.wait_for(lambda e: "менеджер, теперь тоже в чате" in e["text"])
+    assert "Борис" in told["text"]
     assert told["type"] == "system_message"
-    assert "присоединился" in (await desk.fake.wait_for_message(MANAGER.id, lambda m: "присоедин" in m.text)).text
+    assert "теперь тоже в чате" in (await desk.fake.wait_for_message(MANAGER.id, lambda m: "тоже в чате" in m.text)).text
     assert not [m for m in desk.fake.messages(SECOND_MANAGER.id) if "Первое сообщение" in (m.text or "")]
 
     # Now the client's messages reach both, and Boris's answer reaches the client and Anna.

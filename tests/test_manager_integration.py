@@ -143,7 +143,7 @@ async def test_accept_reply_relay_details_close(desk: Desk, caplog: pytest.LogCa
     await press(desk, MANAGER, accepted_card.message_id, "🔚 Завершить")
     assert "завершён" in (await desk.fake.wait_for_message(MANAGER.id)).text
     closed = await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "closed")
-    assert "завершил" in closed["text"]
+    assert "менеджер, завершает чат" in closed["text"]
     assert (await visitor.state())["mode"] == "ai"
     await visitor.send("Какие документы нужны?")
     await visitor.wait_for(lambda e: e["type"] == "ai_message" and e["id"] > closed["id"])

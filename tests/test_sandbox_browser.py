@@ -248,7 +248,7 @@ def test_training_flow_accept_reply_details_close(live_server: LiveServer, open_
     expect(sandbox.locator("#toast")).to_contain_text("завершён")
     bot_says(sandbox, "Клиент уведомлён")
     closing = visitor.locator(".system-message[data-id]").last
-    expect(closing).to_contain_text(f"Менеджер {manager} завершил чат")
+    expect(closing).to_contain_text(f"{manager}, менеджер, завершает чат")
     expect(visitor.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")
     expect(visitor.locator(".ilpo-manager-btn")).to_be_visible()
     shot_both(visitor, sandbox, "sandbox-06-closed")

@@ -99,17 +99,20 @@ async def test_queue_positions_are_told_and_updated(desk: Desk) -> None:
     visitors = [await Visitor(desk.http, desk.base_url).start() for _ in range(3)]
     for visitor in visitors:
         assert (await visitor.transfer(name="В очереди"))["status"] == "queued"
-    positions = [(await v.wait_for(lambda e: "queue" in e))["queue"]["position"] for v in visitors]
-    assert positions == [1, 2, 3]
-    for visitor in visitors:
-        assert (await visitor.wait_for(lambda e: "queue" in e))["queue"]["eta_minutes"] >= 1
+    told = [await v.wait_for(lambda e: "queue" in e) for v in visitors]
+    assert [event["queue"]["position"] for event in told] == [1, 2, 3]
+    # Nobody is online: a place in the queue, and no estimate that nobody could keep.
+    assert [event["text"] for event in told] == [
+        "🕐 Вы первый в очереди.", "🕐 Вы второй в очереди.", "🕐 Вы третий в очереди."]
+    assert all(event["queue"]["eta_minutes"] is None for event in told)
     await go_online(desk, MANAGER)
     offers = [await offer_to(desk, MANAGER) for _ in range(3)]
     first_chat = (await visitors[0].state())["support_chat_id"]
     first = next(o for o in offers if f"#{first_chat}" in o.text)
     await press(desk, MANAGER, first.message_id, "✅ Принять чат")
     moved = await visitors[2].wait_for(lambda e: e.get("queue", {}).get("position") == 2)
-    assert "2-й" in moved["text"]
+    assert moved["text"].startswith("🕐 Вы второй в очереди. Примерное ожидание — около ")
+    assert moved["queue"]["eta_minutes"] >= 1  # someone is online now: the estimate rests on them
     assert (await visitors[1].wait_for(lambda e: e.get("queue", {}).get("position") == 1))
 
 
@@ -131,7 +134,7 @@ async def test_transfer_to_a_colleague_with_a_note(desk: Desk) -> None:
     assert "Борис" in done.text
     handed = await desk.fake.wait_for_message(SECOND_MANAGER.id, lambda m: "передал" in (m.text or ""))
     assert "Спрашивал про аренду, ждёт расчёт" in handed.text and "💬 Ответить" in handed.button_texts
-    told = await visitor.wait_for(lambda e: "переключили" in e["text"])
+    told = await visitor.wait_for(lambda e: "Теперь с вами Борис, менеджер" in e["text"])
     assert told["chat"]["manager"] == "Борис"
     # The chat is Boris's now: Anna's old buttons are refused, Boris's reply reaches the visitor.
     refused = await press(desk, MANAGER, card.message_id, "🔚 Завершить")

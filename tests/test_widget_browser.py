@@ -317,7 +317,7 @@ def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServe
     # The manager closes the chat: back to the AI, the button is there again.
     press(live_server, card, CLOSE)
     closing = page.locator(".system-message[data-id]").last
-    expect(closing).to_contain_text("завершил")
+    expect(closing).to_contain_text("менеджер, завершает чат")
     expect(page.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")
     expect(page.locator(".ilpo-manager-btn")).to_be_visible()
 

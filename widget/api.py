@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
 from core.config import SETTINGS
@@ -19,6 +20,7 @@ from support.attachments import AttachmentRejected
 from support.contracts import AlreadyRated, ChatNotFound, InvalidToken, SessionNotFound
 from support.events import HUB, message_event
 from support.service import SERVICE
+from support.texts import error_text
 from widget.ratelimit import RateLimiter
 from widget.schemas import RateBody, SendMessageBody, SessionBody, StartBody, TransferBody
 
@@ -48,6 +50,39 @@ def api_error(status: int, code: str, message: str, **extra: Any) -> web.HTTPExc
             content_type="application/json",
         )
     return exc_class(text=body, content_type="application/json")  # type: ignore[no-any-return]
+
+
+def request_locale(request: web.Request) -> str | None:
+    """The widget names its own language in Accept-Language; other clients keep the API's English messages."""
+    first = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip().lower()
+    language = first.split("-")[0]
+    return language if language in ("ru", "en") else None
+
+
+def localise(body: dict[str, Any], locale: str, attachment_limit: int = 0) -> dict[str, Any]:
+    """The error body with its message in the visitor's language (the code and the figures stay)."""
+    limit = body.get("limit") or 0
+    mb = (limit if body.get("error") == "file_too_large" and limit else attachment_limit) // (1024 * 1024)
+    message = error_text(str(body.get("error")), locale, body.get("field"), limit=limit, mb=mb,
+                         retry_after=body.get("retry_after", ""))
+    return {**body, "message": message}
+
+
+@web.middleware
+async def localised_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal the widget can show reaches it in the widget's language."""
+    locale = request_locale(request) if request.path.startswith("/api/chat/") else None
+    if locale is None:
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type != "application/json" or not exc.text:
+            raise
+        attachments = request.app[SERVICE].attachments
+        body = localise(json.loads(exc.text), locale, attachments.max_bytes if attachments else 0)
+        exc.text = json.dumps(body, ensure_ascii=False)
+        raise
 
 
 async def parse_body(request: web.Request, model: type[Body]) -> Body:
@@ -326,14 +361,16 @@ async def _handle_client_frame(request: web.Request, session: VisitorSession, da
         check_text(request, session, body.text)
     except ValidationError as exc:
         field, message = first_problem(exc)
-        return {"type": "error", "error": "invalid_field", "message": message, "field": field,
-                "client_message_id": frame.get("client_message_id")}
+        error = {"error": "invalid_field", "message": message, "field": field}
     except web.HTTPException as exc:
-        return {"type": "error", **json.loads(exc.text or "{}"), "client_message_id": frame.get("client_message_id")}
-    message = await request.app[SERVICE].relay.visitor_message(
-        session, body.text, client_message_id=body.client_message_id
-    )
-    return {"type": "ack", "client_message_id": body.client_message_id, "id": message.id}
+        error = json.loads(exc.text or "{}")
+    else:
+        message = await request.app[SERVICE].relay.visitor_message(
+            session, body.text, client_message_id=body.client_message_id
+        )
+        return {"type": "ack", "client_message_id": body.client_message_id, "id": message.id}
+    # A socket carries no Accept-Language: the session's own language decides.
+    return {"type": "error", **localise(error, session.locale), "client_message_id": frame.get("client_message_id")}
 
 
 async def close_websockets(app: web.Application) -> None:
@@ -352,6 +389,7 @@ def setup_api(app: web.Application) -> None:
     app[START_LIMITER] = RateLimiter(app[SETTINGS].http.sessions_per_minute)
     app[RATE_LIMITER] = RateLimiter(app[SETTINGS].support.messages_per_minute)
     app[WEBSOCKETS] = weakref.WeakSet()
+    app.middlewares.append(localised_errors)  # innermost: it sees the handlers' own refusals
     app.router.add_post("/api/chat/start", start_chat)
     app.router.add_post("/api/chat/send-message", send_message)
     app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)

@@ -139,7 +139,7 @@ async def close(
     await query.answer(f"🔚 Чат #{card.chat_id} завершён.")
     assert query.bot is not None
     await query.bot.send_message(
-        manager.telegram_id, f"🔚 Чат #{card.chat_id} с {client_label(card)} завершён. Клиент уведомлён."
+        manager.telegram_id, f"🔚 Чат #{card.chat_id} · {client_label(card)} — завершён. Клиент уведомлён."
     )
 
 
