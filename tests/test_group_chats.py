@@ -34,7 +34,8 @@ async def test_invite_join_answer_together_and_leave(desk: Desk) -> None:
     told = await visitor.wait_for(lambda e: "менеджер, теперь тоже в чате" in e["text"])
     assert "Борис" in told["text"]
     assert told["type"] == "system_message"
-    assert "теперь тоже в чате" in (await desk.fake.wait_for_message(MANAGER.id, lambda m: "тоже в чате" in m.text)).text
+    told_owner = await desk.fake.wait_for_message(MANAGER.id, lambda m: "тоже в чате" in m.text)
+    assert "Борис теперь тоже в чате" in told_owner.text
     assert not [m for m in desk.fake.messages(SECOND_MANAGER.id) if "Первое сообщение" in (m.text or "")]
 
     # Now the client's messages reach both, and Boris's answer reaches the client and Anna.

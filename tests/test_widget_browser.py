@@ -666,7 +666,7 @@ def test_after_hours_the_widget_says_when_managers_are_back_and_takes_a_request(
     button = page.locator(".ilpo-manager-btn")
     expect(button).to_have_text("📝 Оставить заявку менеджеру")
     button.click()
-    expect(page.locator(".ilpo-contact-form")).to_contain_text("нерабочее время")
+    expect(page.locator(".ilpo-contact-form")).to_contain_text("менеджеров нет на связи")
     page.locator("input[name=name]").fill("Вечерний Гость")
     page.locator("input[name=phone]").fill("+7 900 111-22-33")
     page.locator(".ilpo-contact-submit").click()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -21,14 +22,31 @@ async def demo_page(request: web.Request) -> dict[str, str]:
     return {"public_url": public_url, "locale": request.query.get("lang", "ru")}
 
 
+_WHOLE_LINE_COMMENT = re.compile(r"^[ \t]*//.*$", re.MULTILINE)
+
+
+def served_text(name: str, source: str) -> str:
+    """What a fleet's page downloads: the file without its whole-line // comments, which are for us.
+
+    The lines stay (empty), so a browser's line numbers still match the file. Only whole lines go: a `//` after
+    code may sit inside a string ('https://…')."""
+    return _WHOLE_LINE_COMMENT.sub("", source) if name.endswith(".js") else source
+
+
 def _static_file(name: str):  # type: ignore[no-untyped-def]
+    cache: dict[str, tuple[int, bytes]] = {}
+
     async def serve(request: web.Request) -> web.StreamResponse:
         path = STATIC_DIR / name
         if not path.exists():
             raise web.HTTPNotFound(text=f"{name} is missing from widget/static")
+        mtime = path.stat().st_mtime_ns
+        if cache.get(name, (None,))[0] != mtime:
+            cache[name] = (mtime, served_text(name, path.read_text(encoding="utf-8")).encode())
+        content_type = "text/javascript" if name.endswith(".js") else "text/css"
         # Sites embed the widget across origins and deploys replace it: cache briefly, revalidate.
-        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=300",
-                                               "Access-Control-Allow-Origin": "*"})
+        return web.Response(body=cache[name][1], content_type=content_type, charset="utf-8",
+                            headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
 
     return serve
 

@@ -29,9 +29,9 @@
       tfail: 'Не получилось позвать менеджера. Попробуйте ещё раз.', manager: 'Менеджер',
       note: 'ИИ может ошибаться: детали уточняйте у менеджера',
       rate: 'Оцените, пожалуйста, помощь менеджера:', star: ' из 5', thanks: 'Спасибо за оценку!',
-      comment: 'Комментарий (необязательно)', attach: 'Прикрепить фото или PDF',
+      comment: 'Комментарий', attach: 'Прикрепить фото или PDF',
       lead: '📝 Оставить заявку менеджеру', back: 'Менеджеры вернутся ',
-      leadIntro: 'Сейчас нерабочее время. Оставьте имя и телефон — менеджер свяжется с вами.'
+      leadIntro: 'Сейчас менеджеров нет на связи. Оставьте имя и телефон — менеджер свяжется с вами.'
     },
     en: {
       open: 'Open chat', close: 'Close chat', log: 'Chat messages', more: 'More',
@@ -47,9 +47,9 @@
       tfail: 'Could not call a manager. Please try again.', manager: 'Manager',
       note: 'AI can make mistakes: check details with a manager',
       rate: 'Please rate the manager\'s help:', star: ' of 5', thanks: 'Thank you for your rating!',
-      comment: 'Comment (optional)', attach: 'Attach a photo or PDF',
+      comment: 'Comment', attach: 'Attach a photo or PDF',
       lead: '📝 Leave a request for a manager', back: 'Managers are back ',
-      leadIntro: 'We are closed right now. Leave your name and phone and a manager will get back to you.'
+      leadIntro: 'No manager is available right now. Leave your name and phone and a manager will get back to you.'
     }
   }[LOC];
   var TITLE = D.title || 'ILPO-TAXI';
@@ -197,6 +197,7 @@
   var lastReply = 0;      // newest ai/manager event id
   var dirty = false;      // S changed by events: saved once per batch
   var hoursClosed = false; // outside working hours the handoff becomes a request (a lead)
+  var lead = false;        // ...and so it does when no manager is online
   var opensAt = null;
 
   function setTransport(t) {
@@ -204,6 +205,7 @@
     root.setAttribute('data-transport', t);
     panel.setAttribute('data-transport', t);
     conn.hidden = t !== 'offline' || !S.sid || !everConnected;
+    root.toggleAttribute('data-rc', !conn.hidden); // reconnecting: the header must not say "online"
   }
 
   function setStatus(st, manager, position) {
@@ -219,8 +221,8 @@
     else applyHours();
   }
   function applyHours() {
-    mgrBtn.textContent = hoursClosed ? L.lead : L.btn;
-    introEl.textContent = hoursClosed ? L.leadIntro : L.intro;
+    mgrBtn.textContent = lead ? L.lead : L.btn;
+    introEl.textContent = lead ? L.leadIntro : L.intro;
     if (status !== 'ai') return;
     var when = opensAt && new Date(opensAt);
     statusEl.textContent = hoursClosed && when && !isNaN(when)
@@ -254,8 +256,8 @@
     if (ref !== el) msgs.insertBefore(el, ref);
   }
 
-  function nearBottom() {
-    return msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight < 80;
+  function nearBottom(grown) {
+    return msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight - (grown || 0) < 80;
   }
   function toBottom() {
     msgs.scrollTop = msgs.scrollHeight;
@@ -281,8 +283,11 @@
   function fileEl(a) {
     var url = BASE + '/api/chat/attachments/' + a.id + '?' + qs({ session_id: S.sid, token: S.token });
     var link = h('a', 'ilpo-file', null, { href: url, target: '_blank', rel: 'noopener' });
-    if (/^image\/(jpeg|png|webp)$/.test(a.content_type)) link.appendChild(h('img', null, null, { src: url, alt: a.name }));
-    else link.textContent = '📎 ' + a.name;
+    if (/^image\/(jpeg|png|webp)$/.test(a.content_type)) {
+      var img = link.appendChild(h('img', null, null, { src: url, alt: a.name }));
+      // The image grows the list only once it has loaded: follow the end if the list was at the end before.
+      img.onload = function () { if (nearBottom(img.offsetHeight)) toBottom(); };
+    } else link.textContent = '📎 ' + a.name;
     return link;
   }
 
@@ -450,6 +455,7 @@
   function api(method, path, data, signal) {
     var headers = {};
     if (S.token) headers.Authorization = 'Bearer ' + S.token;
+    headers['Accept-Language'] = LOC; // the server words its refusals in the widget's language
     var form = data instanceof FormData;
     if (data && !form) headers['Content-Type'] = 'application/json';
     return fetch(BASE + path, {
@@ -524,6 +530,7 @@
     return api('GET', '/api/chat/state?' + qs({ session_id: sid })).then(function (st) {
       if (!st) return;
       hoursClosed = st.support_open === false;
+      lead = hoursClosed || st.managers_online === false;
       opensAt = st.opens_at || null;
       applyHours();
       if (v !== modeVer) return;
@@ -693,7 +700,7 @@
       showError(L.tooFast);
       setTimeout(flush, Math.max(2, +ev.retry_after || 5) * 1000);
     } else if (cmid) {
-      failed(cmid, ev.error === 'message_too_long' ? L.tooLong : ev.message);
+      failed(cmid, ev.message);
     }
   }
 
@@ -724,7 +731,7 @@
         posting = false;
         if (lost(e)) return resetSession(sid);
         if (e.status === 429) { showError(L.tooFast); return setTimeout(flush, Math.max(2, +e.retry || 5) * 1000); }
-        if (e.status) { failed(m.id, e.status === 413 ? L.tooLong : e.message); return flush(); }
+        if (e.status) { failed(m.id, e.message); return flush(); }
         // network error: the message stays queued and goes out on reconnection
       });
   }
@@ -778,7 +785,7 @@
   }
 
   mgrBtn.addEventListener('click', function () {
-    if (!ASK && !hoursClosed) return transfer();
+    if (!ASK && !lead) return transfer();
     fName[0].value = fName[0].value || S.name || '';
     fPhone[0].value = fPhone[0].value || S.phone || '';
     form.hidden = false;
