@@ -34,6 +34,56 @@ _env = jinja2.Environment(
 )
 
 
+# The page speaks one language: Russian, or English when the browser asks for it first.
+_TEXTS: dict[str, dict[str, str]] = {
+    "ru": {
+        "title": "Песочница Telegram · ILPO-TAXI", "heading": "Песочница Telegram",
+        "hint": "Выберите, от чьего имени писать боту",
+        "footer": "Локальная имитация Telegram Bot API — реальный Telegram не используется.",
+        "bot": "бот", "connecting": "подключение…", "commands": "Меню команд бота",
+        "replykb": "Клавиатура бота", "cancelReply": "Отменить ответ",
+        "placeholder": "Сообщение…", "send": "Отправить",
+        "inputHint": "Enter — отправить · Shift+Enter — новая строка · /команды работают как в Telegram",
+        "writingAs": "вы пишете как: ", "switch": "Сменить", "loading": "Загрузка…",
+        "unsupportedButton": "Этот тип кнопки песочница не поддерживает", "forwarded": "Переслано от ",
+        "goTo": "Перейти к сообщению", "you": "Вы", "photo": "фото", "edited": "изменено · ",
+        "deleted": "удалено · ", "reply": "↩ Ответить", "replyTitle": "Ответить цитатой",
+        "empty": "Сообщений пока нет. Отправьте /start, чтобы начать.", "replyTo": "Ответ на: ",
+        "live": "на связи", "error": "ошибка: ", "notSent": "Не отправлено: ",
+        "noAnswer": "Бот не ответил на нажатие (нет answerCallbackQuery)", "buttonFailed": "Кнопка не сработала: ",
+        "offline": "нет связи с сервером, повтор…", "noPersonas": "Персоны не настроены",
+        "bytes": "Б", "kb": "КБ", "mb": "МБ",
+    },
+    "en": {
+        "title": "Telegram sandbox · ILPO-TAXI", "heading": "Telegram sandbox",
+        "hint": "Pick who you write to the bot as",
+        "footer": "A local imitation of the Telegram Bot API — real Telegram is not used.",
+        "bot": "bot", "connecting": "connecting…", "commands": "The bot's command menu",
+        "replykb": "The bot's keyboard", "cancelReply": "Cancel the reply",
+        "placeholder": "Message…", "send": "Send",
+        "inputHint": "Enter — send · Shift+Enter — new line · /commands work as in Telegram",
+        "writingAs": "you write as: ", "switch": "Switch", "loading": "Loading…",
+        "unsupportedButton": "The sandbox does not support this kind of button", "forwarded": "Forwarded from ",
+        "goTo": "Go to the message", "you": "You", "photo": "photo", "edited": "edited · ",
+        "deleted": "deleted · ", "reply": "↩ Reply", "replyTitle": "Reply with a quote",
+        "empty": "No messages yet. Send /start to begin.", "replyTo": "Reply to: ",
+        "live": "live", "error": "error: ", "notSent": "Not sent: ",
+        "noAnswer": "The bot did not answer the press (no answerCallbackQuery)", "buttonFailed": "The button failed: ",
+        "offline": "no connection to the server, retrying…", "noPersonas": "No personas configured",
+        "bytes": "B", "kb": "KB", "mb": "MB",
+    },
+}
+# The product labels its personas in Russian; the English page shows these instead.
+_LABELS_EN = {"Менеджер": "Manager", "Администратор": "Administrator", "Посторонний": "Outsider"}
+
+
+def page_language(request: web.Request) -> str:
+    """?lang= wins; otherwise the browser's first choice in Accept-Language (navigator.language); Russian else."""
+    asked = request.query.get("lang") or request.headers.get("Accept-Language", "")
+    first = asked.split(",")[0].split(";")[0].strip().lower()
+    return "en" if first.startswith("en") else "ru"
+
+
 class _Sandbox:
     def __init__(
         self,
@@ -61,10 +111,11 @@ class _Sandbox:
             raise web.HTTPNotFound(text="unknown persona")
         return persona
 
-    def persona_json(self, persona: FakeUser) -> dict[str, Any]:
+    def persona_json(self, persona: FakeUser, language: str = "ru") -> dict[str, Any]:
+        label = self.labels.get(persona.id) or persona.full_name
         return {
             "id": persona.id,
-            "label": self.labels.get(persona.id) or persona.full_name,
+            "label": _LABELS_EN.get(label, label) if language == "en" else label,
             "first_name": persona.first_name,
             "last_name": persona.last_name,
             "username": persona.username,
@@ -165,13 +216,17 @@ class _Sandbox:
     # ---------------------------------------------------------------- handlers
 
     async def page(self, request: web.Request) -> web.Response:
+        language = page_language(request)
         config = {
             "api": f"{self.prefix}/api",
             "bot": self.fake.bot_user(),
-            "personas": [self.persona_json(self.personas[i]) for i in self.order],
+            "personas": [self.persona_json(self.personas[i], language) for i in self.order],
+            "lang": language,
+            "t": _TEXTS[language],
         }
-        body = _env.get_template("sandbox.html").render(config=config)
-        return web.Response(text=body, content_type="text/html", charset="utf-8")
+        body = _env.get_template("sandbox.html").render(config=config, t=_TEXTS[language], lang=language)
+        # The language follows Accept-Language: caches must keep one copy per language.
+        return web.Response(text=body, content_type="text/html", charset="utf-8", headers={"Vary": "Accept-Language"})
 
     async def list_personas(self, request: web.Request) -> web.Response:
         return web.json_response(

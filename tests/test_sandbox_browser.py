@@ -89,7 +89,7 @@ def persona_name(server: LiveServer, role: str) -> str:
 def open_sandbox(open_page: Opener, user_id: int, prepare: Callable[[Page], None] | None = None) -> Page:
     page = open_page(f"/sandbox#{user_id}", prepare)
     expect(page.locator(f'.persona.active[data-persona="{user_id}"]')).to_be_visible()
-    expect(page.locator("#status")).to_have_text("на связи · live")
+    expect(page.locator("#status")).to_have_text("на связи")
     return page
 
 
@@ -97,7 +97,7 @@ def switch_persona(page: Page, user_id: int, label: str) -> None:
     page.locator(f'.persona[data-persona="{user_id}"]').click()
     expect(page.locator(f'.persona.active[data-persona="{user_id}"]')).to_be_visible()
     expect(page.locator("#subtitle")).to_have_text(f"вы пишете как: {label}")
-    expect(page.locator("#status")).to_have_text("на связи · live")
+    expect(page.locator("#status")).to_have_text("на связи")
 
 
 def bot_says(page: Page, fragment: str) -> Locator:
@@ -416,3 +416,74 @@ def test_a_late_answer_does_not_roll_the_page_back(live_server: LiveServer, open
     expect(newest).to_be_visible()
     expect(sandbox.locator(".row.theirs", has_text="рабочее место менеджера")).to_be_visible()
     shot(sandbox, "sandbox-11-late-answer")
+
+
+# ---------------------------------------------------------------- one language; a phone
+
+
+def test_the_page_speaks_the_browsers_language(live_server: LiveServer, browser: Browser) -> None:
+    manager_id = persona_id(live_server, "manager")
+    for locale, expected in (("en-US", {"heading": "Telegram sandbox", "send": "Send", "status": "live",
+                                        "subtitle": "you write as: Manager"}),
+                             ("ru-RU", {"heading": "Песочница Telegram", "send": "Отправить", "status": "на связи",
+                                        "subtitle": "вы пишете как: Менеджер"})):
+        context = browser.new_context(viewport={"width": 1100, "height": 860}, locale=locale)
+        try:
+            page = context.new_page()
+            page.goto(f"{live_server.base_url}/sandbox#{manager_id}")
+            expect(page.locator("html")).to_have_attribute("lang", locale[:2])
+            expect(page.locator("aside h1")).to_have_text(expected["heading"])
+            expect(page.locator("#send")).to_have_text(expected["send"])
+            expect(page.locator("#status")).to_have_text(expected["status"])
+            expect(page.locator("#subtitle")).to_have_text(expected["subtitle"])
+            shot(page, f"sandbox-language-{locale}")
+            # Nothing of the other language in the page's own words (the bot's messages and the persona's
+            # names are content, not the page).
+            chrome = page.locator("aside h1, aside .hint, aside footer, #fold, .persona > span:not(.avatar), header,"
+                                  " .empty, #send, .inputhint")
+            placeholder = str(page.locator("#input").get_attribute("placeholder"))
+            visible = " ".join(chrome.all_inner_texts()) + " " + placeholder
+            if locale == "en-US":
+                assert not re.search("[А-Яа-яЁё]", visible), visible
+            else:
+                assert not re.search(r"\b(pick|send|live|persona)\b", visible, re.IGNORECASE), visible
+        finally:
+            context.close()
+
+
+def test_on_a_phone_the_personas_fold_away_and_the_log_opens_at_the_newest(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    manager_id = persona_id(live_server, "manager")
+    stranger_id = persona_id(live_server, "stranger")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU", is_mobile=True,
+                                  has_touch=True)
+    context.set_default_timeout(WAIT)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.base_url}/sandbox#{manager_id}")
+        expect(page.locator("#status")).to_have_text("на связи")
+        for _ in range(12):  # more than a phone screen holds
+            type_to_bot(page, "/start", "рабочее место менеджера")
+        page.reload()
+        expect(page.locator("#status")).to_have_text("на связи")
+        personas = page.locator("#personas")
+        expect(personas).to_be_hidden()  # folded: the chat gets the screen
+        fold = page.locator("#fold")
+        expect(fold).to_contain_text("Менеджер")
+        log = page.locator("#log")
+        page.wait_for_function("() => { const l = document.getElementById('log'); return l.scrollHeight >"
+                               " l.clientHeight && l.scrollHeight - l.scrollTop - l.clientHeight < 2; }")
+        box = log.bounding_box()
+        assert box is not None and box["y"] < 200 and box["y"] + box["height"] <= 844, box
+        shot(page, "sandbox-phone-newest")
+
+        fold.click()
+        expect(personas).to_be_visible()
+        expect(fold).to_have_attribute("aria-expanded", "true")
+        shot(page, "sandbox-phone-personas")
+        page.locator(f'.persona[data-persona="{stranger_id}"]').click()
+        expect(personas).to_be_hidden()  # chosen: folded again
+        expect(fold).to_contain_text("Посторонний")
+    finally:
+        context.close()
