@@ -416,7 +416,7 @@ async def test_disabling_a_manager_hands_their_open_chats_to_someone_else(desk: 
 
     card = await open_card(desk, MANAGER.id)
     await act(desk, card, "⛔ Отключить")
-    told = await visitor.wait_for(lambda e: "больше не может продолжить" in e["text"])
+    told = await visitor.wait_for(lambda e: "менеджер, не может продолжить этот чат" in e["text"])
     assert "Анна Смирнова" in told["text"]
     rerouted = await offer_to(desk, SECOND_MANAGER)
     assert "Брошенный" in rerouted.text
