@@ -49,7 +49,8 @@ class Routing:
         await change.send([channel.queued_alert(card, admin_id) for admin_id in await store.admin_telegram_ids()])
         if announce:
             busy = bool(await store.online_managers())  # online, but every one at the chat limit
-            await change.system_message(session, chat, visitor_text("queued_busy" if busy else "queued", session.locale),
+            text = visitor_text("queued_busy" if busy else "queued", session.locale)
+            await change.system_message(session, chat, text,
                                         {"status": ChatStatus.WAITING, "queued": True})
         return "queued"
 
