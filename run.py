@@ -14,10 +14,29 @@ import logging
 import signal
 import sys
 
-from core.config import ConfigError, Settings, load_settings
+from core.config import ConfigError, Settings, StartupError, load_settings
+from core.db import connection_failure
 from core.migrations import UnmigratedDatabaseError, apply_migrations
 
 log = logging.getLogger("ilpo")
+
+
+# Libraries that narrate routine work at INFO: every migration step, every scheduled job run, polling starting
+# and stopping. At the default level that buries the URLs to open, so their INFO counts as DEBUG here.
+CHATTY_LOGGERS = ("peewee_migrate", "apscheduler", "aiogram.dispatcher")
+
+
+class RoutineAsDebug(logging.Filter):
+    """Shows the chatty libraries' INFO records as DEBUG, i.e. only when LOG_LEVEL is DEBUG."""
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and record.name.startswith(CHATTY_LOGGERS):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return record.levelno >= self.threshold
 
 
 def configure_logging(level: str) -> None:
@@ -26,8 +45,11 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    threshold = logging.getLevelName(level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RoutineAsDebug(threshold))
     # aiogram logs every handled update at INFO; keep it for debugging only.
-    logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, threshold))
 
 
 async def serve(settings: Settings, *, migrate: bool) -> None:
@@ -41,8 +63,12 @@ async def serve(settings: Settings, *, migrate: bool) -> None:
     try:
         await product.start()
         base = product.base_url
-        log.info("Ready. Demo page: %s/  Sandbox: %s  Health: %s/healthz",
-                 base, f"{base}/sandbox" if product.telegram_mode == "sandbox" else "(real Telegram)", base)
+        # The last lines of the start-up: what to open (access log lines follow as requests come in).
+        log.info("Ready (Ctrl+C stops it). Open:")
+        log.info("  %s/          the demo page with the chat widget", base)
+        if product.telegram_mode == "sandbox":
+            log.info("  %s/sandbox   the Telegram sandbox: act as a manager, an admin or a stranger", base)
+        log.info("  %s/healthz   health of the database and of the Telegram link", base)
         await stop.wait()
         log.info("Shutting down…")
     finally:
@@ -72,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             log.info("Migrations applied: %s", ", ".join(applied) if applied else "none pending")
             return 0
         if args.command == "check-config":
+            from app.product import check_sandbox
+
+            check_sandbox(settings)
             log.info("Configuration is valid: %s", settings.model_dump(mode="json", exclude={"telegram": {
                 "bot_token", "webhook_secret"}, "ai": {"api_key"}}))
             return 0
@@ -79,32 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     except UnmigratedDatabaseError as exc:
         log.error("%s", exc)
         return 3
+    except StartupError as exc:
+        log.error("%s", exc)
+        return 4 if exc.part == "database" else 5
     except KeyboardInterrupt:
         return 0
     except Exception as exc:
-        # A database that cannot be reached is an expected failure: one clear line, no traceback.
-        if _is_connection_error(exc):
-            log.error("database error: cannot connect (%s): %s", type(exc).__name__, str(exc).strip().splitlines()[0])
+        # `migrate` reaches the database directly: an unreachable one is an expected failure, one line.
+        reason = connection_failure(exc)
+        if args.command == "migrate" and reason is not None:
+            log.error("database error: %s", reason)
             return 4
         raise
     return 0
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    import peewee
-
-    names = {type(exc).__name__ for exc in _chain(exc)}
-    return bool(names & {"OperationalError", "InterfaceError"}) or any(
-        isinstance(e, peewee.OperationalError | OSError) for e in _chain(exc))
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ from ai import build_consultant
 from app.http import create_app
 from bot import build_bot, build_dispatcher, set_commands
 from bot.render import TelegramManagerChannel
-from core.config import Settings
-from core.db import make_database, parse_database_url
-from core.migrations import apply_migrations, ensure_migrated
+from core.config import Settings, StartupError
+from core.db import connection_failure, make_database, parse_database_url
+from core.migrations import UnmigratedDatabaseError, apply_migrations, ensure_migrated
 from core.paths import from_project
 from models import bind_database
 from sandbox.personas import ROLE_LABELS, SandboxPersona, personas, sandbox_access
@@ -38,6 +38,18 @@ log = logging.getLogger("ilpo")
 
 SANDBOX_TOKEN = "1000000001:SANDBOX-not-a-real-token"
 SANDBOX_PREFIX = "/telegram-sandbox"
+
+
+def check_sandbox(settings: Settings) -> None:
+    """Without a bot token the product serves its own Bot API, which needs the Bot API description."""
+    if not settings.telegram.sandbox:
+        return
+    from sandbox.spec import SpecError, load_spec
+
+    try:
+        load_spec()
+    except SpecError as exc:
+        raise StartupError("Telegram sandbox", str(exc)) from exc
 
 
 class QuietAccessLogger(AbstractAccessLogger):
@@ -99,14 +111,23 @@ class Product:
 
     async def start(self) -> None:
         settings = self.settings
+        check_sandbox(settings)  # before the database: say the real cause, and say it at once
         url = settings.database.url
-        if self.migrate:
-            await asyncio.to_thread(apply_migrations, url)
-        else:
-            await asyncio.to_thread(ensure_migrated, url)
-        self.db = make_database(url, settings.database.pool_size)
-        bind_database(self.db)
-        await self.db.aio_connect()
+        try:
+            if self.migrate:
+                await asyncio.to_thread(apply_migrations, url)
+            else:
+                await asyncio.to_thread(ensure_migrated, url)
+            self.db = make_database(url, settings.database.pool_size)
+            bind_database(self.db)
+            await self.db.aio_connect()
+        except UnmigratedDatabaseError:
+            raise
+        except Exception as exc:
+            reason = connection_failure(exc)
+            if reason is None:
+                raise
+            raise StartupError("database", reason) from exc
         log.info("Database: %s", parse_database_url(url).safe)
 
         sandbox = self.telegram_mode == "sandbox"
@@ -145,7 +166,11 @@ class Product:
         self.runner = web.AppRunner(app, access_log_class=QuietAccessLogger, shutdown_timeout=5.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http.host, settings.http.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError("HTTP server", f"cannot listen on {settings.http.host}:{settings.http.port} "
+                               f"({exc.strerror or exc}); set HTTP_PORT or [http] port") from exc
         self.port = _bound_port(site, settings.http.port)
         if sandbox:
             self.bot.session.api = TelegramAPIServer.from_base(self.base_url + SANDBOX_PREFIX)

@@ -24,6 +24,14 @@ class ConfigError(Exception):
     """A configuration value is wrong; the message names the key and is fit to print as one line."""
 
 
+class StartupError(Exception):
+    """The product cannot start for a reason that is not a bug: `str()` is one line naming the part and the cause."""
+
+    def __init__(self, part: str, reason: str) -> None:
+        super().__init__(f"{part} error: {reason}")
+        self.part = part
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

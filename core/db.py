@@ -111,6 +111,20 @@ def is_sqlite(db: peewee.Database) -> bool:
     return isinstance(db, peewee.SqliteDatabase)
 
 
+def connection_failure(exc: BaseException) -> str | None:
+    """One line saying why the database could not be reached, or None when `exc` is not about reaching it."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    # Drivers raise OperationalError/InterfaceError of their own (psycopg2, sqlite3); sockets raise OSError.
+    if not any(type(e).__name__ in ("OperationalError", "InterfaceError") or isinstance(e, OSError) for e in chain):
+        return None
+    lines = str(exc).strip().splitlines() or [""]
+    return f"cannot connect ({type(exc).__name__}): {lines[0]}"
+
+
 _sqlite_write_lock: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_write_lock", default=False)
 # Keyed by loop too: an asyncio.Lock belongs to the loop it first waited in, and tests run many loops.
 _sqlite_locks: dict[tuple[int, int], asyncio.Lock] = {}

@@ -41,7 +41,7 @@ def apply_migrations(url: str) -> list[str]:
         todo = list(router.diff)
         if todo:
             router.run()
-            log.info("Applied migrations: %s", ", ".join(todo))
+            log.debug("Applied migrations: %s", ", ".join(todo))  # run.py migrate says it; serving need not
         return todo
     finally:
         router.database.close()

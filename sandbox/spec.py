@@ -80,14 +80,22 @@ def _load(resolved: str) -> ApiSpec:
     )
 
 
+class SpecError(RuntimeError):
+    """The Bot API description is missing or unreadable: the sandbox cannot check calls, so it cannot start."""
+
+
 def load_spec(path: Path | None = None) -> ApiSpec:
     target = (path or default_spec_path()).resolve()
+    if path is None and os.environ.get("TELEGRAM_API_SPEC"):
+        where = "TELEGRAM_API_SPEC points there; unset it to use the project's sandbox/spec/api.json"
+    else:
+        where = "the project ships sandbox/spec/api.json; TELEGRAM_API_SPEC overrides it"
     if not target.is_file():
-        raise FileNotFoundError(
-            f"Bot API spec not found at {target} (the project ships sandbox/spec/api.json; "
-            "TELEGRAM_API_SPEC overrides it)"
-        )
-    return _load(str(target))
+        raise SpecError(f"Bot API spec not found at {target} ({where})")
+    try:
+        return _load(str(target))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpecError(f"Bot API spec at {target} is unreadable ({type(exc).__name__}: {exc}; {where})") from exc
 
 
 class CoercionError(ValueError):
