@@ -1,4 +1,4 @@
-# Two commands for a fresh machine (Python 3.11+):
+# Two commands for a fresh machine (Python 3.11+ and access to the package index; the first run takes ~30 s):
 #   make run   - set up .venv, apply migrations, start the product (SQLite, offline AI, Telegram sandbox)
 #   make test  - set up .venv with test extras (+ Debian's chromium when root), run ruff and the whole suite
 PYTHON ?= python3
