@@ -74,6 +74,20 @@ class Manager(BaseModel):
         return self.name or (f"@{self.username}" if self.username else str(self.telegram_id))
 
 
+class VisitorIdentity(BaseModel):
+    """A site's logged-in user, proven by the site's HMAC of their id: one history across devices."""
+
+    external_id = peewee.CharField(max_length=128, unique=True)  # the site's own user id
+    name = peewee.CharField(max_length=100, null=True)
+    phone = peewee.CharField(max_length=32, null=True)
+    email = peewee.CharField(max_length=255, null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    last_seen_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "visitor_identities"
+
+
 class VisitorSession(BaseModel):
     """One widget visitor: the browser keeps session_id + token in localStorage."""
 
@@ -85,6 +99,16 @@ class VisitorSession(BaseModel):
     phone = peewee.CharField(max_length=32, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     last_seen_at = peewee.DateTimeField(default=utcnow)
+    # Set only by a verified identify (a right HMAC): every session of the identity shares one history.
+    identity = peewee.ForeignKeyField(VisitorIdentity, backref="sessions", null=True, on_delete="SET NULL")
+    claimed_id = peewee.CharField(max_length=128, null=True)  # an id the site gave without proof (shown, never merged)
+    email = peewee.CharField(max_length=255, null=True)
+    # Where the visitor came from and what they looked at, for the manager's card (support.context reads them).
+    page_title = peewee.CharField(max_length=300, null=True)
+    referrer = peewee.TextField(null=True)
+    user_agent = peewee.CharField(max_length=512, null=True)
+    tz_offset = peewee.SmallIntegerField(null=True)  # minutes east of UTC, as the visitor's browser said
+    pages = peewee.TextField(null=True)  # JSON [{"url", "title", "at"}], the latest few, oldest first
 
     class Meta:
         table_name = "visitor_sessions"
@@ -115,6 +139,8 @@ class SupportChat(BaseModel):
     admins_reminded_at = peewee.DateTimeField(null=True)  # SLA escalation to the admins
     transfer_note = peewee.TextField(null=True)
     queue_position = peewee.IntegerField(null=True)  # last position told to the visitor
+    # client_phone reduced to its national digits (support.search.phone_key), so any format finds it.
+    phone_key = peewee.CharField(max_length=16, null=True, index=True)
 
     class Meta:
         table_name = "support_chats"
@@ -263,8 +289,20 @@ class IntegrationDelivery(BaseModel):
         indexes = ((("status", "next_attempt_at"), False),)
 
 
+class IntegrationEvent(BaseModel):
+    """Every event for external systems, once: the live events socket replays them after an id."""
+
+    event = peewee.CharField(max_length=64)
+    payload = peewee.TextField()  # the JSON body, the same as each webhook delivery's
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "integration_events"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Manager,
+    VisitorIdentity,
     VisitorSession,
     SupportChat,
     ChatMessage,
@@ -275,6 +313,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     IntegrationDelivery,
     Attachment,
     ChatParticipant,
+    IntegrationEvent,
 )
 
 

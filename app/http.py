@@ -16,6 +16,7 @@ from support.service import SERVICE, SupportService
 from webhook.rest import setup_rest
 from webhook.telegram import setup_telegram_webhook
 from widget.api import setup_api
+from widget.identity import setup_identity
 from widget.pages import setup_pages
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def create_app(
     app[TELEGRAM_MODE] = telegram_mode
     app.router.add_get("/healthz", healthz)
     setup_api(app)
+    setup_identity(app)
     setup_rest(app)
     setup_pages(app)
     if telegram_mode == "webhook":

@@ -155,6 +155,7 @@ class Product:
             integrations=IntegrationSink(integrations.webhook_urls),
             integration_worker=self.integration_worker,
             attachments=self.attachments,
+            identity=settings.identity,
         )
         self.dispatcher = build_dispatcher(self.service)
         app = create_app(

@@ -7,6 +7,7 @@ MANAGER_COMMANDS = [
     BotCommand(command="online", description="Начать рабочую смену (принимать чаты)"),
     BotCommand(command="offline", description="Завершить смену"),
     BotCommand(command="chats", description="Показать активные чаты"),
+    BotCommand(command="find", description="Найти чат по телефону, имени или тексту"),
     BotCommand(command="cancel", description="Отменить текущее действие"),
 ]
 ADMIN_COMMANDS = [*MANAGER_COMMANDS, BotCommand(command="admin", description="Админ-меню")]

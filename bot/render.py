@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from html import escape
+from urllib.parse import urlsplit
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -35,13 +36,88 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def _verified_mark(card: ChatCard) -> str:
+    context = card.context
+    if context is None or not context.external_id:
+        return ""
+    if context.verified:
+        return " ✔️ проверен"
+    return f" (ID {escape(_shorten(context.external_id, 40))}, не проверен)"
+
+
+def _offset(minutes: int) -> str:
+    sign = "+" if minutes >= 0 else "−"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or _shorten(url, 60)
+
+
+def context_lines(card: ChatCard) -> list[str]:
+    """The visitor's context in a few short lines for the card (details_pages shows all of it)."""
+    context = card.context
+    if context is None:
+        return []
+    lines = []
+    source = [escape(_host(context.referrer))] if context.referrer else []
+    source += [escape(_shorten(value, 40)) for key, value in context.utm if key in ("utm_source", "utm_campaign")]
+    if source:
+        lines.append("🧭 Откуда: " + " · ".join(source))
+    if len(context.pages) > 1:
+        lines.append(f"📄 Страниц за визит: {len(context.pages)}")
+    if context.device:
+        lines.append(f"💻 {escape(context.device)}")
+    if context.local_time is not None and context.tz_offset is not None:
+        lines.append(f"🕰 У клиента сейчас {context.local_time:%H:%M} ({_offset(context.tz_offset)})")
+    if context.returning:
+        chats = ", ".join(f"#{past.chat_id}" for past in context.earlier_chats)
+        lines.append(f"🔁 Возвращается: прошлые чаты {chats}")
+    return lines
+
+
+def context_details(card: ChatCard) -> list[str]:
+    """All of the visitor's context, for «📋 Подробности»."""
+    context = card.context
+    if context is None:
+        return []
+    lines = []
+    if context.external_id:
+        state = "✔️ проверен" if context.verified else "не проверен"
+        lines.append(f"🪪 ID на сайте: {escape(context.external_id)} ({state})")
+    if context.email:
+        lines.append(f"✉️ Email: {escape(context.email)}")
+    if context.page_title:
+        lines.append(f"🏷 Заголовок страницы: {escape(_shorten(context.page_title, 200))}")
+    if context.referrer:
+        lines.append(f"🧭 Пришёл с: {escape(_shorten(context.referrer, 300))}")
+    for key, value in context.utm:
+        lines.append(f"🏷 {escape(key)}: {escape(_shorten(value, 100))}")
+    if context.device:
+        lines.append(f"💻 Устройство: {escape(context.device)}")
+    if context.local_time is not None and context.tz_offset is not None:
+        lines.append(f"🕰 Время клиента: {context.local_time:%d.%m %H:%M} ({_offset(context.tz_offset)})")
+    if context.pages:
+        lines.append(f"📄 <b>Страницы за визит ({len(context.pages)}):</b>")
+        lines += [f"{n}. {escape(_shorten(title, 60)) + ' — ' if title else ''}{escape(_shorten(url, 120))}"
+                  for n, (url, title) in enumerate(context.pages, 1)]
+    if context.returning:
+        lines.append("🔁 <b>Прошлые чаты:</b>")
+        lines += [f"• #{past.chat_id} от {past.created_at:%d.%m.%Y} — {status_label(past.status)}"
+                  + (f": {escape(_shorten(past.summary, 100))}" if past.summary else "")
+                  for past in context.earlier_chats]
+    return lines
+
+
 def card_text(card: ChatCard) -> str:
     lines = [
         f"🆕 <b>Чат поддержки #{card.chat_id}</b>",
         "",
-        f"👤 Клиент: {escape(card.client_name) if card.client_name else NOT_GIVEN}",
+        f"👤 Клиент: {escape(card.client_name) if card.client_name else NOT_GIVEN}{_verified_mark(card)}",
         f"📞 Телефон: {escape(card.client_phone) if card.client_phone else NOT_GIVEN}",
         f"🌐 Страница: {escape(card.page_url) if card.page_url else NOT_GIVEN}",
+        *context_lines(card),
         f"🕐 Создан: {card.created_at:%d.%m.%Y %H:%M} UTC",
     ]
     if card.summary:
@@ -331,9 +407,10 @@ def details_pages(card: ChatCard, history: Sequence[HistoryEntry]) -> list[str]:
     """The chat's info and its whole history, cut into pages that fit a Telegram message."""
     head = [
         f"📋 <b>Чат #{card.chat_id}</b> — {status_label(card.status)}",
-        f"👤 Клиент: {escape(card.client_name) if card.client_name else NOT_GIVEN}",
+        f"👤 Клиент: {escape(card.client_name) if card.client_name else NOT_GIVEN}{_verified_mark(card)}",
         f"📞 Телефон: {escape(card.client_phone) if card.client_phone else NOT_GIVEN}",
         f"🌐 Страница: {escape(card.page_url) if card.page_url else NOT_GIVEN}",
+        *context_details(card),
         f"🧑‍💼 Менеджер: {escape(card.manager_name) if card.manager_name else 'не назначен'}",
         f"🕐 Создан: {card.created_at:%d.%m.%Y %H:%M} UTC",
         f"✉️ Сообщений: {len(history)}",
@@ -363,6 +440,28 @@ def details_pages(card: ChatCard, history: Sequence[HistoryEntry]) -> list[str]:
     return pages
 
 
+FIND_USAGE = ("🔎 Поиск чатов: <code>/find телефон</code>, <code>/find имя</code> или <code>/find слова из "
+              "переписки</code>.\nНапример: <code>/find +7 999 123-45-67</code>")
+
+
+def find_results(
+    query: str, cards: Sequence[ChatCard], *, everyone: bool
+) -> tuple[str, list[list[InlineKeyboardButton]]]:
+    """/find's answer: one line per chat, newest first, each with its «📋 Подробности» button."""
+    where = "во всех чатах" if everyone else "в ваших чатах"
+    if not cards:
+        return f"🔎 По запросу «{escape(_shorten(query, 100))}» {where} ничего не найдено.", []
+    lines = [f"🔎 <b>Найдено {where}: {len(cards)}</b> (сначала новые)", ""]
+    rows = []
+    for card in cards:
+        phone = f", {escape(card.client_phone)}" if card.client_phone else ""
+        verified = " ✔️" if card.context is not None and card.context.verified else ""
+        lines.append(f"• #{card.chat_id} {card.created_at:%d.%m.%Y} — {client_label(card)}{verified}{phone} — "
+                     f"{status_label(card.status)}")
+        rows.append([chat_button(f"📋 Подробности #{card.chat_id}", ChatAction.DETAILS, card.chat_id)])
+    return "\n".join(lines), rows
+
+
 def history_keyboard(card: ChatCard, page: int, total: int, *, can_act: bool) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
     if total > 1:
@@ -381,4 +480,7 @@ def history_keyboard(card: ChatCard, page: int, total: int, *, can_act: bool) ->
     elif card.status == ChatStatus.ASSIGNED and can_act:
         rows.append([chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
                      chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)])
+    if card.context is not None and card.context.returning and page == 0:
+        rows.append([chat_button(f"📋 #{past.chat_id}", ChatAction.DETAILS, past.chat_id)
+                     for past in card.context.earlier_chats])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None

@@ -256,6 +256,21 @@ class IntegrationSettings(_Section):
         return value
 
 
+class IdentitySettings(_Section):
+    """Verified visitors: the site signs its user's id with this secret (HMAC-SHA256) on its own server."""
+
+    secret: str = Field(default="", repr=False)
+    required: bool = False  # unverified visitors may not claim an id at all
+
+    @model_validator(mode="after")
+    def _required_needs_secret(self) -> IdentitySettings:
+        if self.required and not self.secret:
+            raise ValueError("secret: required when required = true")
+        if self.secret and len(self.secret) < 16:
+            raise ValueError("secret: at least 16 characters")
+        return self
+
+
 class StorageSettings(_Section):
     # Where chat attachments are kept (relative paths are inside the project). env: UPLOADS_PATH
     uploads_path: Path = Path("data/uploads")
@@ -279,6 +294,7 @@ class Settings(_Section):
     support: SupportSettings = SupportSettings()
     ai: AISettings = AISettings()
     integrations: IntegrationSettings = IntegrationSettings()
+    identity: IdentitySettings = IdentitySettings()
     storage: StorageSettings = StorageSettings()
     logging: LoggingSettings = LoggingSettings()
 
@@ -310,6 +326,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "INTEGRATION_API_KEYS": ("integrations", "api_keys"),
     "INTEGRATION_WEBHOOK_URLS": ("integrations", "webhook_urls"),
     "INTEGRATION_WEBHOOK_SECRET": ("integrations", "webhook_secret"),
+    "IDENTITY_SECRET": ("identity", "secret"),
+    "IDENTITY_REQUIRED": ("identity", "required"),
     "UPLOADS_PATH": ("storage", "uploads_path"),
     "LOG_LEVEL": ("logging", "level"),
 }

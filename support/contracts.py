@@ -48,6 +48,24 @@ class AlreadyRated(SupportError):
     code = "already_rated"
 
 
+class IdentityRefused(SupportError):
+    """The site's hash for this visitor's id is wrong: nothing is stored or merged."""
+
+    code = "invalid_identity"
+
+
+class IdentityRequired(SupportError):
+    """[identity] required = true and the visitor brought no hash (or the desk has no secret to check it)."""
+
+    code = "identity_required"
+
+
+class IdentityConflict(SupportError):
+    """This widget session already belongs to another verified visitor (the site's user changed)."""
+
+    code = "identity_conflict"
+
+
 # --- what the rooms get back --------------------------------------------------------------------------
 
 
@@ -68,10 +86,40 @@ class ChatCard:
     message_count: int = 0
     summary: str | None = None
     colleague_telegram_ids: tuple[int, ...] = ()  # managers invited into the chat (a group chat)
+    context: VisitorContext | None = None  # where the visitor came from and who they are
 
     def works_on(self, telegram_id: int) -> bool:
         """The chat's manager or an invited colleague: may answer the client."""
         return telegram_id == self.manager_telegram_id or telegram_id in self.colleague_telegram_ids
+
+
+@dataclass(frozen=True)
+class PastChat:
+    chat_id: int
+    created_at: Any
+    status: str
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class VisitorContext:
+    """What the widget told about the visitor (support/context.py reads it from the session)."""
+
+    verified: bool = False  # a right HMAC of the site's user id (support.visitors.Visitors.identify)
+    external_id: str | None = None  # the site's user id, verified or only claimed
+    email: str | None = None
+    page_title: str | None = None
+    referrer: str | None = None
+    utm: tuple[tuple[str, str], ...] = ()
+    pages: tuple[tuple[str, str | None], ...] = ()  # (url, title), oldest first
+    device: str | None = None  # "Android · Chrome 120"
+    local_time: Any = None  # the visitor's wall clock now (naive), from their timezone offset
+    tz_offset: int | None = None  # minutes east of UTC
+    earlier_chats: tuple[PastChat, ...] = ()  # this visitor's other chats, newest first
+
+    @property
+    def returning(self) -> bool:
+        return bool(self.earlier_chats)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import peewee
 from models import ChatMessage, ChatStatus, CloseReason, Manager, SupportChat, VisitorSession, utcnow
 from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, NotAllowed, TransferResult
 from support.routing import Routing
+from support.search import phone_key
 from support.store import Change, ChatStore
 from support.texts import visitor_text
 
@@ -53,7 +54,8 @@ class Lifecycle:
             try:
                 chat = await SupportChat.aio_create(
                     session=session.id, status=ChatStatus.WAITING, client_name=session.name,
-                    client_phone=session.phone, page_url=session.page_url, summary=summary,
+                    client_phone=session.phone, phone_key=phone_key(session.phone), page_url=session.page_url,
+                    summary=summary,
                 )
             except peewee.IntegrityError:
                 # Another request opened it a moment ago (the partial unique index said so).

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import ChatMessage, ChatStatus, Manager, Outbox, SupportChat
+from models import ChatMessage, ChatParticipant, ChatStatus, Manager, Outbox, SupportChat
+from support.context import sibling_session_ids
 from support.contracts import ChatCard, HistoryEntry, NotAllowed
 from support.events import message_event
+from support.search import matching_chats
 from support.store import ChatStore
+
+FIND_LIMIT = 10
 
 
 class Queries:
@@ -48,10 +52,25 @@ class Queries:
     async def chat_snapshot(self, chat_id: int) -> dict[str, Any]:
         return await self.store.snapshot(chat_id)
 
+    async def find(self, viewer: Manager, text: str, limit: int = FIND_LIMIT) -> list[ChatCard]:
+        """/find: chats matching a phone, a name or words, newest first; a manager sees their own and those
+        they were invited into, an admin all."""
+        query = SupportChat.select().where(matching_chats(self.store.db, text))
+        if not self.is_admin(viewer):
+            query = query.where((SupportChat.manager == viewer.id) | SupportChat.id.in_(
+                ChatParticipant.select(ChatParticipant.support_chat).where(ChatParticipant.manager == viewer.id)))
+        chats = await query.order_by(SupportChat.id.desc()).limit(limit).aio_execute()
+        return [await self.store.card(chat) for chat in chats]
+
+    def is_admin(self, manager: Manager) -> bool:
+        return manager.is_admin or manager.telegram_id in self.store.admin_ids
+
     async def list_chats(
-        self, *, status: str | None, since: Any, limit: int, before_id: int | None
+        self, *, status: str | None, since: Any, limit: int, before_id: int | None, text: str | None = None
     ) -> list[dict[str, Any]]:
         query = SupportChat.select(SupportChat.id)
+        if text:
+            query = query.where(matching_chats(self.store.db, text))
         if status:
             query = query.where(SupportChat.status == status)
         if since is not None:
@@ -67,8 +86,16 @@ class Queries:
         return [message_event(row) for row in rows]
 
     async def _check_may_view(self, chat: SupportChat, viewer: Manager) -> None:
-        if viewer.is_admin or viewer.telegram_id in self.store.admin_ids:
+        if self.is_admin(viewer):
             return
         if chat.status == ChatStatus.WAITING or chat.manager_id == viewer.id or await self.store.joined(chat, viewer):
+            return
+        # A returning visitor's earlier chats: whoever works on their chat now may read them.
+        sessions = await sibling_session_ids(await self.store.session_of(chat))
+        if await SupportChat.select().where(
+            SupportChat.session.in_(sessions) & (SupportChat.status == ChatStatus.ASSIGNED)
+            & ((SupportChat.manager == viewer.id) | SupportChat.id.in_(
+                ChatParticipant.select(ChatParticipant.support_chat).where(ChatParticipant.manager == viewer.id)))
+        ).aio_exists():
             return
         raise NotAllowed(chat.id)

@@ -14,7 +14,7 @@ import peewee_async
 from aiohttp import web
 
 from ai import Consultant
-from core.config import SupportSettings
+from core.config import IdentitySettings, SupportSettings
 from models import Outbox
 from support.assistant import Assistant
 from support.attachments import AttachmentStore
@@ -52,6 +52,7 @@ class SupportService:
         integrations: IntegrationSink | None = None,
         integration_worker: DeliveryWorker | None = None,
         attachments: AttachmentStore | None = None,
+        identity: IdentitySettings | None = None,
     ) -> None:
         self.store = ChatStore(
             db, hub=hub, channel=channel, policy=policy or SupportSettings(), admin_ids=admin_ids,
@@ -64,7 +65,7 @@ class SupportService:
         self.relay = Relay(self.store, self.lifecycle, self.assistant, auto_handoff=auto_handoff)
         self.colleagues = Colleagues(self.store, self.lifecycle)
         self.reminders = Reminders(self.store)
-        self.visitors = Visitors(self.store)
+        self.visitors = Visitors(self.store, identity)
         self.queries = Queries(self.store)
         self.team = TeamService(db, admin_ids=admin_ids, manager_ids=manager_ids, lifecycle=self.lifecycle)
 

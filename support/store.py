@@ -21,6 +21,7 @@ from core.config import SupportSettings
 from core.db import transaction
 from models import ChatMessage, ChatParticipant, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession
 from support.attachments import AttachmentRejected, AttachmentStore
+from support.context import visitor_context
 from support.contracts import ChatCard, ChatNotFound, ManagerChannel
 from support.delivery import DeliveryWorker
 from support.events import EventHub, iso
@@ -189,6 +190,7 @@ class ChatStore:
             message_count=count,
             summary=chat.summary,
             colleague_telegram_ids=tuple(m.telegram_id for m in await self.colleagues_in(chat)),
+            context=await visitor_context(session, chat),
         )
 
     async def snapshot(self, chat_id: int) -> dict[str, Any]:
@@ -201,7 +203,9 @@ class ChatStore:
 
         return {
             "id": chat.id, "status": chat.status, "session_id": card.session_id,
-            "client": {"name": card.client_name, "phone": card.client_phone, "page_url": card.page_url},
+            "client": {"name": card.client_name, "phone": card.client_phone, "page_url": card.page_url,
+                       "verified": bool(card.context and card.context.verified),
+                       "external_id": card.context.external_id if card.context else None},
             "manager": {"name": card.manager_name, "telegram_id": card.manager_telegram_id}
             if card.manager_name else None,
             "summary": chat.summary, "created_at": when(chat.created_at), "assigned_at": when(chat.assigned_at),

@@ -4,35 +4,137 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from models import Attachment, ChatMessage, Manager, VisitorSession, utcnow
-from support.contracts import ChatNotFound, InvalidToken, SessionNotFound
+import peewee
+
+from core.config import IdentitySettings
+from models import Attachment, ChatMessage, Manager, VisitorIdentity, VisitorSession, utcnow
+from support.context import add_page, sibling_session_ids
+from support.contracts import (
+    ChatNotFound,
+    IdentityConflict,
+    IdentityRefused,
+    IdentityRequired,
+    InvalidToken,
+    SessionNotFound,
+)
 from support.events import message_event
 from support.hours import is_open, next_opening
 from support.store import ChatStore
+
+log = logging.getLogger(__name__)
+
+# What a widget may show of another device's messages: the text, never the other session's chat state.
+_SHARED_KEYS = ("id", "type", "text", "html", "more_html", "author", "created_at", "attachment")
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def identity_hash(secret: str, external_id: str) -> str:
+    """What the site's server computes: hex HMAC-SHA256 of the user's id under [identity] secret."""
+    return hmac.new(secret.encode(), external_id.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What the widget tells about the page it runs on and the browser (all optional)."""
+
+    page_title: str | None = None
+    referrer: str | None = None
+    user_agent: str | None = None
+    tz_offset: int | None = None  # minutes east of UTC
+    pages: tuple[tuple[str, str | None], ...] = ()  # pages seen before the session started, oldest first
+
+
+@dataclass(frozen=True)
+class IdentityClaim:
+    external_id: str
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    hash: str | None = None
+
+
 class Visitors:
-    def __init__(self, store: ChatStore) -> None:
+    def __init__(self, store: ChatStore, identity: IdentitySettings | None = None) -> None:
         self.store = store
+        self.identity = identity or IdentitySettings()
 
     async def start_session(
         self, *, page_url: str | None = None, locale: str = "ru", name: str | None = None,
-        phone: str | None = None,
+        phone: str | None = None, visit: Visit | None = None,
     ) -> tuple[VisitorSession, str]:
+        visit = visit or Visit()
+        now = utcnow()
+        pages = None
+        for url, title in visit.pages:
+            pages = add_page(pages, url, title, now)
+        if page_url:
+            pages = add_page(pages, page_url, visit.page_title, now)
         token = secrets.token_urlsafe(32)
         session = await VisitorSession.aio_create(
             session_id=uuid.uuid4().hex, token_hash=hash_token(token), page_url=page_url, locale=locale,
-            name=name, phone=phone,
+            name=name, phone=phone, page_title=visit.page_title, referrer=visit.referrer,
+            user_agent=visit.user_agent, tz_offset=visit.tz_offset, pages=pages,
         )
         return session, token
+
+    async def visit(self, session: VisitorSession, url: str, title: str | None) -> None:
+        """The visitor opened another page of the site: it becomes the current page and joins the list."""
+        now = utcnow()
+        pages = add_page(session.pages, url, title, now)
+        await VisitorSession.update(page_url=url, page_title=title, pages=pages, last_seen_at=now).where(
+            VisitorSession.id == session.id).aio_execute()
+        session.page_url, session.page_title, session.pages = url, title, pages
+
+    async def identify(self, session: VisitorSession, claim: IdentityClaim) -> bool:
+        """Link the session to the site's user; True when verified (their history is then one).
+
+        A wrong hash raises IdentityRefused before anything is written. Without a right hash the id is kept only
+        as a claim on this session (shown to managers as unverified, never merged), or refused when
+        [identity] required is on.
+        """
+        secret = self.identity.secret
+        verified = False
+        if claim.hash and secret:
+            if not hmac.compare_digest(claim.hash.strip().lower(), identity_hash(secret, claim.external_id)):
+                log.warning("Identify refused for session %s: wrong hash", session.session_id)
+                raise IdentityRefused(session.session_id)
+            verified = True
+        elif self.identity.required:
+            raise IdentityRequired(session.session_id)
+        contact = {key: value for key, value in (("name", claim.name), ("phone", claim.phone),
+                                                  ("email", claim.email)) if value}
+        async with self.store.change():
+            if not verified:
+                if session.identity_id is not None:
+                    raise IdentityConflict(session.session_id)
+                await VisitorSession.update(claimed_id=claim.external_id, **contact).where(
+                    VisitorSession.id == session.id).aio_execute()
+                return False
+            identity = await VisitorIdentity.aio_get_or_none(VisitorIdentity.external_id == claim.external_id)
+            if identity is None:
+                try:
+                    identity = await VisitorIdentity.aio_create(external_id=claim.external_id, **contact)
+                except peewee.IntegrityError:  # the same user identified on another device a moment ago
+                    identity = await VisitorIdentity.aio_get(VisitorIdentity.external_id == claim.external_id)
+            if session.identity_id not in (None, identity.id):
+                raise IdentityConflict(session.session_id)
+            await VisitorIdentity.update(last_seen_at=utcnow(), **contact).where(
+                VisitorIdentity.id == identity.id).aio_execute()
+            # The visitor's own session name/phone stay when the site gives none.
+            await VisitorSession.update(identity=identity.id, claimed_id=None, **contact).where(
+                VisitorSession.id == session.id).aio_execute()
+        session.identity_id = identity.id
+        log.info("Visitor session %s verified as %s", session.session_id, claim.external_id)
+        return True
 
     async def authenticate(self, session_id: str, token: str | None) -> VisitorSession:
         session = await VisitorSession.aio_get_or_none(VisitorSession.session_id == session_id)
@@ -43,10 +145,19 @@ class Visitors:
         return session
 
     async def events_after(self, session: VisitorSession, after: int, limit: int = 200) -> list[dict[str, Any]]:
+        """This session's events after `after`; a verified visitor's other devices' messages come too (their
+        texts and files only: each device keeps its own chat state)."""
+        sessions = await sibling_session_ids(session)
         rows = await ChatMessage.select().where(
-            (ChatMessage.session == session.id) & (ChatMessage.id > after)
+            ChatMessage.session.in_(sessions) & (ChatMessage.id > after)
         ).order_by(ChatMessage.id).limit(limit).aio_execute()
-        return [message_event(row) for row in rows]
+        events = []
+        for row in rows:
+            event = message_event(row)
+            if row.session_id != session.id:
+                event = {key: value for key, value in event.items() if key in _SHARED_KEYS}
+            events.append(event)
+        return events
 
     async def state(self, session: VisitorSession) -> dict[str, Any]:
         now, policy = utcnow(), self.store.policy
@@ -68,7 +179,7 @@ class Visitors:
     async def attachment_for(self, session: VisitorSession, attachment_id: int) -> tuple[Attachment, Any]:
         """A file of this visitor's chat, and where its bytes are (ChatNotFound for anyone else's)."""
         attachment = await Attachment.aio_get_or_none(
-            (Attachment.id == attachment_id) & (Attachment.session == session.id))
+            (Attachment.id == attachment_id) & Attachment.session.in_(await sibling_session_ids(session)))
         if attachment is None:
             raise ChatNotFound(attachment_id)
         return attachment, self.store.files().path_for(attachment.sha256)

@@ -10,6 +10,7 @@ from aiohttp import web
 from core.config import SETTINGS
 from models import ChatStatus
 from support.contracts import ChatAlreadyTaken, ChatClosed, ChatNotFound, NotAllowed
+from support.search import MAX_QUERY
 from support.service import SERVICE
 from widget.api import api_error
 
@@ -49,7 +50,11 @@ async def list_chats(request: web.Request) -> web.Response:
         raise api_error(400, "invalid_field", "limit and before: integers", field="limit") from None
     if not 1 <= limit <= MAX_PAGE:
         raise api_error(400, "invalid_field", f"limit: between 1 and {MAX_PAGE}", field="limit")
-    chats = await request.app[SERVICE].queries.list_chats(status=status, since=since, limit=limit, before_id=before)
+    text = request.query.get("q", "").strip() or None
+    if text is not None and len(text) > MAX_QUERY:
+        raise api_error(400, "invalid_field", f"q: at most {MAX_QUERY} characters", field="q")
+    chats = await request.app[SERVICE].queries.list_chats(status=status, since=since, limit=limit, before_id=before,
+                                                          text=text)
     # Newest first; pass the last id as `before` for the next page.
     next_before = chats[-1]["id"] if len(chats) == limit else None
     return web.json_response({"chats": chats, "next_before": next_before})

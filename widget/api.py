@@ -148,7 +148,8 @@ async def start_chat(request: web.Request) -> web.Response:
         retry = limiter.retry_after(address)
         raise api_error(429, "too_many_sessions", f"Too many new chats; try again in {retry} s.", retry_after=retry)
     session, token = await request.app[SERVICE].visitors.start_session(
-        page_url=body.page_url, locale=body.locale, name=body.name, phone=body.phone
+        page_url=body.page_url, locale=body.locale, name=body.name, phone=body.phone,
+        visit=body.visit(request.headers.get("User-Agent")),
     )
     return web.json_response({"session_id": session.session_id, "token": token}, status=201)
 

@@ -6,6 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from support.visitors import Visit
+
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{7,25}$")
 
 
@@ -44,9 +46,25 @@ class ContactFields(_Body):
         return value
 
 
+class PageView(_Body):
+    url: str = Field(min_length=1, max_length=2000)
+    title: str | None = Field(default=None, max_length=300)
+
+
 class StartBody(ContactFields):
     page_url: str | None = Field(default=None, max_length=2000)
     locale: str = Field(default="ru", max_length=8)
+    # The visitor's context for the manager's card (widget/identity.py turns it into a support Visit).
+    page_title: str | None = Field(default=None, max_length=300)
+    referrer: str | None = Field(default=None, max_length=2000)
+    tz_offset: int | None = Field(default=None, ge=-900, le=900)  # minutes east of UTC
+    pages: list[PageView] = Field(default_factory=list, max_length=15)  # seen before the chat was opened
+
+    def visit(self, user_agent: str | None) -> Visit:
+        """The context a new session starts with: what the widget said, and the browser's User-Agent."""
+        return Visit(page_title=self.page_title, referrer=self.referrer or None,
+                     user_agent=(user_agent or "")[:512] or None, tz_offset=self.tz_offset,
+                     pages=tuple((page.url, page.title) for page in self.pages))
 
     @field_validator("locale")
     @classmethod
@@ -84,3 +102,21 @@ class RateBody(SessionBody):
     @classmethod
     def _comment(cls, value: str | None) -> str | None:
         return _clean_optional(value)
+
+
+class VisitBody(SessionBody, PageView):
+    pass
+
+
+class IdentifyBody(SessionBody, ContactFields):
+    id: str = Field(min_length=1, max_length=128)
+    email: str | None = Field(default=None, max_length=255)
+    hash: str | None = Field(default=None, max_length=128)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        value = _clean_optional(value)
+        if value is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError("email must look like name@example.com")
+        return value
