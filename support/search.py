@@ -41,11 +41,12 @@ def _text_match(db: peewee.Database, text: str) -> peewee.Expression | None:
     if not words:
         return None
     if _postgres(db):
-        return peewee.SQL("to_tsvector('russian', {}) @@ plainto_tsquery('russian', %s)".format(
-            '"chat_messages"."text"'), [" ".join(words)])
+        russian = peewee.SQL("'russian'")  # a literal, so the planner matches the expression index
+        return peewee.Expression(peewee.fn.to_tsvector(russian, ChatMessage.text), "@@",
+                                 peewee.fn.plainto_tsquery(russian, " ".join(words)))
     # Every word as a quoted prefix: no FTS5 syntax from the user reaches MATCH.
     match = " ".join(f'"{word}"*' for word in words)
-    return ChatMessage.id.in_(peewee.SQL("SELECT rowid FROM chat_messages_fts WHERE chat_messages_fts MATCH ?",
+    return ChatMessage.id.in_(peewee.SQL("(SELECT rowid FROM chat_messages_fts WHERE chat_messages_fts MATCH ?)",
                                          [match]))
 
 

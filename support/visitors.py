@@ -129,9 +129,13 @@ class Visitors:
                 raise IdentityConflict(session.session_id)
             await VisitorIdentity.update(last_seen_at=utcnow(), **contact).where(
                 VisitorIdentity.id == identity.id).aio_execute()
-            # The visitor's own session name/phone stay when the site gives none.
-            await VisitorSession.update(identity=identity.id, claimed_id=None, **contact).where(
+            # A new device learns the name and phone the user gave before; the session's own ones stay if set.
+            known = {key: getattr(identity, key) for key in ("name", "phone", "email")
+                     if getattr(identity, key) and not getattr(session, key)}
+            await VisitorSession.update(identity=identity.id, claimed_id=None, **{**known, **contact}).where(
                 VisitorSession.id == session.id).aio_execute()
+            for key, value in {**known, **contact}.items():
+                setattr(session, key, value)
         session.identity_id = identity.id
         log.info("Visitor session %s verified as %s", session.session_id, claim.external_id)
         return True
