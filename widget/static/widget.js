@@ -1,6 +1,7 @@
 /*! ILPO-TAXI chat widget. One tag: <script src="https://<host>/widget.js" defer></script>.
  * Options (data- attributes on that tag): title, accent, position (right|left), locale (ru|en),
- * greeting, ask-contact (true|false), api (API base URL, when it is not the script's origin).
+ * greeting, ask-contact (true|false), api (API base URL, when it is not the script's origin),
+ * user-id, user-hash, user-name, user-phone, user-email (a logged-in user; or call ILPO.identify({...})).
  * Plain JS, no dependencies, no build step; renders in an open shadow root. */
 (function () {
   'use strict';
@@ -481,15 +482,32 @@
   function ensureSession() {
     if (S.sid) return Promise.resolve();
     if (!starting) {
-      var data = { page_url: location.href.slice(0, 2000), locale: LOC };
+      var data = { page_url: HERE.url, page_title: HERE.title, locale: LOC, referrer: S.ref || document.referrer.slice(0, 2000),
+        tz_offset: -new Date().getTimezoneOffset(), pages: S.p || [] };
       starting = api('POST', '/api/chat/start', data).then(function (d) {
-        S.sid = d.session_id; S.token = d.token; S.last = 0; S.read = 0;
+        S.sid = d.session_id; S.token = d.token; S.last = 0; S.read = 0; S.p = S.ref = null;
         save();
         connect();
+        identify();
       }).finally(function () { starting = null; });
     }
     return starting;
   }
+
+  /* ---------- who the visitor is (ILPO.identify, data-user-*) and the pages they open ---------- */
+  var HERE = { url: location.href.slice(0, 2000), title: document.title.slice(0, 300) };
+  var ID = D.userId ? { id: D.userId, hash: D.userHash, name: D.userName, phone: D.userPhone, email: D.userEmail } : null;
+  function identify() {
+    var sid = S.sid, me = ID && ID.id + sid;
+    if (!me || S.idf === me) return;
+    api('POST', '/api/chat/identify', Object.assign({ session_id: sid }, ID)).then(function (r) {
+      S.idf = me;
+      save();
+      if (r.verified) connect(true); // the history of the visitor's other devices: replayed from the start
+    }, function (e) { if (e.status === 409) follow({}); }); // this browser's chat was another user's
+  }
+  if (S.sid) api('POST', '/api/chat/visit', { session_id: S.sid, url: HERE.url, title: HERE.title }).catch(function () {});
+  else { S.ref = S.ref || document.referrer.slice(0, 2000); S.p = (S.p || []).concat(HERE).slice(-15); save(); }
 
   // The stored session is gone or not ours any more: forget it, clear its bubbles, start afresh.
   function resetSession(sid) {
@@ -869,5 +887,6 @@
   S.last = 0;
   if (document.body) init(); else document.addEventListener('DOMContentLoaded', init);
 
-  window.ILPOTaxiWidget = { open: open, close: close };
+  identify();
+  window.ILPO = window.ILPOTaxiWidget = { open: open, close: close, identify: function (o) { ID = o && o.id ? o : null; identify(); } };
 })();
