@@ -290,7 +290,8 @@ class IntegrationDelivery(BaseModel):
 
 
 class IntegrationEvent(BaseModel):
-    """Every event for external systems, once: the live events socket replays them after an id."""
+    """Every event for external systems, once: the live events socket (webhook/events_ws.py) replays them after an
+    id. Written only while the chats API is on ([integrations] api_keys)."""
 
     event = peewee.CharField(max_length=64)
     payload = peewee.TextField()  # the JSON body, the same as each webhook delivery's

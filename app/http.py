@@ -13,6 +13,7 @@ from core.config import SETTINGS, Settings
 from core.db import ping
 from support.events import HUB, EventHub
 from support.service import SERVICE, SupportService
+from webhook.events_ws import setup_events_ws
 from webhook.rest import setup_rest
 from webhook.telegram import setup_telegram_webhook
 from widget.api import setup_api
@@ -114,6 +115,7 @@ def create_app(
     setup_api(app)
     setup_identity(app)
     setup_rest(app)
+    setup_events_ws(app)
     setup_pages(app)
     if telegram_mode == "webhook":
         setup_telegram_webhook(app, dispatcher, bot, settings.telegram)

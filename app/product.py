@@ -152,7 +152,7 @@ class Product:
             outbox_worker=self.worker,
             auto_handoff=settings.ai.auto_handoff,
             stream_ai=settings.ai.backend == "openai",
-            integrations=IntegrationSink(integrations.webhook_urls),
+            integrations=IntegrationSink(integrations.webhook_urls, live=bool(integrations.api_keys)),
             integration_worker=self.integration_worker,
             attachments=self.attachments,
             identity=settings.identity,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from models import ChatMessage, ChatParticipant, ChatStatus, Manager, Outbox, SupportChat
+from models import ChatMessage, ChatParticipant, ChatStatus, IntegrationEvent, Manager, Outbox, SupportChat
 from support.context import sibling_session_ids
 from support.contracts import ChatCard, HistoryEntry, NotAllowed
 from support.events import message_event
@@ -79,6 +80,12 @@ class Queries:
             query = query.where(SupportChat.id < before_id)
         rows = await query.order_by(SupportChat.id.desc()).limit(limit).aio_execute()
         return [await self.store.snapshot(row.id) for row in rows]
+
+    async def integration_events_after(self, after: int, limit: int = 200) -> list[dict[str, Any]]:
+        """The stored events for external systems after id `after`, oldest first, each with its id."""
+        rows = await IntegrationEvent.select().where(IntegrationEvent.id > after).order_by(
+            IntegrationEvent.id).limit(limit).aio_execute()
+        return [{"id": row.id, **json.loads(row.payload)} for row in rows]
 
     async def chat_transcript(self, chat_id: int) -> list[dict[str, Any]]:
         rows = await ChatMessage.select().where(ChatMessage.support_chat == chat_id).order_by(

@@ -55,7 +55,7 @@ class Change:
 
     async def emit(self, event: str, chat_id: int, **extra: Any) -> None:
         """An event for external systems (see support/integrations.py), stored with the transition."""
-        if self._store.integrations.urls:
+        if self._store.integrations.active:
             await self._store.integrations.emit(event, {"chat": await self._store.snapshot(chat_id), **extra})
             self._webhooks = True
 
@@ -78,8 +78,10 @@ class Change:
             self._store.hub.wake(session_pk)
         if self._outbox and self._store.outbox_worker is not None:
             self._store.outbox_worker.wake()
-        if self._webhooks and self._store.integration_worker is not None:
-            self._store.integration_worker.wake()
+        if self._webhooks:
+            self._store.integrations.committed()
+            if self._store.integration_worker is not None:
+                self._store.integration_worker.wake()
 
 
 class ChatStore:

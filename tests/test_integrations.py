@@ -100,7 +100,8 @@ async def test_chat_events_reach_the_crm_signed_in_order_despite_failures(
     assert created["headers"]["X-ILPO-Signature"] == expected
     assert created["headers"]["X-ILPO-Event"] == "chat.created"
     chat = created["json"]["data"]["chat"]
-    assert chat["client"] == {"name": "Лид", "phone": "+7 900 765-43-21", "page_url": "https://ilpo-taxi.ru/"}
+    assert chat["client"] == {"name": "Лид", "phone": "+7 900 765-43-21", "page_url": "https://ilpo-taxi.ru/",
+                              "verified": False, "external_id": None}
     assert created["json"]["data"]["routing"] == "waiting"
     assert crm.received[1]["json"]["data"]["chat"]["manager"]["telegram_id"] == MANAGER.id
     assert rated["json"]["data"]["chat"]["rating"] == 4
