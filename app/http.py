@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from core.config import SETTINGS, Settings
 from core.db import ping
+from support.coordination import COORDINATOR
 from support.events import HUB, EventHub
 from support.service import SERVICE, SupportService
 from webhook.events_ws import setup_events_ws
@@ -33,6 +34,9 @@ async def healthz(request: web.Request) -> web.Response:
         "database": "ok" if database_ok else "down",
         "telegram": request.app[TELEGRAM_MODE],
     }
+    coordinator = request.app.get(COORDINATOR)
+    if coordinator is not None:
+        body["role"] = coordinator.status()  # poller / job leader / listening, per process
     return web.json_response(body, status=200 if database_ok else 503)
 
 

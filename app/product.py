@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -27,7 +26,16 @@ from core.paths import from_project
 from models import bind_database
 from sandbox.personas import ROLE_LABELS, SandboxPersona, personas, sandbox_access
 from support.attachments import AttachmentStore
-from support.events import EventHub
+from support.coordination import (
+    COORDINATOR,
+    Coordinator,
+    PgNotifier,
+    Role,
+    TelegramPoller,
+    build_coordination,
+    leader_only_jobs,
+    single_sender,
+)
 from support.integrations import IntegrationSink
 from support.jobs import SupportJobs
 from support.outbox import OutboxWorker
@@ -84,7 +92,9 @@ class Product:
         self.jobs: SupportJobs | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.port: int | None = None
-        self._polling: asyncio.Task[None] | None = None
+        self.coordinator: Coordinator | None = None
+        self.notifier: PgNotifier | None = None
+        self.poller: TelegramPoller | None = None
 
     @property
     def telegram_mode(self) -> str:
@@ -129,6 +139,10 @@ class Product:
                 raise
             raise StartupError("database", reason) from exc
         log.info("Database: %s", parse_database_url(url).safe)
+        coordinator, self.notifier, hub = build_coordination(parse_database_url(url))
+        self.coordinator = coordinator
+        if self.notifier is not None:
+            await self.notifier.start()
 
         sandbox = self.telegram_mode == "sandbox"
         token = SANDBOX_TOKEN if sandbox else settings.telegram.bot_token
@@ -139,8 +153,8 @@ class Product:
         self.worker.on_delivered(log_delivery)
         integrations = settings.integrations
         self.integration_worker = IntegrationWorker(integrations.webhook_secret)
+        single_sender(coordinator, self.notifier, [self.worker, self.integration_worker])
         admins, managers = self._access_ids()
-        hub = EventHub()
         self.service = SupportService(
             self.db,
             hub=hub,
@@ -162,6 +176,7 @@ class Product:
             settings=settings, database=self.db, service=self.service, hub=hub, bot=self.bot,
             dispatcher=self.dispatcher, telegram_mode=self.telegram_mode,
         )
+        app[COORDINATOR] = coordinator
         if sandbox:
             self._mount_sandbox(app, token)
         self.runner = web.AppRunner(app, access_log_class=QuietAccessLogger, shutdown_timeout=5.0)
@@ -181,7 +196,9 @@ class Product:
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.jobs.schedule(self.scheduler)
         self.scheduler.start()
+        leader_only_jobs(self.scheduler, coordinator)
         await self._start_telegram_link(admins)
+        await coordinator.start()
         log.info("Serving on %s (Telegram: %s)", self.base_url, self.telegram_mode)
 
     def _mount_sandbox(self, app: web.Application, token: str) -> None:
@@ -210,31 +227,20 @@ class Product:
                 max_connections=1,  # Telegram then delivers one update at a time, in order
             )
             return
-        with contextlib.suppress(Exception):
-            await self.bot.delete_webhook(drop_pending_updates=False)
-        self._polling = asyncio.create_task(
-            self.dispatcher.start_polling(
-                # One update at a time: a manager's messages must reach the visitor in the order typed.
-                self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10, handle_as_tasks=False,
-                allowed_updates=self.dispatcher.resolve_used_update_types(),
-            ),
-            name="telegram-polling",
-        )
+        # Exactly one process polls: the one holding the poller role (the others wait for it to fall free).
+        assert self.coordinator is not None
+        self.poller = TelegramPoller(self.dispatcher, self.bot)
+        self.coordinator.want(Role.POLLER, on_gain=self.poller.start, on_lose=self.poller.stop)
 
     async def stop(self) -> None:
         """Stop taking new work, finish what is in flight, close the database last."""
         started = time.monotonic()
         was_serving = self.runner is not None
-        if self._polling is not None and self.dispatcher is not None:
-            # aiogram's stop_polling waits, without a deadline, for the polling loop to notice; give it one,
-            # then cancel the loop (an update being handled then is retried by Telegram: updates are idempotent).
-            with contextlib.suppress(RuntimeError):
-                await _bounded("stopping Telegram polling", self.dispatcher.stop_polling(), 15)
-            if not self._polling.done():
-                self._polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._polling, timeout=5)
-            self._polling = None
+        if self.coordinator is not None:
+            await _bounded("leaving the coordination", self.coordinator.stop(), 5)  # takes no new role
+        if self.poller is not None:
+            await _bounded("stopping Telegram polling", self.poller.stop(), 25)
+            self.poller = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)  # jobs derive their work from the database: none is lost
             self.scheduler = None
@@ -247,6 +253,11 @@ class Product:
             # The sandbox's Bot API is served by this very server: flush to it before it goes away.
             await self._finish_background_work()
             await self._stop_http()
+        if self.coordinator is not None:
+            # After the last flush: the next leader / poller takes over within its next retry.
+            await _bounded("releasing the coordination roles", self.coordinator.release(), 5)
+        if self.notifier is not None:
+            await _bounded("stopping the notifier", self.notifier.stop(), 5)
         if self.bot is not None:
             await _bounded("closing the Bot API session", self.bot.session.close(), 5)
         if self.db is not None:

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import peewee
@@ -43,6 +44,10 @@ class DeliveryWorker(abc.ABC):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Several processes: only the one the gate admits sends (support/coordination.py); the others pass
+        # their wake-ups on to it.
+        self.gate: Callable[[], bool] | None = None
+        self.forward_wake: Callable[[], None] | None = None
 
     @abc.abstractmethod
     async def _deliver(self, row: Any) -> int:
@@ -85,6 +90,11 @@ class DeliveryWorker(abc.ABC):
 
     def wake(self) -> None:
         self._wake.set()
+        if self.forward_wake is not None and not self._admitted():
+            self.forward_wake()
+
+    def _admitted(self) -> bool:
+        return self.gate is None or self.gate()
 
     def start(self) -> None:
         self._stopping = False
@@ -102,7 +112,7 @@ class DeliveryWorker(abc.ABC):
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                delivered, next_due = await self.deliver_due()
+                delivered, next_due = await self.deliver_due() if self._admitted() else (0, self.idle_poll_seconds)
             except Exception:
                 log.exception("%s round failed; retrying shortly", self.name)
                 delivered, next_due = 0, self.idle_poll_seconds
