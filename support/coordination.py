@@ -229,6 +229,9 @@ class PgCoordinator(Coordinator):
             await self._round()
 
     async def _round(self) -> None:
+        if self._held and (self._connection is None or self._connection.closed):
+            # The connection broke under us: whatever it held is gone, even if a new one could take it back.
+            await self._connection_lost(ConnectionError("the lock connection closed"))
         try:
             if self._connection is None or self._connection.closed:
                 self._connection = await _connect(self.url, f"ilpo-locks-{self.process}")
