@@ -25,6 +25,7 @@ from support.coordination import (
 )
 from tests.conftest import eventually
 
+
 @pytest.fixture
 def pg_url(database_url: str) -> str:
     if not database_url.startswith("postgresql"):
