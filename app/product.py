@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ai import build_consultant
 from app.http import create_app
 from bot import build_bot, build_dispatcher, set_commands
+from bot.polling import TelegramPoller
 from bot.render import TelegramManagerChannel
 from core.config import Settings, StartupError
 from core.db import connection_failure, make_database, parse_database_url
@@ -29,15 +30,14 @@ from support.attachments import AttachmentStore
 from support.coordination import (
     COORDINATOR,
     Coordinator,
-    PgNotifier,
     Role,
-    TelegramPoller,
     build_coordination,
     leader_only_jobs,
     single_sender,
 )
 from support.integrations import IntegrationSink
 from support.jobs import SupportJobs
+from support.notify import PgNotifier
 from support.outbox import OutboxWorker
 from support.service import SupportService, log_delivery
 from webhook.outgoing import IntegrationWorker

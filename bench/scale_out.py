@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from core.db import parse_database_url  # noqa: E402
 from core.migrations import apply_migrations  # noqa: E402
 from sandbox.bot_api import FakeBotAPI  # noqa: E402
-from support.coordination import ClusterEventHub, PgNotifier  # noqa: E402
+from support.notify import ClusterEventHub, PgNotifier  # noqa: E402
 from tests.clients import MANAGER, Visitor  # noqa: E402
 from tests.test_scale import SECRET, TOKEN, Desk, RoundRobinProxy, _env, _free_port  # noqa: E402
 

@@ -8,7 +8,7 @@ import contextvars
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import peewee
@@ -172,3 +172,31 @@ async def ping(db: peewee_async.AioDatabase) -> bool:
     except Exception:
         return False
     return True
+
+
+def _dedicated_kwargs(url: DatabaseURL) -> dict[str, Any]:
+    # TCP keepalives let the kernel notice a dead server (or a dead network) without waiting for a query.
+    kwargs: dict[str, Any] = {"dbname": url.database, "host": url.host, "port": url.port, "keepalives": 1,
+                              "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2}
+    if url.user:
+        kwargs["user"] = url.user
+    if url.password:
+        kwargs["password"] = url.password
+    return kwargs
+
+
+async def connect_dedicated(url: DatabaseURL, application_name: str) -> Any:
+    """A raw aiopg connection outside the pool, for advisory locks and LISTEN: its life is the lock's life."""
+    import aiopg
+
+    return await aiopg.connect(timeout=5, application_name=application_name, **_dedicated_kwargs(url))
+
+
+async def fetch_scalar(connection: Any, sql: str, args: tuple[Any, ...] = (), timeout: float = 5) -> Any:
+    async def run() -> Any:
+        async with connection.cursor() as cursor:
+            await cursor.execute(sql, args)
+            row = await cursor.fetchone()
+            return row[0] if row else None
+
+    return await asyncio.wait_for(run(), timeout=timeout)

@@ -15,15 +15,12 @@ import psycopg2
 import pytest
 
 from core.db import parse_database_url
-from support.coordination import (
-    ClusterEventHub,
-    LocalCoordinator,
-    PgCoordinator,
-    PgNotifier,
-    Role,
-    Wake,
-)
+from support.coordination import LocalCoordinator, PgCoordinator, Role
+from support.notify import ClusterEventHub, PgNotifier, Wake
 from tests.conftest import eventually
+
+# SQLite is the one-process mode: these run on PostgreSQL alone (not skipped on SQLite).
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
@@ -69,6 +66,7 @@ async def pair(pg_url: str) -> AsyncIterator[tuple[PgCoordinator, PgCoordinator,
         await second.release()
 
 
+@POSTGRES_ONLY
 async def test_one_process_holds_each_role_and_a_released_role_moves(
     pair: tuple[PgCoordinator, PgCoordinator, list[str]],
 ) -> None:
@@ -83,6 +81,7 @@ async def test_one_process_holds_each_role_and_a_released_role_moves(
     assert not first.is_leader() and history == ["first gained", "second gained"]
 
 
+@POSTGRES_ONLY
 async def test_a_holder_that_loses_its_connection_gives_the_role_up(
     pg_url: str, pair: tuple[PgCoordinator, PgCoordinator, list[str]],
 ) -> None:
@@ -113,6 +112,7 @@ async def hubs(pg_url: str) -> AsyncIterator[tuple[ClusterEventHub, ClusterEvent
             await notifier.stop()
 
 
+@POSTGRES_ONLY
 async def test_a_wake_in_one_process_reaches_listeners_in_another(
     hubs: tuple[ClusterEventHub, ClusterEventHub],
 ) -> None:
@@ -136,6 +136,7 @@ async def test_a_wake_in_one_process_reaches_listeners_in_another(
     assert own.empty()
 
 
+@POSTGRES_ONLY
 async def test_a_lost_listening_connection_reconnects_and_catches_up(
     pg_url: str, hubs: tuple[ClusterEventHub, ClusterEventHub],
 ) -> None:
@@ -151,6 +152,7 @@ async def test_a_lost_listening_connection_reconnects_and_catches_up(
     assert await asyncio.wait_for(queue.get(), timeout=3) is None
 
 
+@POSTGRES_ONLY
 async def test_a_sender_keeps_what_it_could_not_send_until_it_can(
     pg_url: str, hubs: tuple[ClusterEventHub, ClusterEventHub],
 ) -> None:

@@ -32,7 +32,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "424242:scale-test-token"
 SECRET = "scale-Secret_1"
 WEBHOOK_PATH = "/telegram/webhook"
-pytestmark = pytest.mark.slow
+# PostgreSQL only: SQLite is the one-process mode, so these are not run (nor skipped) on it.
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
 
 
 def _free_port() -> int:
