@@ -301,6 +301,58 @@ class IntegrationEvent(BaseModel):
         table_name = "integration_events"
 
 
+class GreetingRule(BaseModel):
+    """A proactive greeting an admin set up: shown by the widget on matching pages after a delay."""
+
+    url_pattern = peewee.CharField(max_length=500, default="*")  # shell-style: * and ?, path or full URL
+    delay_seconds = peewee.IntegerField(default=10)
+    first_visit_only = peewee.BooleanField(default=False)
+    working_hours_only = peewee.BooleanField(default=False)
+    open_on_desktop = peewee.BooleanField(default=False)
+    text = peewee.TextField()
+    is_active = peewee.BooleanField(default=True)
+    created_by = peewee.BigIntegerField(null=True)  # the admin's Telegram id
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "greeting_rules"
+
+
+class GreetingShow(BaseModel):
+    """One greeting shown to one visitor on one day (the unique index is the once-a-day rule), and what came of it."""
+
+    rule = peewee.ForeignKeyField(GreetingRule, backref="shows", on_delete="CASCADE")
+    visitor = peewee.CharField(max_length=64)  # the widget's own visitor id (it may have no chat session yet)
+    day = peewee.CharField(max_length=10)  # YYYY-MM-DD in the support time zone
+    shown_at = peewee.DateTimeField(default=utcnow)
+    opened_at = peewee.DateTimeField(null=True)
+    chatted_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "greeting_shows"
+        indexes = ((("rule", "visitor", "day"), True), (("shown_at",), False))
+
+
+class EmailDelivery(BaseModel):
+    """One transcript email waiting for SMTP, or sent (support/mailer.py delivers the queue). The body is made
+    when it is sent, so a transcript asked for at closing time has the closing message in it too."""
+
+    recipient = peewee.CharField(max_length=320)
+    session = peewee.ForeignKeyField(VisitorSession, on_delete="CASCADE")
+    support_chat = peewee.ForeignKeyField(SupportChat, null=True, on_delete="CASCADE")  # None: the whole session
+    locale = peewee.CharField(max_length=8, default="ru")
+    status = peewee.CharField(max_length=16, default=OutboxStatus.PENDING)
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DateTimeField(default=utcnow)
+    last_error = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    sent_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "email_deliveries"
+        indexes = ((("status", "next_attempt_at"), False),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Manager,
     VisitorIdentity,
@@ -315,6 +367,9 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Attachment,
     ChatParticipant,
     IntegrationEvent,
+    GreetingRule,
+    GreetingShow,
+    EmailDelivery,
 )
 
 

@@ -19,6 +19,7 @@ from webhook.rest import setup_rest
 from webhook.telegram import setup_telegram_webhook
 from widget.api import setup_api
 from widget.identity import setup_identity
+from widget.outreach import setup_outreach
 from widget.pages import setup_pages
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     setup_api(app)
     setup_identity(app)
+    setup_outreach(app)
     setup_rest(app)
     setup_events_ws(app)
     setup_pages(app)

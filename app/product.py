@@ -37,6 +37,7 @@ from support.coordination import (
 )
 from support.integrations import IntegrationSink
 from support.jobs import SupportJobs
+from support.mailer import EmailWorker
 from support.notify import PgNotifier
 from support.outbox import OutboxWorker
 from support.service import SupportService, log_delivery
@@ -86,6 +87,7 @@ class Product:
         self.service: SupportService | None = None
         self.worker: OutboxWorker | None = None
         self.integration_worker: IntegrationWorker | None = None
+        self.email_worker: EmailWorker | None = None
         self.attachments: AttachmentStore | None = None
         self.fake = None  # sandbox.bot_api.FakeBotAPI when running without a real token
         self.runner: web.AppRunner | None = None
@@ -153,7 +155,6 @@ class Product:
         self.worker.on_delivered(log_delivery)
         integrations = settings.integrations
         self.integration_worker = IntegrationWorker(integrations.webhook_secret)
-        single_sender(coordinator, self.notifier, [self.worker, self.integration_worker])
         admins, managers = self._access_ids()
         self.service = SupportService(
             self.db,
@@ -170,6 +171,7 @@ class Product:
             integration_worker=self.integration_worker,
             attachments=self.attachments,
             identity=settings.identity,
+            email=settings.email,
         )
         self.dispatcher = build_dispatcher(self.service)
         app = create_app(
@@ -190,8 +192,13 @@ class Product:
         self.port = _bound_port(site, settings.http.port)
         if sandbox:
             self.bot.session.api = TelegramAPIServer.from_base(self.base_url + SANDBOX_PREFIX)
-        self.worker.start()
-        self.integration_worker.start()
+        self.service.transcripts.base_url = self.base_url  # file links in transcripts point here
+        if settings.email.enabled:
+            self.email_worker = EmailWorker(settings.email, self.service.transcripts)
+        senders = [w for w in (self.worker, self.integration_worker, self.email_worker) if w is not None]
+        single_sender(coordinator, self.notifier, senders)  # only the leader sends, whatever the queue
+        for sender in senders:
+            sender.start()
         self.jobs = SupportJobs(self.service)
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.jobs.schedule(self.scheduler)
@@ -275,7 +282,7 @@ class Product:
     async def _finish_background_work(self) -> None:
         if self.service is not None:
             await self.service.drain()  # AI answers being written
-        for worker in (self.worker, self.integration_worker):
+        for worker in (self.worker, self.integration_worker, self.email_worker):
             if worker is not None:
                 # What is still queued stays in its table for the next start.
                 await _bounded(f"stopping the {worker.name} worker", worker.stop(), 10)

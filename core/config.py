@@ -277,6 +277,39 @@ class StorageSettings(_Section):
     max_upload_mb: int = Field(default=10, ge=1, le=50)  # Telegram bots may send up to 50 MB
 
 
+class EmailSettings(_Section):
+    """SMTP for conversation transcripts; without a host, nothing offers or sends email."""
+
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    user: str = ""
+    password: str = Field(default="", repr=False)
+    sender: str = Field(default="", alias="from")
+    # Addresses (the admins') that get every closed chat's transcript.
+    transcripts_to: tuple[str, ...] = ()
+    timeout_seconds: float = Field(default=20, gt=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("transcripts_to", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _sender(self) -> EmailSettings:
+        if self.host and "@" not in self.sender:
+            raise ValueError("from: an address is required when host is set")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -296,6 +329,7 @@ class Settings(_Section):
     integrations: IntegrationSettings = IntegrationSettings()
     identity: IdentitySettings = IdentitySettings()
     storage: StorageSettings = StorageSettings()
+    email: EmailSettings = EmailSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -329,6 +363,13 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "IDENTITY_SECRET": ("identity", "secret"),
     "IDENTITY_REQUIRED": ("identity", "required"),
     "UPLOADS_PATH": ("storage", "uploads_path"),
+    "SMTP_HOST": ("email", "host"),
+    "SMTP_PORT": ("email", "port"),
+    "SMTP_SECURITY": ("email", "security"),
+    "SMTP_USER": ("email", "user"),
+    "SMTP_PASSWORD": ("email", "password"),
+    "SMTP_FROM": ("email", "from"),
+    "EMAIL_TRANSCRIPTS_TO": ("email", "transcripts_to"),
     "LOG_LEVEL": ("logging", "level"),
 }
 

@@ -214,6 +214,8 @@ class Lifecycle:
             (SupportChat.id == chat.id) & SupportChat.status.in_(ChatStatus.OPEN), *conditions).aio_execute()
         if closed:
             chat.status, chat.close_reason = ChatStatus.CLOSED, reason
+            for hook in self.store.close_hooks:
+                await hook(chat)
         return bool(closed)
 
     async def own_chat(self, manager: Manager, chat_id: int, *, participants: bool = False) -> SupportChat:

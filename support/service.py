@@ -14,7 +14,7 @@ import peewee_async
 from aiohttp import web
 
 from ai import Consultant
-from core.config import IdentitySettings, SupportSettings
+from core.config import EmailSettings, IdentitySettings, SupportSettings
 from models import Outbox
 from support.assistant import Assistant
 from support.attachments import AttachmentStore
@@ -22,6 +22,7 @@ from support.colleagues import Colleagues
 from support.contracts import ManagerChannel
 from support.delivery import DeliveryWorker
 from support.events import EventHub
+from support.greetings import Greetings
 from support.integrations import IntegrationSink
 from support.lifecycle import Lifecycle
 from support.queries import Queries
@@ -30,6 +31,7 @@ from support.reminders import Reminders
 from support.routing import Routing
 from support.store import ChatStore
 from support.team import TeamService
+from support.transcripts import Transcripts
 from support.visitors import Visitors
 
 log = logging.getLogger("support")
@@ -53,6 +55,7 @@ class SupportService:
         integration_worker: DeliveryWorker | None = None,
         attachments: AttachmentStore | None = None,
         identity: IdentitySettings | None = None,
+        email: EmailSettings | None = None,
     ) -> None:
         self.store = ChatStore(
             db, hub=hub, channel=channel, policy=policy or SupportSettings(), admin_ids=admin_ids,
@@ -67,6 +70,11 @@ class SupportService:
         self.reminders = Reminders(self.store)
         self.visitors = Visitors(self.store, identity)
         self.queries = Queries(self.store)
+        self.greetings = Greetings(self.store)
+        email = email or EmailSettings()
+        self.transcripts = Transcripts(self.store, enabled=email.enabled, admin_recipients=email.transcripts_to)
+        if email.enabled and email.transcripts_to:
+            self.store.close_hooks.append(self.transcripts.chat_closed)
         self.team = TeamService(db, admin_ids=admin_ids, manager_ids=manager_ids, lifecycle=self.lifecycle)
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import peewee
@@ -107,6 +107,8 @@ class ChatStore:
         self.integrations = integrations or IntegrationSink()
         self.integration_worker = integration_worker
         self.attachments = attachments
+        # Run inside the closing transaction of every chat (e.g. queueing the admins' transcript email).
+        self.close_hooks: list[Callable[[SupportChat], Awaitable[None]]] = []
 
     @contextlib.asynccontextmanager
     async def change(self) -> AsyncIterator[Change]:

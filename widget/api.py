@@ -250,7 +250,9 @@ async def rate_chat(request: web.Request) -> web.Response:
 
 async def chat_state(request: web.Request) -> web.Response:
     session = await authenticate(request, _session_param(request))
-    return web.json_response(await request.app[SERVICE].visitors.state(session))
+    service = request.app[SERVICE]
+    # "email": the widget offers the transcript by email only where SMTP is set up.
+    return web.json_response({**await service.visitors.state(session), "email": service.transcripts.enabled})
 
 
 def _session_param(request: web.Request) -> str:
