@@ -84,3 +84,18 @@ class TeamCallback(CallbackData, prefix="team"):
 
 class StatsCallback(CallbackData, prefix="stats"):
     days: int = 0  # 1, 7 or 30; 0 asks which period
+
+
+class GreetingAction(StrEnum):
+    LIST = "list"
+    ADD = "add"
+    TOGGLE = "toggle"  # switch a rule on or off
+    DELETE = "delete"
+    FLAG = "flag"  # the new rule's yes/no options, before saving
+    SAVE = "save"
+
+
+class GreetingCallback(CallbackData, prefix="greet"):
+    action: GreetingAction
+    rule_id: int = 0
+    flag: str = ""  # for FLAG: first_visit_only, working_hours_only or open_on_desktop

@@ -17,3 +17,13 @@ class TransferNote(StatesGroup):
     """A manager chose a colleague to hand a chat to; the next message is the note for them."""
 
     waiting = State()
+
+
+class GreetingForm(StatesGroup):
+    """An admin sets up a proactive greeting: the page pattern, the seconds on the page, the text, then the
+    yes/no options on buttons."""
+
+    pattern = State()
+    delay = State()
+    text = State()
+    options = State()

@@ -33,6 +33,8 @@ from bot.callbacks import (
     AssignTo,
     ChatAction,
     ChatCallback,
+    GreetingAction,
+    GreetingCallback,
     MenuAction,
     MenuCallback,
     StatsCallback,
@@ -45,6 +47,7 @@ from bot.render import client_label
 from bot.states import AddManager
 from models import Manager
 from support.contracts import TeamMember
+from support.greetings import GreetingFigures
 from support.service import SupportService
 from support.stats import (
     PERIOD_DAYS,
@@ -102,6 +105,7 @@ def admin_menu() -> InlineKeyboardMarkup:
     builder.button(text="👥 Управление менеджерами", callback_data=AdminCallback(action=AdminAction.MANAGERS))
     builder.button(text="📊 Статистика", callback_data=StatsCallback())
     builder.button(text="⏳ Очередь", callback_data=AdminCallback(action=AdminAction.QUEUE))
+    builder.button(text="👋 Приветствия", callback_data=GreetingCallback(action=GreetingAction.LIST))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -410,20 +414,31 @@ def stats_text(stats: PeriodStats) -> str:
     return "\n".join(lines)
 
 
+def greetings_line(figures: list[GreetingFigures]) -> str:
+    """Proactive greetings of the period (per rule in /admin → 👋 Приветствия)."""
+    if not figures:
+        return ""
+    shown, opened, chats = (sum(getattr(f, name) for f in figures) for name in ("shown", "opened", "chats"))
+    return f"\n\n👋 <b>Приветствия</b>: показано {shown} · открыли чат {opened} · начали диалог {chats}"
+
+
 async def stats_periods(query: CallbackQuery, bot: Bot) -> None:
     await query.answer()
     await bot.send_message(query.from_user.id, "📊 <b>Статистика</b>\nЗа какой период?",
                            reply_markup=periods_keyboard())
 
 
-async def show_stats(query: CallbackQuery, callback_data: StatsCallback, bot: Bot, stats: StatsService) -> None:
+async def show_stats(
+    query: CallbackQuery, callback_data: StatsCallback, bot: Bot, stats: StatsService, service: SupportService
+) -> None:
     if callback_data.days not in PERIOD_DAYS:
         await stats_periods(query, bot)
         return
     await query.answer("📊 Считаю…")
     period = await stats.period(callback_data.days)
     chat_id = query.from_user.id
-    await bot.send_message(chat_id, stats_text(period), reply_markup=periods_keyboard())
+    greetings = greetings_line(list((await service.greetings.figures(since=period.start)).values()))
+    await bot.send_message(chat_id, stats_text(period) + greetings, reply_markup=periods_keyboard())
     if not period.chats:
         return
     # Drawing and writing the file are blocking work: in a thread, the bot keeps answering meanwhile.
