@@ -183,6 +183,8 @@ def test_the_widget_is_served_minified_and_compressed(live_server: LiveServer) -
         assert body == minify(source) and len(body) < len(source)
     js = minify_js("/*! banner */\nvar a = 1; // note\n\n    // a comment line\n  /* a block */\n"
                    "  if (a) {\n    b();\n  }\n")
-    assert js == "/*! banner */\nvar a = 1; // note\nif (a) {\nb();\n}\n"
+    assert js == "/*! banner */var a=1;if(a){b();}\n"
+    # strings and regular expressions are kept as written
+    assert minify_js("var s = 'a  // b', r = /x\\/\\/ y/;") == "var s='a  // b',r=/x\\/\\/ y/;\n"
     css = minify_css("/* c */\n.a :hover, .b > .c {\n  color: red;\n  margin: 0 auto;\n}\n")
     assert css == ".a :hover,.b>.c{color:red;margin:0 auto}"

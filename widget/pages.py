@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
+import rjsmin
 from aiohttp import web
 
 from core.config import SETTINGS
@@ -32,14 +33,9 @@ def minify_css(text: str) -> str:
 
 
 def minify_js(text: str) -> str:
-    """Indentation, blank lines and whole-line comments out. Every line break stays, so the meaning cannot change
-    (the widget has no template literals or continued strings for this to touch); the /*! banner stays too."""
-    kept = []
-    for line in (raw.strip() for raw in text.splitlines()):
-        if not line or line.startswith("//") or (line.startswith("/* ") and line.endswith("*/")):
-            continue
-        kept.append(line)
-    return "\n".join(kept) + "\n"
+    """rjsmin: comments and whitespace out, by a tokenizer that knows strings and regular expressions (so the
+    meaning cannot change); the /*! banner stays. A tenth of the widget's gzipped weight, back for features."""
+    return str(rjsmin.jsmin(text, keep_bang_comments=True)) + "\n"
 
 
 MINIFIERS = {".js": minify_js, ".css": minify_css}

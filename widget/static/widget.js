@@ -32,7 +32,8 @@
       rate: 'Оцените, пожалуйста, помощь менеджера:', star: ' из 5', thanks: 'Спасибо за оценку!',
       comment: 'Комментарий', attach: 'Прикрепить фото или PDF',
       lead: '📝 Оставить заявку менеджеру', back: 'Менеджеры вернутся ',
-      leadIntro: 'Сейчас менеджеров нет на связи. Оставьте имя и телефон — менеджер свяжется с вами.'
+      leadIntro: 'Сейчас менеджеров нет на связи. Оставьте имя и телефон — менеджер свяжется с вами.',
+      mail: 'Отправить переписку на email', email: 'Ваш email', mailed: 'Отправим переписку на почту.'
     },
     en: {
       open: 'Open chat', close: 'Close chat', log: 'Chat messages', more: 'More',
@@ -50,7 +51,8 @@
       rate: 'Please rate the manager\'s help:', star: ' of 5', thanks: 'Thank you for your rating!',
       comment: 'Comment', attach: 'Attach a photo or PDF',
       lead: '📝 Leave a request for a manager', back: 'Managers are back ',
-      leadIntro: 'No manager is available right now. Leave your name and phone and a manager will get back to you.'
+      leadIntro: 'No manager is available right now. Leave your name and phone and a manager will get back to you.',
+      mail: 'Email me the conversation', email: 'Your email', mailed: 'We will email you the conversation.'
     }
   }[LOC];
   var TITLE = D.title || 'ILPO-TAXI';
@@ -405,6 +407,7 @@
       if (S.rated.indexOf(chatId) < 0) S.rated.push(chatId);
       save();
       box.textContent = L.thanks;
+      if (mail) box.appendChild(mailForm());
       input.focus(); // the form that had focus is gone
     }
     box.appendChild(stars);
@@ -550,6 +553,7 @@
       hoursClosed = st.support_open === false;
       lead = hoursClosed || st.managers_online === false;
       opensAt = st.opens_at || null;
+      mailBtn.hidden = !(mail = !!st.email);
       applyHours();
       if (v !== modeVer) return;
       var s = st.status;
@@ -764,6 +768,7 @@
     input.value = '';
     grow();
     bubble(m);
+    if (gRule) { gTell('chat'); gRule = 0; }
     if (S.sid) flush(); else if (!starting) connect();
   }
 
@@ -853,6 +858,7 @@
     toBottom();
     if (restoring !== true) (form.hidden ? input : fName[0]).focus(); // a page load must not steal focus
     if (!S.sid && !starting) connect();
+    if (gRule && restoring !== true) gTell('opened');
   }
   function close() {
     if (!isOpen) return;
@@ -869,6 +875,49 @@
   panel.addEventListener('keydown', function (e) { if (e.key === 'Escape') { e.stopPropagation(); close(); } });
   window.addEventListener('focus', markRead);
 
+  /* ---------- the conversation by email (offered only where the server has SMTP: state.email) ---------- */
+  var mail = false;
+  var mailBtn = h('button', 'ilpo-close ilpo-mail', '✉', { type: 'button', 'aria-label': L.mail, title: L.mail, hidden: '' });
+  head.insertBefore(mailBtn, closeBtn);
+  function mailForm() {
+    var f = h('form', 'ilpo-mail-form');
+    var inp = h('input', null, null, { type: 'email', required: '', maxlength: '320', autocomplete: 'email', placeholder: L.email, 'aria-label': L.email });
+    f.append(inp, h('button', null, L.send, { type: 'submit' }));
+    f.addEventListener('submit', function (e) {
+      e.preventDefault();
+      api('POST', '/api/chat/transcript', { session_id: S.sid, email: inp.value.trim() })
+        .then(function () { f.replaceWith(h('p', 'ilpo-mailed', L.mailed)); }, function (x) { showError(x.message); });
+    });
+    return f;
+  }
+  mailBtn.addEventListener('click', function () {
+    var f = msgs.querySelector('.ilpo-mail-form') || msgs.insertBefore(mailForm(), typing);
+    toBottom();
+    f.firstChild.focus();
+  });
+
+  /* ---------- proactive greeting (rules from /admin); the server allows one show per rule a day ---------- */
+  S.vid = S.vid || uuid();
+  var returning = S.since && Date.now() - S.since > 18e5; // first seen over half an hour ago
+  S.since = S.since || Date.now();
+  var gRule = 0;
+  function gTell(ev) {
+    return api('POST', '/api/chat/greeting', { visitor: S.vid, rule_id: gRule, event: ev }).catch(function () {});
+  }
+  function greeting() {
+    api('GET', '/api/chat/greeting?' + qs({ visitor: S.vid, url: location.href.slice(0, 2000), returning: returning ? 1 : 0 })).then(function (r) {
+      var g = r && r.greeting;
+      if (g) setTimeout(function () {
+        api('POST', '/api/chat/greeting', { visitor: S.vid, rule_id: g.rule_id, event: 'shown' }).then(function () {
+          gRule = g.rule_id;
+          msgs.insertBefore(h('div', 'ilpo-msg ai-message ilpo-proactive', g.text), typing);
+          if (g.open_on_desktop && !window.matchMedia('(max-width: 480px)').matches) open(true);
+          if (isOpen) toBottom(); else { unread++; showUnread(); }
+        });
+      }, g.delay_seconds * 1000);
+    }).catch(function () {});
+  }
+
   /* ---------- start ---------- */
   function init() {
     document.body.appendChild(host);
@@ -882,6 +931,8 @@
     S.q.forEach(bubble); // messages typed offline before a reload: still on their way
     connect(); // a return visit replays the history; messages queued offline start a session
     if (S.open && !window.matchMedia('(max-width: 480px)').matches) open(true);
+    save();
+    greeting();
   }
   // Every page load replays the history from the start; seen{} drops repeats.
   S.last = 0;
