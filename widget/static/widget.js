@@ -877,7 +877,7 @@
 
   /* ---------- the conversation by email (offered only where the server has SMTP: state.email) ---------- */
   var mail = false;
-  var mailBtn = h('button', 'ilpo-close ilpo-mail', '✉', { type: 'button', 'aria-label': L.mail, title: L.mail, hidden: '' });
+  var mailBtn = h('button', 'ilpo-mail', '✉', { type: 'button', 'aria-label': L.mail, title: L.mail, hidden: '' });
   head.insertBefore(mailBtn, closeBtn);
   function mailForm() {
     var f = h('form', 'ilpo-mail-form');
