@@ -163,6 +163,9 @@ class ChatMessage(BaseModel):
     text = peewee.TextField()
     # The widget's own id for a message typed offline, so a resend after reconnection is stored once.
     client_message_id = peewee.CharField(max_length=64, null=True)
+    # A manager's message as Telegram numbers it in their chat with the bot, so their edit there finds it.
+    telegram_message_id = peewee.BigIntegerField(null=True)
+    edited_at = peewee.DateTimeField(null=True)
     # JSON, read by support.events.message_event: for a file {"attachment": {...}}; for an AI answer
     # {"confident", "topics"}; for a system message what the widget acts on: "status" (a ChatStatus),
     # "manager", "queued", "after_hours", "position"/"eta_minutes", "offer_manager", "rate" (a chat id).
@@ -194,6 +197,8 @@ class Outbox(BaseModel):
     support_chat = peewee.ForeignKeyField(SupportChat, null=True, on_delete="SET NULL")
     # For edits: the outbox row whose Telegram message this call edits (its message_id is known only later).
     edits = peewee.ForeignKeyField("self", null=True, on_delete="SET NULL")
+    # A call meant for a chat's topic: the thread id is filled in when delivered (or dropped in flat mode).
+    topic = peewee.DeferredForeignKey("ChatTopic", null=True, on_delete="SET NULL")
     status = peewee.CharField(max_length=16, default=OutboxStatus.PENDING)
     attempts = peewee.IntegerField(default=0)
     next_attempt_at = peewee.DateTimeField(default=utcnow)
@@ -255,6 +260,40 @@ class ChatParticipant(BaseModel):
     class Meta:
         table_name = "chat_participants"
         indexes = ((("support_chat", "manager"), True),)
+
+
+class TopicState:
+    """A chat's topic in one manager's private chat with the bot (support.topics alone moves these)."""
+
+    CREATING = "creating"  # createForumTopic is queued; calls for it wait behind it in the chat's queue
+    OPEN = "open"
+    CLOSED = "closed"  # renamed "✅ …"; deleted later if the desk says so
+    FLAT = "flat"  # the topic is gone or topics are off: this chat's messages go to the general thread
+    DELETED = "deleted"
+
+
+class ChatTopic(BaseModel):
+    """One support chat's topic in one manager's private chat (the owner's, and each invited colleague's)."""
+
+    support_chat = peewee.ForeignKeyField(SupportChat, backref="topics", on_delete="CASCADE")
+    manager = peewee.ForeignKeyField(Manager, backref="topics", on_delete="CASCADE")
+    telegram_chat_id = peewee.BigIntegerField()
+    thread_id = peewee.BigIntegerField(null=True)  # known once Telegram created it
+    state = peewee.CharField(max_length=16, default=TopicState.CREATING)
+    name = peewee.CharField(max_length=128)  # as last asked of Telegram: a rename is sent only on a change
+    # The outbox row of the card that opens the topic (edited in place as the chat changes).
+    card = peewee.ForeignKeyField(Outbox, null=True, on_delete="SET NULL")
+    warned_flat = peewee.BooleanField(default=False)  # the manager was told once that the topic is gone
+    created_at = peewee.DateTimeField(default=utcnow)
+    delete_after = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "chat_topics"
+        indexes = (
+            (("support_chat", "manager"), True),
+            (("telegram_chat_id", "thread_id"), False),
+            (("state", "delete_after"), False),
+        )
 
 
 class Attachment(BaseModel):
@@ -370,6 +409,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     GreetingRule,
     GreetingShow,
     EmailDelivery,
+    ChatTopic,
 )
 
 

@@ -20,6 +20,7 @@ from app.http import create_app
 from bot import build_bot, build_dispatcher, set_commands
 from bot.polling import TelegramPoller
 from bot.render import TelegramManagerChannel
+from bot.topic_render import TelegramTopicChannel
 from core.config import Settings, StartupError
 from core.db import connection_failure, make_database, parse_database_url
 from core.migrations import UnmigratedDatabaseError, apply_migrations, ensure_migrated
@@ -41,6 +42,7 @@ from support.mailer import EmailWorker
 from support.notify import PgNotifier
 from support.outbox import OutboxWorker
 from support.service import SupportService, log_delivery
+from support.topics import TopicDelivery, Topics
 from webhook.outgoing import IntegrationWorker
 
 log = logging.getLogger("ilpo")
@@ -172,7 +174,11 @@ class Product:
             attachments=self.attachments,
             identity=settings.identity,
             email=settings.email,
+            topic_channel=TelegramTopicChannel(),
+            topic_delete_after_days=settings.telegram.topic_delete_after_days,
         )
+        self._wire_topics(self.bot, self.service.topics)
+        self.worker.threads = TopicDelivery(self.service.topics)
         self.dispatcher = build_dispatcher(self.service)
         app = create_app(
             settings=settings, database=self.db, service=self.service, hub=hub, bot=self.bot,
@@ -208,11 +214,26 @@ class Product:
         await coordinator.start()
         log.info("Serving on %s (Telegram: %s)", self.base_url, self.telegram_mode)
 
+    @staticmethod
+    def _wire_topics(bot: Bot, topics: Topics) -> None:
+        """The Telegram side of topic mode: getMe's has_topics_enabled, a topic made at once, typing hints."""
+
+        async def probe() -> bool:
+            return bool((await bot.get_me()).has_topics_enabled)
+
+        async def create_now(chat_id: int, name: str) -> int:
+            return (await bot.create_forum_topic(chat_id, name)).message_thread_id
+
+        async def typing(chat_id: int, thread_id: int) -> None:
+            await bot.send_chat_action(chat_id, "typing", message_thread_id=thread_id)
+
+        topics.probe, topics.create_now, topics.chat_action = probe, create_now, typing
+
     def _mount_sandbox(self, app: web.Application, token: str) -> None:
         from sandbox.bot_api import FakeBotAPI, FakeUser
         from sandbox.web import setup_sandbox
 
-        self.fake = fake = FakeBotAPI(token)
+        self.fake = fake = FakeBotAPI(token, topics_enabled=self.settings.telegram.sandbox_topics)
         fake.register(app, prefix=SANDBOX_PREFIX)
         people = self.personas()
         users = [FakeUser(id=p.telegram_id, first_name=p.first_name) for p in people]
@@ -224,6 +245,8 @@ class Product:
             await set_commands(self.bot, admins)
         except Exception as exc:  # Telegram unreachable must not keep the widget down
             log.warning("Could not set the bot's command menu: %s", exc)
+        assert self.service is not None
+        await self.service.topics.refresh_mode()
         if self.telegram_mode == "webhook":
             telegram = self.settings.telegram
             await self.bot.set_webhook(

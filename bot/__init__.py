@@ -29,6 +29,7 @@ def build_dispatcher(service: SupportService) -> Dispatcher:
     dispatcher.update.outer_middleware(OncePerUpdate())
     dispatcher.message.outer_middleware(ManagerContext())
     dispatcher.callback_query.outer_middleware(ManagerContext())
+    dispatcher.edited_message.outer_middleware(ManagerContext())
     # An admin's typed step (an ID or a forward) goes first: /cancel and the ID must not reach the general
     # /cancel or the reply handlers.
     dispatcher.include_routers(admin.build_steps_router(), greetings.build_steps_router(), greetings.build_router(),

@@ -17,6 +17,7 @@ class ChatAction(StrEnum):
     INVITE = "invite"
     JOIN = "join"
     LEAVE = "leave"
+    TOPIC = "topic"  # go to the chat's topic (private-chat topics have no t.me link)
 
 
 class ChatCallback(CallbackData, prefix="chat"):

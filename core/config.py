@@ -42,6 +42,10 @@ class TelegramSettings(_Section):
     webhook_url: str = ""
     webhook_secret: str = Field(default="", repr=False)
     webhook_path: str = "/telegram/webhook"
+    # A closed chat's topic (Bot API 10.1 private-chat topics) is deleted this many days later; 0 = kept.
+    topic_delete_after_days: int = Field(default=0, ge=0)
+    # The sandbox bot runs with topics in private chats (getMe's has_topics_enabled) to try topic mode.
+    sandbox_topics: bool = False
 
     @field_validator("api_base", "webhook_url")
     @classmethod
@@ -339,6 +343,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TELEGRAM_API_BASE": ("telegram", "api_base"),
     "TELEGRAM_WEBHOOK_URL": ("telegram", "webhook_url"),
     "TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "TOPIC_DELETE_AFTER_DAYS": ("telegram", "topic_delete_after_days"),
+    "SANDBOX_TOPICS": ("telegram", "sandbox_topics"),
     "ADMIN_IDS": ("access", "admin_ids"),
     "MANAGER_IDS": ("access", "manager_ids"),
     "DATABASE_URL": ("database", "url"),

@@ -9,12 +9,14 @@ from support.contracts import ChatCard, ChatClosed, NotAllowed
 from support.lifecycle import Lifecycle
 from support.store import ChatStore
 from support.texts import visitor_text
+from support.topics import Topics
 
 
 class Colleagues:
-    def __init__(self, store: ChatStore, lifecycle: Lifecycle) -> None:
+    def __init__(self, store: ChatStore, lifecycle: Lifecycle, topics: Topics) -> None:
         self.store = store
         self.lifecycle = lifecycle
+        self.topics = topics
 
     async def invite(self, manager: Manager, chat_id: int, colleague_telegram_id: int) -> ChatCard:
         """The chat's manager asks an online colleague to join; the colleague decides."""
@@ -47,12 +49,15 @@ class Colleagues:
             owner = await Manager.aio_get(Manager.id == chat.manager_id)
             card = await store.card(chat)
             await change.send([store.channel.colleague_joined(card, owner.telegram_id, manager.display_name)])
+            await self.topics.open(change, chat, manager)
         return card
 
     async def leave(self, chat_id: int, manager: Manager) -> ChatCard:
         chat = await self.store.chat(chat_id)
-        left = await ChatParticipant.delete().where(
-            (ChatParticipant.support_chat == chat.id) & (ChatParticipant.manager == manager.id)).aio_execute()
-        if not left:
-            raise NotAllowed(chat_id)
+        async with self.store.change() as change:
+            left = await ChatParticipant.delete().where(
+                (ChatParticipant.support_chat == chat.id) & (ChatParticipant.manager == manager.id)).aio_execute()
+            if not left:
+                raise NotAllowed(chat_id)
+            await self.topics.left(change, chat, manager)
         return await self.store.card(chat)

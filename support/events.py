@@ -75,9 +75,15 @@ def message_event(message: ChatMessage) -> dict[str, Any]:
         event["html"] = render_markdown(message.text)
     if message.sender == Sender.MANAGER:
         event["author"] = {"name": message.author_name or ""}
+        if message.edited_at is not None:
+            event["edited"] = True
     if message.client_message_id:
         event["client_message_id"] = message.client_message_id
     meta = json.loads(message.meta) if message.meta else {}
+    if message.sender == Sender.SYSTEM and "edited" in meta:
+        # A manager edited an earlier message (its id): the widget rewrites that one and marks it "изменено".
+        return {"id": message.id, "type": "message_edited", "message_id": meta["edited"], "text": message.text,
+                "html": render_markdown(message.text), "created_at": iso(message.created_at)}
     if "attachment" in meta:
         event["attachment"] = meta["attachment"]
     if message.sender == Sender.AI and meta.get("more"):

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 PROCESSED_UPDATES_KEPT = dt.timedelta(days=7)
 # Delivered Bot API calls are kept a month (reply-by-quote looks them up), then the table is trimmed.
 DELIVERED_CALLS_KEPT = dt.timedelta(days=30)
+TOPICS_PASS_MINUTES = 5
 
 
 class SupportJobs:
@@ -84,6 +85,12 @@ class SupportJobs:
             (Outbox.status != OutboxStatus.PENDING) & (Outbox.created_at < utcnow() - DELIVERED_CALLS_KEPT)
         ).aio_execute())
 
+    async def topics_pass(self) -> None:
+        """Has the bot's topic mode changed (getMe)? And closed topics whose time is up are deleted."""
+        topics = self.service.topics
+        await topics.refresh_mode()
+        await topics.delete_due()
+
     async def daily_summary(self) -> None:
         await self.service.reminders.send_daily_summary()
 
@@ -100,6 +107,7 @@ class SupportJobs:
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
         scheduler.add_job(self.tick, "interval", seconds=interval, id="support-tick", **common)
         scheduler.add_job(self.prune_processed_updates, "interval", hours=6, id="prune-updates", **common)
+        scheduler.add_job(self.topics_pass, "interval", minutes=TOPICS_PASS_MINUTES, id="topics", **common)
         scheduler.add_job(self.prune_delivered_calls, "interval", hours=6, id="prune-outbox", **common)
         at = parse_clock(self.policy.daily_summary_time)
         scheduler.add_job(self.daily_summary, CronTrigger(hour=at.hour, minute=at.minute, timezone=self.policy.zone),

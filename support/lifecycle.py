@@ -18,6 +18,7 @@ from support.routing import Routing
 from support.search import phone_key
 from support.store import Change, ChatStore
 from support.texts import visitor_text
+from support.topics import Topics
 
 log = logging.getLogger("support")
 
@@ -29,9 +30,12 @@ async def _no_summary(session: VisitorSession) -> str | None:
 
 
 class Lifecycle:
-    def __init__(self, store: ChatStore, routing: Routing, *, summarize: Summarizer = _no_summary) -> None:
+    def __init__(
+        self, store: ChatStore, routing: Routing, topics: Topics, *, summarize: Summarizer = _no_summary
+    ) -> None:
         self.store = store
         self.routing = routing
+        self.topics = topics
         self.summarize = summarize
 
     # --- a visitor's chat ---------------------------------------------------------------------------
@@ -115,6 +119,7 @@ class Lifecycle:
             if assigned_by is not None and manager.telegram_id not in {offer.chat_id for offer in offers}:
                 calls.append(channel.transferred(card, manager.telegram_id, assigned_by, None))
             await change.send(calls)
+            await self.topics.open(change, chat, manager)
             await change.emit("chat.assigned", chat.id, assigned_by=assigned_by)
         await self.routing.announce_queue()
         return card
@@ -141,6 +146,7 @@ class Lifecycle:
             )
             card = await self.store.card(chat)
             await change.send([self.store.channel.transferred(card, target.telegram_id, manager.display_name, note)])
+            await self.topics.handed_over(change, chat, manager, target)
             await change.emit("chat.transferred", chat.id, from_manager=manager.display_name, note=note)
         return card
 
@@ -156,6 +162,7 @@ class Lifecycle:
                 {"status": ChatStatus.CLOSED, "rate": chat.id},
             )
             card = await self.store.card(chat)
+            await self.topics.closed(change, chat)
             await change.emit("chat.closed", chat.id)
         return card
 
@@ -201,6 +208,7 @@ class Lifecycle:
         await change.system_message(session, chat, visitor_text(visitor_text_key, session.locale),
                                     {"status": ChatStatus.CLOSED})
         card = await self.store.card(chat)
+        await self.topics.closed(change, chat)
         if chat.manager_id:
             manager = await Manager.aio_get(Manager.id == chat.manager_id)
             channel = self.store.channel
@@ -262,6 +270,7 @@ class Lifecycle:
                 if not moved:
                     continue
                 chat.manager_id = None
+                await self.topics.left(change, chat, manager)
                 session = await self.store.session_of(chat)
                 await change.system_message(session, chat, visitor_text("manager_left", session.locale,
                                                                         manager=manager.display_name))

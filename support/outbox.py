@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import Bot, methods
 from aiogram.exceptions import (
@@ -40,6 +40,8 @@ class OutgoingCall:
     support_chat_id: int | None = None
     # For editMessageText/editMessageReplyMarkup: the outbox row whose sent message is edited.
     edits_outbox_id: int | None = None
+    # A call for a chat's topic (support.topics): its message_thread_id is filled in when delivered.
+    topic_id: int | None = None
     tags: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,6 +57,7 @@ async def enqueue(calls: list[OutgoingCall]) -> list[Outbox]:
                 purpose=call.purpose,
                 support_chat=call.support_chat_id,
                 edits=call.edits_outbox_id,
+                topic=call.topic_id,
             )
         )
     return rows
@@ -68,6 +71,18 @@ def _method_class(name: str) -> type[methods.TelegramMethod[Any]]:
 
 
 DeliveredHook = Callable[[Outbox, Any], Awaitable[None]]
+
+
+class Threads(Protocol):
+    """Where a call meant for a topic goes (support.topics.TopicDelivery): its thread, or the general one."""
+
+    async def prepare(self, row: Outbox, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The params to send (thread id set or dropped), or None when there is nothing to do any more."""
+
+    async def delivered(self, row: Outbox, result: Any) -> None: ...
+
+    async def refused(self, row: Outbox, error: TelegramBadRequest) -> bool:
+        """Telegram refused a topic call; True when the row should simply be tried again now."""
 # Turns {"attachment_id": N} in a stored call into the file to upload (the JSON row cannot hold bytes).
 FileSource = Callable[[int], Awaitable[Any]]
 FILE_FIELDS = ("document", "photo")
@@ -79,11 +94,13 @@ class OutboxWorker(DeliveryWorker):
     destination = "chat_id"  # one queue per Telegram chat keeps a chat's messages in order
 
     def __init__(
-        self, bot: Bot, *, files: FileSource | None = None, batch: int = 200, idle_poll_seconds: float = 1.0
+        self, bot: Bot, *, files: FileSource | None = None, threads: Threads | None = None, batch: int = 200,
+        idle_poll_seconds: float = 1.0,
     ) -> None:
         super().__init__(batch=batch, idle_poll_seconds=idle_poll_seconds)
         self.bot = bot
         self.files = files
+        self.threads = threads
         self._on_delivered: list[DeliveredHook] = []
 
     def on_delivered(self, hook: DeliveredHook) -> None:
@@ -109,6 +126,12 @@ class OutboxWorker(DeliveryWorker):
                     log.error("Outbox call %s has no file to send: %s", row.id, exc)
                     await self._finish(row, OutboxStatus.FAILED, error=f"file unavailable: {exc}")
                     return 0
+        if row.topic_id is not None and self.threads is not None:
+            prepared = await self.threads.prepare(row, params)
+            if prepared is None:
+                await self._finish(row, OutboxStatus.FAILED, error="its topic is gone")
+                return 0
+            params = prepared
         try:
             call = _method_class(row.method)(**params)
             result = await self.bot(call)
@@ -122,6 +145,10 @@ class OutboxWorker(DeliveryWorker):
             if "message is not modified" in exc.message:
                 await self._finish(row, OutboxStatus.SENT)
                 return 1
+            if row.topic_id is not None and self.threads is not None and await self.threads.refused(row, exc):
+                # The topic is gone: the call goes again at once, to a new topic or the general thread.
+                await self._retry(row, 0, f"topic gone: {exc.message}")
+                return 0
             log.error("Telegram refused outbox call %s (%s to %s): %s", row.id, row.method, row.chat_id, exc)
             await self._finish(row, OutboxStatus.FAILED, error=str(exc))
             return 0
@@ -131,6 +158,8 @@ class OutboxWorker(DeliveryWorker):
             return 0
         message_id = getattr(result, "message_id", None)
         await self._finish(row, OutboxStatus.SENT, telegram_message_id=message_id)
+        if row.topic_id is not None and self.threads is not None:
+            await self.threads.delivered(row, result)
         for hook in self._on_delivered:
             try:
                 await hook(row, result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from models import ChatMessage, ChatParticipant, ChatStatus, IntegrationEvent, Manager, Outbox, SupportChat
+from models import ChatMessage, ChatParticipant, ChatStatus, IntegrationEvent, Manager, Outbox, Sender, SupportChat
 from support.context import sibling_session_ids
 from support.contracts import ChatCard, HistoryEntry, NotAllowed
 from support.events import message_event
@@ -40,7 +40,9 @@ class Queries:
         await self._check_may_view(chat, viewer)
         rows = await ChatMessage.select().where(ChatMessage.support_chat == chat.id).order_by(
             ChatMessage.id).aio_execute()
-        return [HistoryEntry(row.sender, row.author_name, row.text, row.created_at) for row in rows]
+        # A manager's edit is a system row for the widget; the history already shows the edited text.
+        return [HistoryEntry(row.sender, row.author_name, row.text, row.created_at) for row in rows
+                if not (row.sender == Sender.SYSTEM and row.meta and '"edited"' in row.meta)]
 
     async def chat_for_telegram_message(self, manager: Manager, telegram_message_id: int) -> int | None:
         """The support chat a bot message in this manager's Telegram chat was about (reply-by-quote)."""

@@ -29,17 +29,20 @@ from support.attachments import attachment_meta
 from support.contracts import AlreadyRated, ChatNotFound
 from support.lifecycle import Lifecycle
 from support.store import ChatStore
+from support.topics import Marker, Topics
 
 log = logging.getLogger("support")
 
 
 class Relay:
     def __init__(
-        self, store: ChatStore, lifecycle: Lifecycle, assistant: Assistant, *, auto_handoff: bool = False
+        self, store: ChatStore, lifecycle: Lifecycle, assistant: Assistant, topics: Topics, *,
+        auto_handoff: bool = False,
     ) -> None:
         self.store = store
         self.lifecycle = lifecycle
         self.assistant = assistant
+        self.topics = topics
         self.auto_handoff = auto_handoff
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -92,6 +95,7 @@ class Relay:
                             await change.send([channel.visitor_file(card, manager.telegram_id, attachment, caption)])
                         else:
                             await change.send(channel.visitor_message(card, manager.telegram_id, text))
+                    await self.topics.mark(change, chat, Marker.WAITING)
         if attachment is not None and chat is None:
             # The AI cannot read files; a person can.
             self._spawn(self.assistant.offer_manager(session, Needs.NOT_ANSWERED))
@@ -125,19 +129,43 @@ class Relay:
                 manager = await Manager.aio_get(Manager.id == chat.manager_id)
                 card = await self.store.card(chat)
                 await change.send([self.store.channel.rating(card, manager.telegram_id, rating, comment)])
+            await self.topics.refresh_cards(change, chat)
             await change.emit("chat.rated", chat.id)
 
     # --- manager → visitor --------------------------------------------------------------------------
 
     async def manager_file(
         self, manager: Manager, chat_id: int, data: bytes, *, filename: str | None, caption: str | None = None,
+        telegram_message_id: int | None = None,
     ) -> ChatMessage:
         chat = await self.lifecycle.own_chat(manager, chat_id, participants=True)
         attachment = await self.store.files().save(chat.session_id, data, filename)
-        return await self.manager_reply(manager, chat_id, caption or f"📎 {attachment.filename}", attachment=attachment)
+        return await self.manager_reply(manager, chat_id, caption or f"📎 {attachment.filename}", attachment=attachment,
+                                        telegram_message_id=telegram_message_id)
+
+    async def manager_edit(self, manager: Manager, telegram_message_id: int, text: str) -> ChatMessage | None:
+        """The manager edited, in Telegram, a message they had sent to a visitor: the visitor's copy follows.
+
+        The stored row takes the new text; a `message_edited` event (a system row pointing at it) tells the widget.
+        None when the edited Telegram message was not a message to a visitor."""
+        async with self.store.change() as change:
+            message = await ChatMessage.aio_get_or_none(
+                (ChatMessage.manager == manager.id) & (ChatMessage.sender == Sender.MANAGER)
+                & (ChatMessage.telegram_message_id == telegram_message_id))
+            if message is None or message.text == text:
+                return None
+            if message.support_chat_id is not None:
+                await self.lifecycle.own_chat(manager, message.support_chat_id, participants=True)
+            await ChatMessage.update(text=text, edited_at=utcnow()).where(ChatMessage.id == message.id).aio_execute()
+            session = await VisitorSession.aio_get(VisitorSession.id == message.session_id)
+            chat = await SupportChat.aio_get_or_none(SupportChat.id == message.support_chat_id)
+            await change.system_message(session, chat, text, {"edited": message.id})
+        log.info("✏️ Менеджер изменил сообщение %s в веб-чате", message.id)
+        return message
 
     async def manager_reply(
-        self, manager: Manager, chat_id: int, text: str, *, attachment: Attachment | None = None
+        self, manager: Manager, chat_id: int, text: str, *, attachment: Attachment | None = None,
+        telegram_message_id: int | None = None,
     ) -> ChatMessage:
         store = self.store
         async with store.change() as change:
@@ -145,6 +173,7 @@ class Relay:
             message = await ChatMessage.aio_create(
                 session=chat.session_id, support_chat=chat.id, sender=Sender.MANAGER, manager=manager.id,
                 author_name=manager.display_name, text=text, meta=_attachment_meta_json(attachment),
+                telegram_message_id=telegram_message_id,
             )
             change.wake(chat.session_id)
             now = utcnow()
@@ -159,6 +188,7 @@ class Relay:
                 card = await store.card(chat)
                 await change.send([store.channel.colleague_said(card, other.telegram_id, manager.display_name, text)
                                    for other in [owner, *colleagues] if other.id != manager.id])
+            await self.topics.mark(change, chat, Marker.ACTIVE)
         log.info("✅ Сообщение менеджера отправлено в веб-чат %s", chat.id)
         return message
 

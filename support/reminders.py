@@ -9,11 +9,13 @@ from models import ChatStatus, Manager, SupportChat, utcnow
 from support.contracts import DailySummary
 from support.stats import StatsService
 from support.store import ChatStore
+from support.topics import Marker, Topics
 
 
 class Reminders:
-    def __init__(self, store: ChatStore) -> None:
+    def __init__(self, store: ChatStore, topics: Topics) -> None:
         self.store = store
+        self.topics = topics
 
     async def remind(self, chat: SupportChat, *, admins: bool, waiting_seconds: float, since: Any) -> bool:
         """A visitor's message is still unanswered: remind the manager (or, later, the admins)."""
@@ -34,6 +36,7 @@ class Reminders:
                 manager = await Manager.aio_get(Manager.id == chat.manager_id)
                 calls = [channel.sla_reminder(card, manager.telegram_id, minutes)]
             await change.send(calls)
+            await self.topics.mark(change, chat, f"{Marker.LATE} {minutes} мин ·")
         return True
 
     async def send_daily_summary(self) -> None:

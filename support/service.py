@@ -31,6 +31,7 @@ from support.reminders import Reminders
 from support.routing import Routing
 from support.store import ChatStore
 from support.team import TeamService
+from support.topics import TopicChannel, Topics
 from support.transcripts import Transcripts
 from support.visitors import Visitors
 
@@ -56,18 +57,24 @@ class SupportService:
         attachments: AttachmentStore | None = None,
         identity: IdentitySettings | None = None,
         email: EmailSettings | None = None,
+        topic_channel: TopicChannel | None = None,
+        topic_delete_after_days: int = 0,
     ) -> None:
         self.store = ChatStore(
             db, hub=hub, channel=channel, policy=policy or SupportSettings(), admin_ids=admin_ids,
             outbox_worker=outbox_worker,
             integrations=integrations, integration_worker=integration_worker, attachments=attachments,
         )
+        # Without a topic channel (tests of the service alone) topics never open: flat mode. The bot's side
+        # (getMe, creating a topic at once, chat actions) is wired onto self.topics by the product.
+        self.topics = Topics(self.store, topic_channel, delete_after_days=topic_delete_after_days)
+        self.store.topics = self.topics
         self.routing = Routing(self.store)
         self.assistant = Assistant(self.store, consultant, stream=stream_ai)
-        self.lifecycle = Lifecycle(self.store, self.routing, summarize=self.assistant.summary)
-        self.relay = Relay(self.store, self.lifecycle, self.assistant, auto_handoff=auto_handoff)
-        self.colleagues = Colleagues(self.store, self.lifecycle)
-        self.reminders = Reminders(self.store)
+        self.lifecycle = Lifecycle(self.store, self.routing, self.topics, summarize=self.assistant.summary)
+        self.relay = Relay(self.store, self.lifecycle, self.assistant, self.topics, auto_handoff=auto_handoff)
+        self.colleagues = Colleagues(self.store, self.lifecycle, self.topics)
+        self.reminders = Reminders(self.store, self.topics)
         self.visitors = Visitors(self.store, identity)
         self.queries = Queries(self.store)
         self.greetings = Greetings(self.store)

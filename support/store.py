@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import peewee
 import peewee_async
@@ -29,6 +29,11 @@ from support.integrations import IntegrationSink
 from support.outbox import OutgoingCall, enqueue
 
 NOTIFICATION_AI_MESSAGES = 3
+
+
+class TopicPlacement(Protocol):
+    async def place(self, calls: list[OutgoingCall]) -> list[OutgoingCall]: ...
+
 
 _current: contextvars.ContextVar[Change | None] = contextvars.ContextVar("support_change", default=None)
 
@@ -47,11 +52,17 @@ class Change:
         """The widget of this visitor has new stored events to read."""
         self._sessions.add(session_pk)
 
-    async def send(self, calls: Sequence[OutgoingCall]) -> None:
-        """Bot API calls, stored now, delivered by the outbox worker after commit."""
-        if calls:
-            await enqueue(list(calls))
-            self._outbox = True
+    async def send(self, calls: Sequence[OutgoingCall]) -> list[Outbox]:
+        """Bot API calls, stored now, delivered by the outbox worker after commit. A chat's message to a manager
+        who has the chat's topic goes into that topic (support.topics)."""
+        if not calls:
+            return []
+        placed = list(calls)
+        if self._store.topics is not None:
+            placed = await self._store.topics.place(placed)
+        rows = await enqueue(placed)
+        self._outbox = True
+        return rows
 
     async def emit(self, event: str, chat_id: int, **extra: Any) -> None:
         """An event for external systems (see support/integrations.py), stored with the transition."""
@@ -109,6 +120,8 @@ class ChatStore:
         self.attachments = attachments
         # Run inside the closing transaction of every chat (e.g. queueing the admins' transcript email).
         self.close_hooks: list[Callable[[SupportChat], Awaitable[None]]] = []
+        # Set by support.topics.Topics: puts a chat's messages into the manager's topic for it.
+        self.topics: TopicPlacement | None = None
 
     @contextlib.asynccontextmanager
     async def change(self) -> AsyncIterator[Change]:

@@ -357,6 +357,10 @@ async def _handle_client_frame(request: web.Request, session: VisitorSession, da
     kind = frame.get("type")
     if kind == "ping":
         return {"type": "pong"}
+    if kind == "typing":
+        # The manager sees "печатает…" in the chat's topic; throttled per chat by the topics use case.
+        await request.app[SERVICE].topics.visitor_typing(session)
+        return None
     if kind != "user_message":
         return {"type": "error", "error": "unknown_type", "message": f"Unknown frame type {kind!r}."}
     try:

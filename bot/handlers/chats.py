@@ -32,9 +32,13 @@ async def send_chat_list(chat_id: int, bot: Bot | None, service: SupportService,
         lines.append(f"💬 <b>Ваши активные чаты ({len(active)}):</b>")
         for card in active:
             lines.append(f"• #{card.chat_id} {client_label(card)} — сообщений: {card.message_count}")
-            rows.append([chat_button(f"💬 #{card.chat_id} Ответить", ChatAction.REPLY, card.chat_id),
-                         chat_button("📋", ChatAction.DETAILS, card.chat_id),
-                         chat_button("🔚", ChatAction.CLOSE, card.chat_id)])
+            row = [chat_button(f"💬 #{card.chat_id} Ответить", ChatAction.REPLY, card.chat_id),
+                   chat_button("📋", ChatAction.DETAILS, card.chat_id),
+                   chat_button("🔚", ChatAction.CLOSE, card.chat_id)]
+            if await service.topics.thread_of(card.chat_id, manager) is not None:
+                # A private chat's topic has no t.me link: this button posts into the topic, which brings it up.
+                row[0] = chat_button(f"🗂 #{card.chat_id} Тема", ChatAction.TOPIC, card.chat_id)
+            rows.append(row)
     if waiting:
         lines.append(f"\n⏳ <b>Ожидают менеджера ({len(waiting)}):</b>")
         for card in waiting:
@@ -203,7 +207,7 @@ async def file_to_client(
     assert buffer is not None
     try:
         await service.relay.manager_file(manager, int(chat_id), buffer.read(), filename=filename,
-                                         caption=message.caption)
+                                         caption=message.caption, telegram_message_id=message.message_id)
     except AttachmentRejected as exc:
         await message.answer(FILE_REFUSALS.get(exc.code, "Этот файл нельзя отправить в веб-чат."))
         return
@@ -212,7 +216,7 @@ async def file_to_client(
 
 async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> None:
     assert message.text is not None
-    await service.relay.manager_reply(manager, chat_id, message.text)
+    await service.relay.manager_reply(manager, chat_id, message.text, telegram_message_id=message.message_id)
     await message.reply(f"✅ Отправлено клиенту (чат #{chat_id}).")
 
 

@@ -47,6 +47,8 @@ async def _tell(event: ErrorEvent, text: str) -> None:
         await update.callback_query.answer(text, show_alert=True)
     elif update.message is not None:
         await update.message.answer(text)
+    elif update.edited_message is not None:
+        await update.edited_message.answer(text)
 
 
 def build_router() -> Router:

@@ -1,0 +1,94 @@
+"""Topic mode: what a manager writes or sends in a chat's topic goes to that chat's visitor (no reply mode, no
+quoting), an edit of a sent message follows to the visitor, and /chats' «🗂» button leads to a chat's topic."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.types import CallbackQuery, Message
+
+from bot.callbacks import ChatAction, ChatCallback
+from bot.handlers.chats import FILE_REFUSALS
+from bot.middlewares import IsManager
+from bot.render import client_label
+from models import Manager
+from support.attachments import AttachmentRejected
+from support.service import SupportService
+
+NOT_A_CHAT_TOPIC = ("Эта тема не связана с чатом клиента. Пишите в тему нужного чата или в общий чат "
+                    "(«💬 Ответить» / ответ на сообщение клиента).")
+
+
+async def text_in_topic(message: Message, service: SupportService, manager: Manager) -> None:
+    assert message.text is not None and message.message_thread_id is not None
+    chat_id = await service.topics.chat_for_thread(manager, message.message_thread_id)
+    if chat_id is None:
+        await message.answer(NOT_A_CHAT_TOPIC)
+        return
+    # The topic is the conversation: the visitor's answer shows there, no confirmation needed.
+    await service.relay.manager_reply(manager, chat_id, message.text, telegram_message_id=message.message_id)
+
+
+async def file_in_topic(message: Message, bot: Bot, service: SupportService, manager: Manager) -> None:
+    assert message.message_thread_id is not None
+    chat_id = await service.topics.chat_for_thread(manager, message.message_thread_id)
+    if chat_id is None:
+        await message.answer(NOT_A_CHAT_TOPIC)
+        return
+    if message.document is not None:
+        file_id, size, filename = message.document.file_id, message.document.file_size, message.document.file_name
+    else:
+        assert message.photo
+        best = message.photo[-1]
+        file_id, size, filename = best.file_id, best.file_size, "photo.jpg"
+    if service.attachments is not None and size and size > service.attachments.max_bytes:
+        await message.answer(FILE_REFUSALS["file_too_large"])
+        return
+    buffer = await bot.download(file_id)
+    assert buffer is not None
+    try:
+        await service.relay.manager_file(manager, chat_id, buffer.read(), filename=filename, caption=message.caption,
+                                         telegram_message_id=message.message_id)
+    except AttachmentRejected as exc:
+        await message.answer(FILE_REFUSALS.get(exc.code, "Этот файл нельзя отправить в веб-чат."))
+
+
+async def unsupported_in_topic(message: Message, service: SupportService, manager: Manager) -> None:
+    assert message.message_thread_id is not None
+    if await service.topics.chat_for_thread(manager, message.message_thread_id) is None:
+        return
+    await message.answer("В веб-чат можно отправлять текст, фото и документы (PDF). Это сообщение не ушло клиенту.")
+
+
+async def edited(message: Message, service: SupportService, manager: Manager) -> None:
+    """The manager corrected a message they had sent a visitor: the visitor's copy is corrected too."""
+    assert message.text is not None
+    await service.relay.manager_edit(manager, message.message_id, message.text)
+
+
+async def go_to_topic(query: CallbackQuery, callback_data: ChatCallback, service: SupportService,
+                      manager: Manager) -> None:
+    """A private chat's topic has no t.me link: a short message in the topic brings it up in the client."""
+    card = await service.queries.chat_card(callback_data.chat_id, manager)
+    thread_id = await service.topics.thread_of(card.chat_id, manager)
+    if thread_id is None:
+        await query.answer("У этого чата нет темы — его сообщения в общем чате.", show_alert=True)
+        return
+    await query.answer(f"🗂 Тема чата #{card.chat_id}")
+    assert query.bot is not None
+    await query.bot.send_message(manager.telegram_id, f"📍 Чат #{card.chat_id} с {client_label(card)} — здесь.",
+                                 message_thread_id=thread_id)
+
+
+def build_router() -> Router:
+    """Before the chats router: a message in a topic belongs to the topic's chat whatever reply mode says."""
+    router = Router(name="topics")
+    router.message.filter(IsManager())
+    router.edited_message.filter(IsManager())
+    router.callback_query.filter(IsManager())
+    in_topic = F.is_topic_message & F.message_thread_id
+    router.message.register(text_in_topic, in_topic, F.text, ~F.text.startswith("/"))
+    router.message.register(file_in_topic, in_topic, F.document | F.photo)
+    router.message.register(unsupported_in_topic, in_topic, ~F.text)
+    router.edited_message.register(edited, F.text)
+    router.callback_query.register(go_to_topic, ChatCallback.filter(F.action == ChatAction.TOPIC))
+    return router
