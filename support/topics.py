@@ -272,10 +272,11 @@ class Topics:
         last = self._typing.get(chat.id)
         if last is not None and now - last < self.typing_interval:
             return False
+        live = [topic for topic in await self._of(chat, TopicState.OPEN) if topic.thread_id is not None]
+        if not live:
+            return False
         self._typing[chat.id] = now
-        for topic in await self._of(chat, TopicState.OPEN):
-            if topic.thread_id is None:
-                continue
+        for topic in live:
             try:
                 await self.chat_action(topic.telegram_chat_id, int(topic.thread_id))
             except TelegramAPIError as exc:  # a hint only: a gone topic is found out by the next real message

@@ -62,7 +62,8 @@ async def in_thread(desk: Desk, user: Any, thread_id: int | None, text: str) -> 
     found: list[SentMessage] = []
 
     def there() -> bool:
-        found[:] = [m for m in desk.fake.thread(user.id, thread_id) if m.from_bot and text in (m.text or m.caption or "")]
+        found[:] = [m for m in desk.fake.thread(user.id, thread_id)
+                    if m.from_bot and text in (m.text or m.caption or "")]
         return bool(found)
 
     await eventually(there)
@@ -215,6 +216,7 @@ async def test_a_managers_edit_reaches_the_widget(topic_desk: Desk) -> None:
     visitor = await Visitor(desk.http, desk.base_url).start()
     await take(desk, visitor, "Вера")
     thread = await topic_of(desk, MANAGER, "Вера")
+    await card_in(desk, MANAGER, thread)
     sent = await desk.fake.send_message(MANAGER, "Стоимость 100 руб", thread_id=thread)
     original = await visitor.wait_for(lambda e: e["type"] == "manager_message")
     await desk.fake.edit_message(MANAGER, sent["message_id"], "Стоимость 150 руб")
@@ -231,6 +233,7 @@ async def test_visitor_typing_shows_in_the_topic_throttled(topic_desk: Desk) -> 
     visitor = await Visitor(desk.http, desk.base_url).start()
     await take(desk, visitor, "Глеб")
     thread = await topic_of(desk, MANAGER, "Глеб")
+    await card_in(desk, MANAGER, thread)
     async with desk.http.ws_connect(visitor.ws_url()) as ws:
         for _ in range(5):
             await ws.send_str(json.dumps({"type": "typing"}))
