@@ -17,7 +17,7 @@
   if (LOC !== 'ru' && LOC !== 'en') LOC = /^(ru|uk|be|kk)/i.test(navigator.language || 'ru') ? 'ru' : 'en';
   var L = {
     ru: {
-      open: 'Открыть чат', close: 'Закрыть чат', log: 'Сообщения чата', more: 'Подробнее',
+      open: 'Открыть чат', close: 'Закрыть чат', log: 'Сообщения чата', more: 'Подробнее', ed: 'изменено',
       ai: 'ИИ-консультант онлайн', waiting: 'Ищем менеджера…', queued: 'В очереди', mgr: 'Менеджер: ',
       greeting: 'Здравствуйте! Я ИИ-консультант ILPO-TAXI. Спросите о подключении, выплатах или аренде авто — или позовите живого менеджера.',
       ph: 'Напишите сообщение…', send: 'Отправить', btn: '👤 Связаться с живым менеджером',
@@ -36,7 +36,7 @@
       mail: 'Отправить переписку на email', email: 'Ваш email', mailed: 'Отправим переписку на почту.'
     },
     en: {
-      open: 'Open chat', close: 'Close chat', log: 'Chat messages', more: 'More',
+      open: 'Open chat', close: 'Close chat', log: 'Chat messages', more: 'More', ed: 'edited',
       ai: 'AI consultant online', waiting: 'Looking for a manager…', queued: 'In the queue', mgr: 'Manager: ',
       greeting: 'Hello! I am the ILPO-TAXI AI consultant. Ask about joining, payouts or car rental — or call a live manager.',
       ph: 'Type a message…', send: 'Send', btn: '👤 Contact a live manager',
@@ -306,6 +306,7 @@
     if (fromStream && id > S.last) { S.last = id; dirty = true; }
     if (seen[id]) return;
     seen[id] = true;
+    if (ev.type == 'message_edited') return void ((el = msgs.querySelector('[data-id="' + ev.message_id + '"] .ilpo-text')) && (el.innerHTML = ev.html, el.dataset.ed = L.ed));
     var cls = TYPES[ev.type];
     if (!cls) return; // unknown types are skipped, but their id still counts
 
@@ -321,6 +322,7 @@
       } else {
         txt.textContent = ev.text == null ? '' : String(ev.text);
       }
+      if (ev.edited) txt.dataset.ed = L.ed;
       var a = ev.attachment;
       // A file sent without a caption carries "📎 name" as its text: the file link says it already.
       if (!a || ev.text !== '📎 ' + a.name) el.append(txt);
@@ -566,7 +568,7 @@
   }
 
   /* ---------- live connection: WebSocket, long-poll fallback, backoff ---------- */
-  var gen = 0, ws = null, wsFails = 0, attempt = 0, retryTimer, pingTimer, lpAbort, wsProbeAt = 0;
+  var gen = 0, ws = null, tpAt = 0, wsFails = 0, attempt = 0, retryTimer, pingTimer, lpAbort, wsProbeAt = 0;
   var sentOnSocket = {};
 
   function stop() {
@@ -834,6 +836,7 @@
     input.style.height = 'auto';
     input.style.height = Math.min(input.scrollHeight + 2, 132) + 'px';
     sendBtn.disabled = !input.value.trim();
+    if (input.value && ws && ws.readyState == 1 && Date.now() - tpAt > 2e3) { tpAt = Date.now(); ws.send('{"type":"typing"}'); }
   }
   input.addEventListener('input', grow);
   input.addEventListener('keydown', function (e) {
