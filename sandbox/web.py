@@ -269,7 +269,12 @@ class _Sandbox:
         reply_id = int(reply_to) if reply_to not in (None, "") else None
         if reply_id is not None and self.fake.message(persona.id, reply_id) is None:
             raise web.HTTPBadRequest(text="no such message to reply to")
-        message = await self.fake.send_message(persona, text, reply_to_message_id=reply_id)
+        thread = payload.get("thread_id")
+        thread_id = int(thread) if thread not in (None, "") else None
+        try:
+            message = await self.fake.send_message(persona, text, reply_to_message_id=reply_id, thread_id=thread_id)
+        except LookupError:
+            raise web.HTTPBadRequest(text="no such topic") from None
         return web.json_response({"message_id": message["message_id"]})
 
     async def press(self, request: web.Request) -> web.Response:

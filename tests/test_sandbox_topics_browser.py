@@ -1,0 +1,87 @@
+"""Topic mode on the /sandbox page in a real Chromium: a fleet tries a topic per conversation without a token.
+
+The product runs with SANDBOX_TOPICS=1 (the fake bot's getMe says has_topics_enabled). The manager accepts a
+visitor's chat on the page, the chat's topic appears as a tab with the card and the visitor's messages, what the
+manager types in that tab reaches the visitor's widget, and an edit there rewrites the widget's bubble."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import LiveServer
+from tests.test_sandbox_browser import (  # noqa: F401  (open_page is a fixture used by name)
+    ACCEPT,
+    Opener,
+    bot_says,
+    offer_card,
+    open_page,
+    open_sandbox,
+    persona_id,
+    press,
+    visitor_asks_for_manager,
+)
+from tests.test_widget_browser import ask, open_chat
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_server(clean_database: str) -> Iterator[LiveServer]:
+    server = LiveServer(clean_database, SANDBOX_TOPICS="1")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert server.fake.violations == [], f"calls outside the Bot API spec: {server.fake.violations}"
+
+
+def test_topic_tabs_on_the_sandbox_page(live_server: LiveServer, open_page: Opener) -> None:  # noqa: F811
+    manager_id = persona_id(live_server, "manager")
+    sandbox = open_sandbox(open_page, manager_id)
+    box = sandbox.locator("#input")
+    for command in ("/start", "/online"):
+        box.fill(command)
+        box.press("Enter")
+    bot_says(sandbox, "Смена начата")
+    expect(sandbox.locator("#topics .chip")).to_have_count(0)  # no topics yet: no tabs
+
+    visitor = open_page("/")
+    open_chat(visitor)
+    visitor_asks_for_manager(visitor, name="Тимур", phone="+7 900 111-22-33")
+    press(offer_card(sandbox), ACCEPT)
+
+    tab = sandbox.locator("#topics .chip", has_text="Тимур")
+    expect(tab).to_be_visible()
+    expect(sandbox.locator("#topics .chip", has_text="Общий чат")).to_be_visible()
+    tab.click()
+    expect(sandbox.locator("#topics .chip.on", has_text="Тимур")).to_be_visible()
+    bot_says(sandbox, "Пишите прямо в эту тему")  # the card opens the topic
+    ask(visitor, "Здравствуйте, вопрос про выплаты")
+    bot_says(sandbox, "вопрос про выплаты")
+
+    box.fill("Сейчас подскажу")
+    box.press("Enter")
+    expect(sandbox.locator(".row.mine", has_text="Сейчас подскажу")).to_be_visible()
+    expect(visitor.locator(".manager-message", has_text="Сейчас подскажу")).to_be_visible()
+
+    # The general thread keeps its own messages; the topic's are not there.
+    sandbox.locator("#topics .chip", has_text="Общий чат").click()
+    bot_says(sandbox, "Смена начата")
+    expect(sandbox.locator(".row", has_text="Сейчас подскажу")).to_have_count(0)
+
+    # An edit in Telegram reaches the widget, marked as edited.
+    async def edit() -> None:
+        fake = live_server.fake
+        thread = next(t.message_thread_id for t in fake.topics(manager_id))
+        mine = next(m for m in fake.thread(manager_id, thread) if m.text == "Сейчас подскажу")
+        user = fake.user(manager_id)
+        assert user is not None
+        await fake.edit_message(user, mine.message_id, "Сейчас подскажу подробно")
+
+    live_server.call(edit())
+    edited = visitor.locator(".manager-message .ilpo-text[data-ed]")
+    expect(edited).to_have_text("Сейчас подскажу подробно")
