@@ -182,6 +182,7 @@ async def test_a_deleted_topic_loses_no_message(topic_desk: Desk) -> None:
         await visitor.send("Без тем второе")
         first = await in_thread(desk, MANAGER, None, "Без тем первое")
         await in_thread(desk, MANAGER, None, "Без тем второе")
+        await in_thread(desk, MANAGER, None, "недоступна")  # queued behind the message it is about
         warnings = [m for m in desk.fake.thread(MANAGER.id, None) if "недоступна" in (m.text or "")]
         assert len(warnings) == 1
         # Answering in the general thread works as without topics (reply by quote).
