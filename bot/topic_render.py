@@ -7,6 +7,7 @@ from html import escape
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.render import assigned_keyboard, card_text, client_label, colleague_keyboard, status_label
+from models import ChatStatus
 from support.contracts import ChatCard
 from support.outbox import OutgoingCall
 from support.topics import TopicView
@@ -24,13 +25,13 @@ def topic_card_text(card: ChatCard, view: TopicView) -> str:
     if view.rating:
         lines.append(f"⭐️ Оценка клиента: {view.rating}/5" + (
             f" — «{escape(view.rating_comment)}»" if view.rating_comment else ""))
-    if card.status == "assigned" and not view.handed_to:
+    if card.status == ChatStatus.ASSIGNED and not view.handed_to:
         lines += ["", "✍️ Пишите прямо в эту тему — всё уйдёт этому клиенту."]
     return "\n".join(lines)
 
 
 def topic_card_markup(card: ChatCard, view: TopicView) -> InlineKeyboardMarkup | None:
-    if card.status != "assigned" or view.handed_to:
+    if card.status != ChatStatus.ASSIGNED or view.handed_to:
         return None
     return assigned_keyboard(card) if view.owner else colleague_keyboard(card)
 
