@@ -143,7 +143,9 @@ class Product:
                 raise
             raise StartupError("database", reason) from exc
         log.info("Database: %s", parse_database_url(url).safe)
-        coordinator, self.notifier, hub = build_coordination(parse_database_url(url))
+        # The sandbox's Telegram lives in this process: no other process could poll it or send to it.
+        coordinator, self.notifier, hub = build_coordination(parse_database_url(url),
+                                                             alone=self.telegram_mode == "sandbox")
         self.coordinator = coordinator
         if self.notifier is not None:
             await self.notifier.start()

@@ -281,12 +281,15 @@ def _gated(func: Callable[[], Awaitable[Any]], coordinator: Coordinator) -> Call
 COORDINATOR: web.AppKey[Coordinator] = web.AppKey("coordinator", Coordinator)
 
 
-def build_coordination(url: DatabaseURL, *, retry_seconds: float = 2.0
+def build_coordination(url: DatabaseURL, *, alone: bool = False, retry_seconds: float = 2.0
                        ) -> tuple[Coordinator, PgNotifier | None, EventHub]:
     """PostgreSQL: advisory-lock roles, LISTEN/NOTIFY wake-ups and a hub that spans processes.
-    SQLite: one process holds every role and wakes stay in memory."""
+    SQLite, or a process that is `alone` by nature (the sandbox serves its own Telegram, which no other process
+    can reach): this process holds every role at once and wakes stay in memory."""
     if url.engine != "postgresql":
         return LocalCoordinator(url.database), None, EventHub()
+    if alone:
+        return LocalCoordinator(), None, EventHub()
     process = process_name()
     notifier = PgNotifier(url, process=process)
     coordinator = PgCoordinator(url, process=process, retry_seconds=retry_seconds)

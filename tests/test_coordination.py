@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from core.db import parse_database_url
-from support.coordination import LocalCoordinator, PgCoordinator, Role
+from support.coordination import LocalCoordinator, PgCoordinator, Role, build_coordination
 from support.notify import ClusterEventHub, PgNotifier, Wake
 from tests.conftest import eventually
 
@@ -182,3 +182,17 @@ async def test_two_processes_on_one_sqlite_file_are_told(tmp_path: Path, caplog:
     await third.start()
     assert not third.shared_with_another_process
     await third.release()
+
+
+@POSTGRES_ONLY
+async def test_a_sandbox_process_holds_every_role_itself_even_on_postgresql(pg_url: str) -> None:
+    # Its Telegram is served by this very process: waiting for another process's lock would only delay it.
+    coordinator, notifier, _hub = build_coordination(parse_database_url(pg_url), alone=True)
+    coordinator.want(Role.LEADER)
+    coordinator.want(Role.POLLER)
+    await coordinator.start()
+    try:
+        assert notifier is None
+        assert coordinator.is_leader() and coordinator.holds(Role.POLLER)
+    finally:
+        await coordinator.release()
