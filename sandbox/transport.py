@@ -36,6 +36,7 @@ _STATUS_TEXT = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+_EMPTY_LIST_ALLOWED = {("answerInlineQuery", "results")}
 _REQUIRED_WORDING = {
     "chat_id": "chat_id is empty",
     "text": "message text is empty",
@@ -300,7 +301,9 @@ class Transport(FakeState):
             if not field_spec.required:
                 continue
             value = params.get(field_spec.name)
-            if value is None or value == "" or value == []:
+            # An empty list is a value where Telegram says so: answerInlineQuery's results=[] shows "no results".
+            empty_list_allowed = (spec.name, field_spec.name) in _EMPTY_LIST_ALLOWED
+            if value is None or value == "" or (value == [] and not empty_list_allowed):
                 default = f'parameter "{field_spec.name}" is required'
                 wording = _REQUIRED_WORDING.get(field_spec.name, default)
                 raise bad_request(wording)
