@@ -64,6 +64,8 @@ class Manager(BaseModel):
     last_assigned_at = peewee.DateTimeField(null=True)
     # Offers that expired unanswered in a row; too many and the manager is set offline.
     missed_offers = peewee.IntegerField(default=0)
+    # The AI co-pilot's summary and suggested replies for this manager (the desk's switch comes first).
+    copilot_enabled = peewee.BooleanField(default=True)
 
     class Meta:
         table_name = "managers"
@@ -392,6 +394,42 @@ class EmailDelivery(BaseModel):
         indexes = ((("status", "next_attempt_at"), False),)
 
 
+class SuggestionStatus:
+    PENDING = "pending"  # shown to the manager, not acted on
+    SENT = "sent"  # the manager tapped «Отправить»: it went to the visitor as their message
+    DISMISSED = "dismissed"  # the manager tapped «✖»
+
+
+class CopilotSuggestion(BaseModel):
+    """A reply the AI co-pilot drafted for a manager; it reaches the visitor only when the manager sends it."""
+
+    support_chat = peewee.ForeignKeyField(SupportChat, backref="suggestions", on_delete="CASCADE")
+    manager = peewee.ForeignKeyField(Manager, backref="suggestions", on_delete="CASCADE")
+    # The visitor's message it answers.
+    reply_to = peewee.ForeignKeyField(ChatMessage, null=True, on_delete="SET NULL")
+    text = peewee.TextField()  # Markdown, as a manager's reply is stored
+    status = peewee.CharField(max_length=16, default=SuggestionStatus.PENDING)
+    created_at = peewee.DateTimeField(default=utcnow)
+    decided_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "copilot_suggestions"
+        indexes = ((("support_chat", "status"), False),)
+
+
+class ReplyTemplate(BaseModel):
+    """A saved reply admins keep for managers; {name}, {manager} and {chat} are filled per chat."""
+
+    title = peewee.CharField(max_length=64)
+    text = peewee.TextField()
+    created_by = peewee.BigIntegerField()  # the admin's Telegram ID
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "reply_templates"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Manager,
     VisitorIdentity,
@@ -410,6 +448,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     GreetingShow,
     EmailDelivery,
     ChatTopic,
+    CopilotSuggestion,
+    ReplyTemplate,
 )
 
 

@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ai import build_consultant
 from app.http import create_app
 from bot import build_bot, build_dispatcher, set_commands
+from bot.copilot import TelegramCopilotView
 from bot.polling import TelegramPoller
 from bot.render import TelegramManagerChannel
 from bot.topic_render import TelegramTopicChannel
@@ -178,6 +179,7 @@ class Product:
             email=settings.email,
             topic_channel=TelegramTopicChannel(),
             topic_delete_after_days=settings.telegram.topic_delete_after_days,
+            copilot_view=TelegramCopilotView(self.bot),
         )
         self._wire_topics(self.bot, self.service.topics)
         self.worker.threads = TopicDelivery(self.service.topics)

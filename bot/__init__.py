@@ -11,7 +11,7 @@ from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
 from bot.commands import ADMIN_COMMANDS, MANAGER_COMMANDS
 from bot.fsm_storage import DatabaseStorage
-from bot.handlers import admin, greetings, routers
+from bot.handlers import admin, greetings, routers, templates
 from bot.middlewares import ManagerContext, OncePerUpdate
 from support.service import SupportService
 from support.stats import StatsService
@@ -30,10 +30,11 @@ def build_dispatcher(service: SupportService) -> Dispatcher:
     dispatcher.message.outer_middleware(ManagerContext())
     dispatcher.callback_query.outer_middleware(ManagerContext())
     dispatcher.edited_message.outer_middleware(ManagerContext())
+    dispatcher.inline_query.outer_middleware(ManagerContext())
     # An admin's typed step (an ID or a forward) goes first: /cancel and the ID must not reach the general
     # /cancel or the reply handlers.
     dispatcher.include_routers(admin.build_steps_router(), greetings.build_steps_router(), greetings.build_router(),
-                                *routers())
+                                templates.build_steps_router(), *routers())
     return dispatcher
 
 

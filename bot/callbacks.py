@@ -18,6 +18,7 @@ class ChatAction(StrEnum):
     JOIN = "join"
     LEAVE = "leave"
     TOPIC = "topic"  # go to the chat's topic (private-chat topics have no t.me link)
+    TEMPLATES = "templates"  # the saved replies, filled for this chat
 
 
 class ChatCallback(CallbackData, prefix="chat"):
@@ -53,6 +54,7 @@ class MenuAction(StrEnum):
     OFFLINE = "offline"
     CHATS = "chats"
     ADMIN = "admin"
+    COPILOT = "copilot"  # the manager's own switch for the AI co-pilot
 
 
 class MenuCallback(CallbackData, prefix="menu"):
@@ -62,6 +64,7 @@ class MenuCallback(CallbackData, prefix="menu"):
 class AdminAction(StrEnum):
     MANAGERS = "managers"
     QUEUE = "queue"
+    TEMPLATES = "templates"
 
 
 class AdminCallback(CallbackData, prefix="adm"):
@@ -100,3 +103,38 @@ class GreetingCallback(CallbackData, prefix="greet"):
     action: GreetingAction
     rule_id: int = 0
     flag: str = ""  # for FLAG: first_visit_only, working_hours_only or open_on_desktop
+
+
+class CopilotAction(StrEnum):
+    SEND = "send"
+    EDIT = "edit"  # without inline mode: the text to copy, and reply mode for its chat
+    DISMISS = "dismiss"
+
+
+class CopilotCallback(CallbackData, prefix="cop"):
+    action: CopilotAction
+    suggestion_id: int
+
+
+class TemplateAction(StrEnum):
+    LIST = "list"
+    OPEN = "open"
+    ADD = "add"
+    EDIT_TITLE = "title"
+    EDIT_TEXT = "text"
+    DELETE = "delete"  # asks first
+    CONFIRM_DELETE = "confirm"
+
+
+class TemplateCallback(CallbackData, prefix="tpl"):
+    """An admin managing saved replies; template_id 0 for LIST and ADD."""
+
+    action: TemplateAction
+    template_id: int = 0
+
+
+class TemplatePick(CallbackData, prefix="tpick"):
+    """A manager sends a saved reply, filled for this chat, to its visitor."""
+
+    template_id: int
+    chat_id: int

@@ -154,7 +154,7 @@ def answer_row(chat_id: int) -> list[InlineKeyboardButton]:
 
 
 def assigned_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
-    rows = [answer_row(card.chat_id),
+    rows = [[*answer_row(card.chat_id), chat_button("📝 Шаблоны", ChatAction.TEMPLATES, card.chat_id)],
             [chat_button("↪️ Передать", ChatAction.TRANSFER, card.chat_id),
              chat_button("👥 Пригласить", ChatAction.INVITE, card.chat_id),
              chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)]]
@@ -169,13 +169,17 @@ def colleague_keyboard(card: ChatCard) -> InlineKeyboardMarkup:
                                                   chat_button("🚪 Выйти", ChatAction.LEAVE, card.chat_id)]])
 
 
-def menu_keyboard(*, online: bool, admin: bool) -> InlineKeyboardMarkup:
+def menu_keyboard(*, online: bool, admin: bool, copilot: bool | None = None) -> InlineKeyboardMarkup:
+    """The manager's menu; `copilot` is their co-pilot switch (None: the desk has the co-pilot off)."""
     builder = InlineKeyboardBuilder()
     if online:
         builder.button(text="🔴 Завершить смену", callback_data=MenuCallback(action=MenuAction.OFFLINE))
     else:
         builder.button(text="🟢 Начать смену", callback_data=MenuCallback(action=MenuAction.ONLINE))
     builder.button(text="💬 Мои чаты", callback_data=MenuCallback(action=MenuAction.CHATS))
+    if copilot is not None:
+        builder.button(text="💡 Подсказки ИИ: " + ("вкл" if copilot else "выкл"),
+                       callback_data=MenuCallback(action=MenuAction.COPILOT))
     if admin:
         builder.button(text="⚙️ Админ-меню", callback_data=MenuCallback(action=MenuAction.ADMIN))
     builder.adjust(2, 1)

@@ -27,3 +27,12 @@ class GreetingForm(StatesGroup):
     delay = State()
     text = State()
     options = State()
+
+
+class TemplateEdit(StatesGroup):
+    """An admin writing a saved reply: a new one's title, then its text; or a new title or text for one."""
+
+    title = State()
+    text = State()
+    new_title = State()
+    new_text = State()

@@ -149,6 +149,8 @@ class SupportSettings(_Section):
     daily_summary_time: str = "21:00"
     max_message_length: int = Field(default=4000, ge=1, le=20000)
     messages_per_minute: int = Field(default=30, ge=1)
+    # The AI co-pilot for managers: a short brief on accept and a suggested reply per visitor message.
+    copilot: bool = True
 
     @field_validator("working_hours")
     @classmethod
@@ -357,6 +359,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "JOBS_INTERVAL_SECONDS": ("support", "jobs_interval_seconds"),
     "WORKING_HOURS": ("support", "working_hours"),
     "SUPPORT_TIMEZONE": ("support", "timezone"),
+    "SUPPORT_COPILOT": ("support", "copilot"),
     "AI_BACKEND": ("ai", "backend"),
     "AI_KNOWLEDGE_PATH": ("ai", "knowledge_path"),
     "AI_API_KEY": ("ai", "api_key"),

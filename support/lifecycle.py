@@ -23,6 +23,8 @@ from support.topics import Topics
 log = logging.getLogger("support")
 
 Summarizer = Callable[[VisitorSession], Awaitable[str | None]]
+# Told, inside the transaction, that a manager has just taken a chat (accept, assign, transfer): the co-pilot.
+TakenHook = Callable[[Change, SupportChat, Manager, ChatCard], Awaitable[None]]
 
 
 async def _no_summary(session: VisitorSession) -> str | None:
@@ -37,6 +39,7 @@ class Lifecycle:
         self.routing = routing
         self.topics = topics
         self.summarize = summarize
+        self.on_taken: list[TakenHook] = []
 
     # --- a visitor's chat ---------------------------------------------------------------------------
 
@@ -120,6 +123,8 @@ class Lifecycle:
                 calls.append(channel.transferred(card, manager.telegram_id, assigned_by, None))
             await change.send(calls)
             await self.topics.open(change, chat, manager)
+            for hook in self.on_taken:
+                await hook(change, chat, manager, card)
             await change.emit("chat.assigned", chat.id, assigned_by=assigned_by)
         await self.routing.announce_queue()
         return card
@@ -147,6 +152,8 @@ class Lifecycle:
             card = await self.store.card(chat)
             await change.send([self.store.channel.transferred(card, target.telegram_id, manager.display_name, note)])
             await self.topics.handed_over(change, chat, manager, target)
+            for hook in self.on_taken:
+                await hook(change, chat, target, card)
             await change.emit("chat.transferred", chat.id, from_manager=manager.display_name, note=note)
         return card
 

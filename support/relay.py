@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import peewee
@@ -45,6 +46,8 @@ class Relay:
         self.topics = topics
         self.auto_handoff = auto_handoff
         self._background: set[asyncio.Task[Any]] = set()
+        # Told after a visitor's message to an open chat is stored and committed (the co-pilot drafts a reply).
+        self.on_visitor_message: list[Callable[[SupportChat, ChatMessage], None]] = []
 
     # --- visitor → desk -----------------------------------------------------------------------------
 
@@ -96,6 +99,9 @@ class Relay:
                         else:
                             await change.send(channel.visitor_message(card, manager.telegram_id, text))
                     await self.topics.mark(change, chat, Marker.WAITING)
+        if chat is not None:
+            for hook in self.on_visitor_message:
+                hook(chat, message)
         if attachment is not None and chat is None:
             # The AI cannot read files; a person can.
             self._spawn(self.assistant.offer_manager(session, Needs.NOT_ANSWERED))

@@ -20,6 +20,7 @@ from support.assistant import Assistant
 from support.attachments import AttachmentStore
 from support.colleagues import Colleagues
 from support.contracts import ManagerChannel
+from support.copilot import Copilot, CopilotView
 from support.delivery import DeliveryWorker
 from support.events import EventHub
 from support.greetings import Greetings
@@ -31,6 +32,7 @@ from support.reminders import Reminders
 from support.routing import Routing
 from support.store import ChatStore
 from support.team import TeamService
+from support.templates import Templates
 from support.topics import TopicChannel, Topics
 from support.transcripts import Transcripts
 from support.visitors import Visitors
@@ -59,6 +61,7 @@ class SupportService:
         email: EmailSettings | None = None,
         topic_channel: TopicChannel | None = None,
         topic_delete_after_days: int = 0,
+        copilot_view: CopilotView | None = None,
     ) -> None:
         self.store = ChatStore(
             db, hub=hub, channel=channel, policy=policy or SupportSettings(), admin_ids=admin_ids,
@@ -73,6 +76,10 @@ class SupportService:
         self.assistant = Assistant(self.store, consultant, stream=stream_ai)
         self.lifecycle = Lifecycle(self.store, self.routing, self.topics, summarize=self.assistant.summary)
         self.relay = Relay(self.store, self.lifecycle, self.assistant, self.topics, auto_handoff=auto_handoff)
+        self.copilot = Copilot(self.store, self.assistant, self.relay, copilot_view)
+        self.lifecycle.on_taken.append(self.copilot.on_taken)
+        self.relay.on_visitor_message.append(self.copilot.visitor_wrote)
+        self.templates = Templates()
         self.colleagues = Colleagues(self.store, self.lifecycle, self.topics)
         self.reminders = Reminders(self.store, self.topics)
         self.visitors = Visitors(self.store, identity)
@@ -97,8 +104,9 @@ class SupportService:
         return self.store.attachments
 
     async def drain(self) -> None:
-        """Let AI answers in flight finish (shutdown)."""
+        """Let AI answers and co-pilot drafts in flight finish (shutdown)."""
         await self.relay.drain()
+        await self.copilot.drain()
 
 
 # The aiohttp application carries the service under this key (widget/ and webhook/ handlers read it).

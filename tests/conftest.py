@@ -139,6 +139,8 @@ def make_settings(database_url: str, **env: str) -> Settings:
         "ADMIN_IDS": str(ADMIN_ID),
         "LOG_LEVEL": "INFO",
         "UPLOADS_PATH": tempfile.mkdtemp(prefix="ilpo-uploads-"),
+        # The co-pilot adds messages of its own to a manager's chat; tests/test_copilot.py switches it on.
+        "SUPPORT_COPILOT": "false",
         **env,
     }
     return load_settings(PROJECT_ROOT / "config.toml", environ)

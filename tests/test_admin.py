@@ -39,7 +39,7 @@ async def admin_menu(desk: Desk, user: FakeUser = ADMIN) -> SentMessage:
     await desk.fake.send_message(user, "/admin")
     menu = await desk.fake.wait_for_message(user.id)
     assert menu.button_texts[:3] == ["👥 Управление менеджерами", "📊 Статистика", "⏳ Очередь"], menu.text
-    assert "👋 Приветствия" in menu.button_texts
+    assert "👋 Приветствия" in menu.button_texts and "📝 Шаблоны ответов" in menu.button_texts, menu.text
     return menu
 
 

@@ -106,6 +106,7 @@ def admin_menu() -> InlineKeyboardMarkup:
     builder.button(text="📊 Статистика", callback_data=StatsCallback())
     builder.button(text="⏳ Очередь", callback_data=AdminCallback(action=AdminAction.QUEUE))
     builder.button(text="👋 Приветствия", callback_data=GreetingCallback(action=GreetingAction.LIST))
+    builder.button(text="📝 Шаблоны ответов", callback_data=AdminCallback(action=AdminAction.TEMPLATES))
     builder.adjust(1)
     return builder.as_markup()
 

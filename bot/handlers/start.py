@@ -36,7 +36,9 @@ async def start(message: Message, service: SupportService, is_admin: bool) -> No
     if manager is None:
         await message.answer(no_access_text(message))
         return
-    await message.answer(menu_text(manager), reply_markup=menu_keyboard(online=manager.is_online, admin=is_admin))
+    copilot = manager.copilot_enabled if service.policy.copilot else None
+    await message.answer(menu_text(manager), reply_markup=menu_keyboard(online=manager.is_online, admin=is_admin,
+                                                                        copilot=copilot))
 
 
 async def help_(message: Message) -> None:
