@@ -34,6 +34,7 @@ pytestmark = pytest.mark.browser
 
 DETAILS = "📋 Подробности"
 REPLY = "💬 Ответить"
+TEMPLATES = "📝 Шаблоны"
 CALL = "📞 Позвонить"
 TRANSFER = "↪️ Передать"
 INVITE = "👥 Пригласить"
@@ -214,7 +215,7 @@ def test_training_flow_accept_reply_details_close(live_server: LiveServer, open_
 
     # Accept: the same message is edited into the working card.
     accept(card, sandbox)
-    expect(buttons(card)).to_have_text([REPLY, DETAILS, CALL, TRANSFER, INVITE, CLOSE])
+    expect(buttons(card)).to_have_text([REPLY, DETAILS, TEMPLATES, CALL, TRANSFER, INVITE, CLOSE])
     expect(visitor.locator(".ilpo-status")).to_contain_text(manager)
     shot_both(visitor, sandbox, "sandbox-03-accepted")
 
