@@ -196,6 +196,10 @@ class Outbox(BaseModel):
     method = peewee.CharField(max_length=64)
     payload = peewee.TextField()  # JSON of the method's parameters
     purpose = peewee.CharField(max_length=32, default="notice")
+    # Lower goes first within a Telegram chat and for the bot's shared budget (support.outbox.Priority).
+    priority = peewee.SmallIntegerField(default=1)
+    # A text relay that may share one Telegram message with the relays queued next to it (JSON), or NULL.
+    coalesce = peewee.TextField(null=True)
     support_chat = peewee.ForeignKeyField(SupportChat, null=True, on_delete="SET NULL")
     # For edits: the outbox row whose Telegram message this call edits (its message_id is known only later).
     edits = peewee.ForeignKeyField("self", null=True, on_delete="SET NULL")
@@ -215,6 +219,7 @@ class Outbox(BaseModel):
             (("status", "next_attempt_at"), False),
             (("chat_id", "telegram_message_id"), False),
             (("support_chat", "purpose"), False),
+            (("status", "chat_id", "priority"), False),
         )
 
 

@@ -42,6 +42,7 @@ from support.jobs import SupportJobs
 from support.mailer import EmailWorker
 from support.notify import PgNotifier
 from support.outbox import OutboxWorker
+from support.pacing import PacedRequests, PaceLimits, Pacer
 from support.service import SupportService, log_delivery
 from support.topics import TopicDelivery, Topics
 from webhook.outgoing import IntegrationWorker
@@ -89,6 +90,7 @@ class Product:
         self.dispatcher: Dispatcher | None = None
         self.service: SupportService | None = None
         self.worker: OutboxWorker | None = None
+        self.pacer: Pacer | None = None
         self.integration_worker: IntegrationWorker | None = None
         self.email_worker: EmailWorker | None = None
         self.attachments: AttachmentStore | None = None
@@ -156,7 +158,12 @@ class Product:
         self.bot = build_bot(token, settings.telegram.api_base)
         storage = settings.storage
         self.attachments = AttachmentStore(from_project(storage.uploads_path), storage.max_upload_mb * 1024 * 1024)
-        self.worker = OutboxWorker(self.bot, files=self.attachments.input_file)
+        telegram = settings.telegram
+        self.pacer = Pacer(PaceLimits(per_bot_rate=telegram.max_sends_per_second,
+                                      per_bot_burst=max(1, int(telegram.max_sends_per_second))),
+                           enabled=telegram.pace_sends)
+        self.bot.session.middleware(PacedRequests(self.pacer))
+        self.worker = OutboxWorker(self.bot, files=self.attachments.input_file, pacer=self.pacer)
         self.worker.on_delivered(log_delivery)
         integrations = settings.integrations
         self.integration_worker = IntegrationWorker(integrations.webhook_secret)

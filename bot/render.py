@@ -15,7 +15,7 @@ from models import Attachment, ChatStatus, Outbox
 from support.attachments import IMAGE_TYPES
 from support.contracts import ChatCard, DailySummary, HistoryEntry
 from support.markdown import markdown_to_plain
-from support.outbox import OutgoingCall
+from support.outbox import Coalesce, OutgoingCall, Priority
 from support.stats import format_duration
 
 TELEGRAM_TEXT_LIMIT = 4096
@@ -199,6 +199,14 @@ def _edit_offer(card: ChatCard, offer: Outbox, text: str, markup: InlineKeyboard
                         support_chat_id=card.chat_id, edits_outbox_id=offer.id)
 
 
+def _dump(button: InlineKeyboardButton) -> dict:
+    return button.model_dump(mode="json", exclude_none=True)
+
+
+def _button_name(card: ChatCard, limit: int = 24) -> str:
+    return _shorten(card.client_name, limit) if card.client_name else f"Клиент #{card.chat_id}"
+
+
 def _send(chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None, **extra: object) -> dict:
     params: dict = {"chat_id": chat_id, "text": text, "parse_mode": "HTML", **extra}
     if markup is not None:
@@ -276,6 +284,12 @@ class TelegramManagerChannel:
         header = f"💬 <b>{client_label(card)}</b> · чат #{card.chat_id}"
         pieces = split_for_telegram(header, text)
         markup = InlineKeyboardMarkup(inline_keyboard=[answer_row(card.chat_id)])
+        # A message that fits whole may share one Telegram message with others queued for this manager; its
+        # buttons then say whose they are.
+        coalesce = Coalesce(header=header, body=pieces[0].removeprefix(f"{header}\n\n"), buttons=[
+            _dump(chat_button(f"💬 Ответить · {_button_name(card)}", ChatAction.REPLY, card.chat_id)),
+            _dump(chat_button(f"📋 #{card.chat_id}", ChatAction.DETAILS, card.chat_id)),
+        ]) if len(pieces) == 1 else None
         return [
             OutgoingCall(
                 chat_id=manager_telegram_id,
@@ -283,6 +297,8 @@ class TelegramManagerChannel:
                 params=_send(manager_telegram_id, piece, markup if n == len(pieces) else None),
                 purpose="relay",
                 support_chat_id=card.chat_id,
+                priority=Priority.RELAY,
+                coalesce=coalesce,
             )
             for n, piece in enumerate(pieces, 1)
         ]
@@ -301,7 +317,7 @@ class TelegramManagerChannel:
                   "reply_markup": _markup(InlineKeyboardMarkup(inline_keyboard=[answer_row(card.chat_id)]))}
         method = "sendPhoto" if kind == "photo" else "sendDocument"
         return OutgoingCall(chat_id=manager_telegram_id, method=method, params=params, purpose="relay",
-                            support_chat_id=card.chat_id)
+                            support_chat_id=card.chat_id, priority=Priority.RELAY)
 
     def invitation(self, card: ChatCard, colleague_telegram_id: int, from_name: str) -> OutgoingCall:
         text = card_text(card).replace("🆕", "👥", 1) + (
@@ -324,12 +340,13 @@ class TelegramManagerChannel:
     def colleague_said(self, card: ChatCard, manager_telegram_id: int, colleague_name: str, text: str) -> OutgoingCall:
         header = f"🗣 <b>{escape(colleague_name)}</b> → {client_label(card)} · чат #{card.chat_id}"
         body = escape(_shorten(text, TELEGRAM_TEXT_LIMIT - len(header) - 100))
-        return self._notice(manager_telegram_id, f"{header}\n\n{body}", purpose="notice", card=card)
+        return self._notice(manager_telegram_id, f"{header}\n\n{body}", purpose="notice", card=card,
+                            priority=Priority.RELAY)
 
     def _notice(self, chat_id: int, text: str, *, purpose: str, card: ChatCard | None = None,
-                markup: InlineKeyboardMarkup | None = None) -> OutgoingCall:
+                markup: InlineKeyboardMarkup | None = None, priority: Priority = Priority.URGENT) -> OutgoingCall:
         return OutgoingCall(chat_id=chat_id, method="sendMessage", params=_send(chat_id, text, markup),
-                            purpose=purpose, support_chat_id=card.chat_id if card else None)
+                            purpose=purpose, support_chat_id=card.chat_id if card else None, priority=priority)
 
     def lead_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall:
         text = card_text(card).replace("🆕", "📇", 1) + (
@@ -399,7 +416,7 @@ class TelegramManagerChannel:
             f"⏳ Ждут в очереди сейчас: {summary.waiting}",
             f"⭐️ Средняя оценка: {rating}",
         ])
-        return self._notice(admin_telegram_id, text, purpose="notice")
+        return self._notice(admin_telegram_id, text, purpose="notice", priority=Priority.BULK)
 
 
 def status_label(status: str) -> str:

@@ -46,6 +46,10 @@ class TelegramSettings(_Section):
     topic_delete_after_days: int = Field(default=0, ge=0)
     # The sandbox bot runs with topics in private chats (getMe's has_topics_enabled) to try topic mode.
     sandbox_topics: bool = False
+    # The outbox keeps under Telegram's flood limits itself (1/s per chat with bursts of 3, 20/min per group,
+    # this many sends a second for the whole bot; Telegram refuses above about 30).
+    pace_sends: bool = True
+    max_sends_per_second: float = Field(default=25.0, gt=0, le=30)
 
     @field_validator("api_base", "webhook_url")
     @classmethod
@@ -347,6 +351,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "TOPIC_DELETE_AFTER_DAYS": ("telegram", "topic_delete_after_days"),
     "SANDBOX_TOPICS": ("telegram", "sandbox_topics"),
+    "TELEGRAM_PACE_SENDS": ("telegram", "pace_sends"),
+    "TELEGRAM_MAX_SENDS_PER_SECOND": ("telegram", "max_sends_per_second"),
     "ADMIN_IDS": ("access", "admin_ids"),
     "MANAGER_IDS": ("access", "manager_ids"),
     "DATABASE_URL": ("database", "url"),

@@ -4,16 +4,25 @@ A call is written in the same transaction as what caused it (a visitor message, 
 delivered by OutboxWorker: retried with backoff on network errors and 5xx, after `retry_after` on 429,
 one at a time per Telegram chat so a chat's messages keep their order, and picked up again after a
 restart because the rows are the queue.
+
+Each round the worker chooses what to send, it does not sleep on a busy chat: per Telegram chat the row
+with the lowest priority value goes first (offers and answers before relays, relays before bulk) unless
+it would overtake an earlier row about the same support chat; across chats the most urgent rows take the
+bot's budget first; a chat whose bucket (support.pacing) is empty waits while the others go. Text relays
+queued back to back for one manager leave as one Telegram message, and are marked sent together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Protocol
 
+import peewee
 from aiogram import Bot, methods
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -24,10 +33,34 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from models import Outbox, OutboxStatus
+from models import Outbox, OutboxStatus, utcnow
 from support.delivery import DeliveryWorker, backoff
+from support.pacing import Pacer, paced_by_outbox
 
 log = logging.getLogger(__name__)
+
+TELEGRAM_TEXT_LIMIT = 4096
+# A merged message carries one row of buttons per client; Telegram takes up to 100 buttons a message.
+MAX_MERGED_CLIENTS = 20
+
+
+class Priority(IntEnum):
+    """Who goes first for a chat and for the bot's budget; lower first."""
+
+    URGENT = 0  # offers, accept/close updates, answers to a manager's button
+    RELAY = 1  # what visitors and colleagues write
+    BULK = 2  # daily summaries, charts, exports
+
+
+@dataclass(frozen=True)
+class Coalesce:
+    """How a text relay reads inside a merged message: its header (client · chat), its escaped body, and
+    the row of buttons that answers its client (keyboard rows of InlineKeyboardButton dicts)."""
+
+    header: str
+    body: str
+    buttons: list[dict[str, Any]]
+
 
 @dataclass(frozen=True)
 class OutgoingCall:
@@ -42,6 +75,8 @@ class OutgoingCall:
     edits_outbox_id: int | None = None
     # A call for a chat's topic (support.topics): its message_thread_id is filled in when delivered.
     topic_id: int | None = None
+    priority: int = Priority.URGENT
+    coalesce: Coalesce | None = None  # set on a text relay that may share a message with its neighbours
     tags: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,6 +90,8 @@ async def enqueue(calls: list[OutgoingCall]) -> list[Outbox]:
                 method=call.method,
                 payload=json.dumps(call.params, ensure_ascii=False),
                 purpose=call.purpose,
+                priority=int(call.priority),
+                coalesce=json.dumps(call.coalesce.__dict__, ensure_ascii=False) if call.coalesce else None,
                 support_chat=call.support_chat_id,
                 edits=call.edits_outbox_id,
                 topic=call.topic_id,
@@ -94,20 +131,132 @@ class OutboxWorker(DeliveryWorker):
     destination = "chat_id"  # one queue per Telegram chat keeps a chat's messages in order
 
     def __init__(
-        self, bot: Bot, *, files: FileSource | None = None, threads: Threads | None = None, batch: int = 200,
+        self, bot: Bot, *, files: FileSource | None = None, threads: Threads | None = None,
+        pacer: Pacer | None = None, batch: int = 200,
         idle_poll_seconds: float = 1.0,
     ) -> None:
         super().__init__(batch=batch, idle_poll_seconds=idle_poll_seconds)
         self.bot = bot
         self.files = files
         self.threads = threads
+        self.pacer = pacer or Pacer(enabled=False)
         self._on_delivered: list[DeliveredHook] = []
+        self._merged: dict[int, list[Outbox]] = {}  # head row id → the rows sent with it in one message
+        self._unmergeable: set[int] = set()  # rows whose merged message Telegram refused: sent alone now
 
     def on_delivered(self, hook: DeliveredHook) -> None:
         self._on_delivered.append(hook)
 
+    async def deliver_due(self) -> tuple[int, float]:
+        """One round: choose, per Telegram chat, the next row that may go now, send those, and say when
+        the next one may. Returns (rows delivered, seconds until the next row is due)."""
+        now = utcnow()
+        heads = await self._heads()
+        per_chat: dict[int, list[Outbox]] = {}
+        for row in heads:
+            per_chat.setdefault(row.chat_id, []).append(row)
+        nexts = [await self._next_for_chat(rows) for rows in per_chat.values()]
+        waits: list[float] = []
+        chosen: list[Outbox] = []
+        for row in sorted(nexts, key=lambda r: (r.priority, r.id)):
+            if row.next_attempt_at > now:
+                waits.append((row.next_attempt_at - now).total_seconds())
+                continue
+            wait = self.pacer.try_take(row.chat_id, row.method)
+            if wait > 0.0:
+                waits.append(wait)
+                continue
+            chosen.append(row)
+        next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds
+        if not chosen:
+            return 0, next_due
+        for row in chosen:
+            followers = await self._mergeable_after(row)
+            if followers:
+                self._merged[row.id] = followers
+        try:
+            return sum(await asyncio.gather(*(self._deliver(row) for row in chosen))), next_due
+        finally:
+            for row in chosen:
+                self._merged.pop(row.id, None)
+
+    async def _heads(self) -> list[Outbox]:
+        """The oldest pending row of each priority in each chat, found in SQL so that a long backlog in one
+        chat does not hide the other chats' rows behind the LIMIT."""
+        oldest = (Outbox.select(peewee.fn.MIN(Outbox.id)).where(Outbox.status == OutboxStatus.PENDING)
+                  .group_by(Outbox.chat_id, Outbox.priority))
+        query = Outbox.select().where(Outbox.id.in_(oldest)).order_by(Outbox.priority, Outbox.id).limit(self.batch)
+        return list(await query.aio_execute())
+
+    async def _next_for_chat(self, heads: list[Outbox]) -> Outbox:
+        """The most urgent head, unless that overtakes an earlier row about the same support chat (a close
+        notice must not arrive before the visitor's last words): then that earlier row goes first."""
+        first = min(heads, key=lambda r: (r.priority, r.id))
+        if first.support_chat_id is None or all(first.id < other.id for other in heads):
+            return first
+        earlier = await (Outbox.select().where(
+            (Outbox.status == OutboxStatus.PENDING) & (Outbox.chat_id == first.chat_id)
+            & (Outbox.support_chat == first.support_chat_id) & (Outbox.id < first.id),
+        ).order_by(Outbox.id).limit(1).aio_execute())
+        return earlier[0] if earlier else first
+
+    async def _mergeable_after(self, head: Outbox) -> list[Outbox]:
+        """The text relays queued right behind `head` for the same chat that fit one message with it."""
+        if head.coalesce is None or head.id in self._unmergeable or head.edits_id is not None:
+            return []
+        rows = await (Outbox.select().where(
+            (Outbox.status == OutboxStatus.PENDING) & (Outbox.chat_id == head.chat_id)
+            & (Outbox.priority == head.priority) & (Outbox.id > head.id),
+        ).order_by(Outbox.id).limit(100).aio_execute())
+        now = utcnow()
+        parts = [head]
+        for row in rows:
+            if (row.coalesce is None or row.id in self._unmergeable or row.next_attempt_at > now
+                    or row.method != head.method or row.topic_id != head.topic_id):
+                # A file, another topic or anything else ends the run: merging past it would reorder the chat.
+                break
+            trial = [*parts, row]
+            clients = {part.support_chat_id for part in trial}
+            if len(clients) > MAX_MERGED_CLIENTS or len(merged_text(trial)) > TELEGRAM_TEXT_LIMIT:
+                break
+            parts = trial
+        return parts[1:]
+
+    async def _retry(self, row: Any, delay: float, error: str) -> None:
+        for part in [row, *self._merged.get(row.id, ())]:
+            await super()._retry(part, delay, error)
+
+    async def _finish(self, row: Any, status: str, *, error: str | None = None, **columns: Any) -> None:
+        followers = self._merged.get(row.id, ())
+        if followers and status == OutboxStatus.FAILED:
+            # Telegram refused the merged message: send each part alone rather than lose any of them.
+            log.error("Telegram refused merged outbox calls %s: %s; sending them one by one",
+                      [row.id, *(part.id for part in followers)], error)
+            self._unmergeable.update([row.id, *(part.id for part in followers)])
+            for part in [row, *followers]:
+                await super()._retry(part, 0.0, f"merged message refused: {error}")
+            return
+        for part in [row, *followers]:
+            await super()._finish(part, status, error=error, **columns)
+
+    def _params(self, row: Outbox) -> dict[str, Any]:
+        followers = self._merged.get(row.id)
+        if not followers:
+            return dict(json.loads(row.payload))
+        parts = [row, *followers]
+        params = {key: value for key, value in json.loads(row.payload).items() if key != "reply_markup"}
+        params["text"] = merged_text(parts)
+        keyboard: list[list[dict[str, Any]]] = []
+        for part in parts:
+            buttons = json.loads(part.coalesce)["buttons"]
+            if buttons not in keyboard:
+                keyboard.append(buttons)
+        params["reply_markup"] = {"inline_keyboard": keyboard}
+        return params
+
     async def _deliver(self, row: Outbox) -> int:
-        params = json.loads(row.payload)
+        paced_by_outbox.set(True)  # this task's own context: the row already took its share of the buckets
+        params = self._params(row)
         if row.edits_id is not None:
             target = await Outbox.aio_get_or_none(Outbox.id == row.edits_id)
             if target is None or target.status == OutboxStatus.FAILED or target.telegram_message_id is None:
@@ -136,7 +285,8 @@ class OutboxWorker(DeliveryWorker):
             call = _method_class(row.method)(**params)
             result = await self.bot(call)
         except TelegramRetryAfter as exc:
-            await self._retry(row, float(exc.retry_after), f"429 retry after {exc.retry_after}s")
+            scope = self.pacer.pause(row.chat_id, float(exc.retry_after))
+            await self._retry(row, float(exc.retry_after), f"429 retry after {exc.retry_after}s ({scope} paused)")
             return 0
         except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
             await self._retry(row, backoff(row.attempts), f"{type(exc).__name__}: {exc}")
@@ -160,9 +310,24 @@ class OutboxWorker(DeliveryWorker):
         await self._finish(row, OutboxStatus.SENT, telegram_message_id=message_id)
         if row.topic_id is not None and self.threads is not None:
             await self.threads.delivered(row, result)
-        for hook in self._on_delivered:
-            try:
-                await hook(row, result)
-            except Exception:
-                log.exception("Outbox delivery hook failed for call %s", row.id)
-        return 1
+        parts = [row, *self._merged.get(row.id, ())]
+        for part in parts:
+            for hook in self._on_delivered:
+                try:
+                    await hook(part, result)
+                except Exception:
+                    log.exception("Outbox delivery hook failed for call %s", part.id)
+        return len(parts)
+
+
+def merged_text(parts: Sequence[Outbox]) -> str:
+    """The parts in order, each headed by its client and chat when the header changes."""
+    chunks: list[str] = []
+    header = None
+    for part in parts:
+        piece = json.loads(part.coalesce)
+        if piece["header"] != header:
+            header = piece["header"]
+            chunks.append(header)
+        chunks.append(piece["body"])
+    return "\n\n".join(chunks)

@@ -303,9 +303,11 @@ async def test_telegram_429_and_502_lose_nothing(desk: Desk) -> None:
     desk.fake.inject_fault("sendMessage", "5xx", times=2, status=502)
     for n in range(1, 4):
         await visitor.send(f"сообщение {n}")
-    received = [await desk.fake.wait_for_message(MANAGER.id, lambda m: "сообщение" in (m.text or ""), timeout=15)
-                for _ in range(3)]
-    assert [m.text.rsplit("\n", 1)[-1] for m in received] == ["сообщение 1", "сообщение 2", "сообщение 3"]
+    # The three may arrive merged into fewer Telegram messages (the outbox coalesces relays); order holds.
+    await desk.fake.wait_for_message(MANAGER.id, lambda m: "сообщение 3" in (m.text or ""), timeout=15)
+    lines = [line for m in desk.fake.messages(MANAGER.id) for line in (m.text or "").splitlines()
+             if line.startswith("сообщение")]
+    assert lines == ["сообщение 1", "сообщение 2", "сообщение 3"]
     async def all_sent() -> bool:
         rows = await Outbox.select().where(Outbox.purpose == "relay").aio_execute()
         return [r.status for r in rows] == [OutboxStatus.SENT] * 3
