@@ -202,7 +202,8 @@ class OutboxWorker(DeliveryWorker):
 
     async def _mergeable_after(self, head: Outbox) -> list[Outbox]:
         """The text relays queued right behind `head` for the same chat that fit one message with it."""
-        if head.coalesce is None or head.id in self._unmergeable or head.edits_id is not None:
+        if (not self.pacer.enabled or head.coalesce is None or head.id in self._unmergeable
+                or head.edits_id is not None):
             return []
         rows = await (Outbox.select().where(
             (Outbox.status == OutboxStatus.PENDING) & (Outbox.chat_id == head.chat_id)
