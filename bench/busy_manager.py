@@ -25,10 +25,10 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.product import Product  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from core.migrations import apply_migrations  # noqa: E402
 from sandbox.bot_api import FakeUser  # noqa: E402
-from webhook.server import Product  # noqa: E402
 
 MANAGER = FakeUser(id=910_001, first_name="Занятой менеджер")
 LINE = re.compile(r"^гость (\d+) · (\d+)$")

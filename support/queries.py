@@ -46,11 +46,13 @@ class Queries:
 
     async def chat_for_telegram_message(self, manager: Manager, telegram_message_id: int) -> int | None:
         """The support chat a bot message in this manager's Telegram chat was about (reply-by-quote)."""
-        row = await Outbox.aio_get_or_none(
+        rows = await Outbox.select(Outbox.support_chat).where(
             (Outbox.chat_id == manager.telegram_id) & (Outbox.telegram_message_id == telegram_message_id)
             & Outbox.support_chat.is_null(False)
-        )
-        return row.support_chat_id if row else None
+        ).distinct().aio_execute()
+        chats = {row.support_chat_id for row in rows}
+        # Relays merged into one message may be about several clients: a quote of it names none of them.
+        return chats.pop() if len(chats) == 1 else None
 
     async def chat_snapshot(self, chat_id: int) -> dict[str, Any]:
         return await self.store.snapshot(chat_id)

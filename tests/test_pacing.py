@@ -10,9 +10,8 @@ from models import Outbox, OutboxStatus
 from sandbox.bot_api import FakeUser
 from sandbox.limits import FloodLimits
 from support.outbox import OutgoingCall, Priority, enqueue
-from tests.clients import MANAGER, Visitor
+from tests.clients import MANAGER, Visitor, go_online, offer_to, press
 from tests.conftest import Desk, eventually, start_desk
-from tests.test_manager_integration import go_online, offer_to, press
 
 
 def notice(chat_id: int, text: str, priority: Priority = Priority.URGENT) -> OutgoingCall:
