@@ -74,7 +74,7 @@ async def run_case(database_url: str, visitors: int, messages: int, *, paced: bo
                 sessions.append(session)
             pressed: set[int] = set()
             deadline = time.monotonic() + 120
-            while await product.service.waiting_chats() and time.monotonic() < deadline:
+            while await product.service.queries.waiting_chats() and time.monotonic() < deadline:
                 for message in fake.messages(MANAGER.id):
                     if "✅ Принять чат" in message.button_texts and message.message_id not in pressed:
                         pressed.add(message.message_id)
