@@ -336,9 +336,11 @@ async def test_restart_delivers_what_was_left_in_the_outbox(clean_database: str)
         product = await start_desk(clean_database)
         desk = Desk(product=product, base_url=product.base_url, http=http)
         try:
-            got = [await desk.fake.wait_for_message(MANAGER.id, lambda m: "до перезапуска" in (m.text or ""),
-                                                    timeout=10) for _ in range(2)]
-            assert [m.text.rsplit("\n", 1)[-1] for m in got] == ["до перезапуска 1", "до перезапуска 2"]
+            # Both were queued together, so the outbox may merge them into one message; their order holds.
+            await desk.fake.wait_for_message(MANAGER.id, lambda m: "до перезапуска 2" in (m.text or ""), timeout=10)
+            lines = [line for m in desk.fake.messages(MANAGER.id) for line in (m.text or "").splitlines()
+                     if line.startswith("до перезапуска")]
+            assert lines == ["до перезапуска 1", "до перезапуска 2"]
         finally:
             await product.stop()
 
@@ -362,7 +364,8 @@ async def test_history_details_are_paged_when_long(desk: Desk) -> None:
     chat_id = await accepted_chat(desk, visitor)
     for n in range(12):
         await visitor.send(f"Вопрос номер {n}: " + "подробности " * 60)
-    await eventually(lambda: len([m for m in desk.fake.messages(MANAGER.id) if "Вопрос номер" in (m.text or "")]) == 12,
+    # Relays queued together may share a Telegram message: count the questions, not the messages.
+    await eventually(lambda: sum((m.text or "").count("Вопрос номер") for m in desk.fake.messages(MANAGER.id)) == 12,
                      timeout=10)
     card = next(m for m in desk.fake.messages(MANAGER.id) if "🔚 Завершить" in m.button_texts)
     await press(desk, MANAGER, card.message_id, "📋 Подробности")
