@@ -167,6 +167,8 @@ class ChatMessage(BaseModel):
     client_message_id = peewee.CharField(max_length=64, null=True)
     # A manager's message as Telegram numbers it in their chat with the bot, so their edit there finds it.
     telegram_message_id = peewee.BigIntegerField(null=True)
+    # A manager's message made by a button (a template picked): the press, so a redelivery stores it once.
+    telegram_callback_id = peewee.CharField(max_length=64, null=True, unique=True)
     edited_at = peewee.DateTimeField(null=True)
     # JSON, read by support.events.message_event: for a file {"attachment": {...}}; for an AI answer
     # {"confident", "topics"}; for a system message what the widget acts on: "status" (a ChatStatus),
@@ -180,6 +182,8 @@ class ChatMessage(BaseModel):
             (("session", "id"), False),
             (("support_chat", "id"), False),
             (("session", "client_message_id"), True),
+            # A redelivered Telegram update finds the manager's message it already stored (support.relay).
+            (("manager", "telegram_message_id"), True),
         )
 
 
@@ -224,10 +228,14 @@ class Outbox(BaseModel):
 
 
 class ProcessedUpdate(BaseModel):
-    """Telegram update ids already handled: a webhook retry of the same update does nothing twice."""
+    """A Telegram update being handled (claimed, with a lease its holder renews) or handled (processed_at).
+
+    A redelivery of a handled update does nothing; one whose holder died (the lease ran out) is handled again."""
 
     update_id = peewee.BigIntegerField(primary_key=True)
-    processed_at = peewee.DateTimeField(default=utcnow)
+    processed_at = peewee.DateTimeField(null=True)  # set once its handler finished
+    claimed_by = peewee.CharField(max_length=64, null=True)  # the handling attempt (bot.middlewares)
+    claimed_at = peewee.DateTimeField(null=True)  # renewed while the attempt lives
 
     class Meta:
         table_name = "processed_updates"

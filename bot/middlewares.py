@@ -6,34 +6,32 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import peewee
 from aiogram import BaseMiddleware
 from aiogram.filters import Filter
 from aiogram.types import TelegramObject, Update, User
 
-from models import Manager, ProcessedUpdate
+from models import Manager
 from support.service import SupportService
+from support.update_claims import UpdateClaims
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class OncePerUpdate(BaseMiddleware):
-    """Telegram resends an update it thinks we missed (a webhook retry); handle each update_id once."""
+    """Each update_id handled once, and never lost: Telegram redelivers an update until a delivery is
+    acknowledged, so a process that died mid-handler leaves its update to the next delivery (support.update_claims).
+    """
+
+    def __init__(self, claims: UpdateClaims | None = None) -> None:
+        self.claims = claims or UpdateClaims()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
-        try:
-            await ProcessedUpdate.aio_create(update_id=event.update_id)
-        except peewee.IntegrityError:
-            log.info("Update %s was already handled; ignoring the repeat", event.update_id)
-            return None
-        try:
+        async with self.claims.handling(event.update_id) as ours:
+            if not ours:
+                return None
             return await handler(event, data)
-        except BaseException:
-            # Not handled after all (an error, or cancelled by a shutdown): let a retry of this update try again.
-            await ProcessedUpdate.delete().where(ProcessedUpdate.update_id == event.update_id).aio_execute()
-            raise
 
 
 class ManagerContext(BaseMiddleware):

@@ -76,8 +76,11 @@ class SupportJobs:
         return sent
 
     async def prune_processed_updates(self) -> int:
+        cutoff = utcnow() - PROCESSED_UPDATES_KEPT
+        # A claim left by a process that died long ago goes too (its update was redelivered and handled since).
         return int(await ProcessedUpdate.delete().where(
-            ProcessedUpdate.processed_at < utcnow() - PROCESSED_UPDATES_KEPT).aio_execute())
+            (ProcessedUpdate.processed_at < cutoff)
+            | (ProcessedUpdate.processed_at.is_null() & (ProcessedUpdate.claimed_at < cutoff))).aio_execute())
 
     async def prune_delivered_calls(self) -> int:
         """Pending calls are never touched: only what Telegram took (or refused for good) long ago."""

@@ -144,6 +144,9 @@ class Relay:
         self, manager: Manager, chat_id: int, data: bytes, *, filename: str | None, caption: str | None = None,
         telegram_message_id: int | None = None,
     ) -> ChatMessage:
+        stored = await _already_stored(manager, telegram_message_id, None)
+        if stored is not None:
+            return stored  # a redelivered update: the file is not saved a second time
         chat = await self.lifecycle.own_chat(manager, chat_id, participants=True)
         attachment = await self.store.files().save(chat.session_id, data, filename)
         return await self.manager_reply(manager, chat_id, caption or f"📎 {attachment.filename}", attachment=attachment,
@@ -171,7 +174,26 @@ class Relay:
 
     async def manager_reply(
         self, manager: Manager, chat_id: int, text: str, *, attachment: Attachment | None = None,
-        telegram_message_id: int | None = None,
+        telegram_message_id: int | None = None, telegram_callback_id: str | None = None,
+    ) -> ChatMessage:
+        """Store the manager's message, then relay it. Telegram redelivers an update whose handler died, so a
+        message with a Telegram identity (the message, or the button press) is stored and relayed once."""
+        stored = await _already_stored(manager, telegram_message_id, telegram_callback_id)
+        if stored is not None:
+            return stored
+        try:
+            return await self._store_manager_reply(manager, chat_id, text, attachment, telegram_message_id,
+                                                   telegram_callback_id)
+        except peewee.IntegrityError:
+            # The same update handled at once elsewhere (a claim taken over from a stalled process).
+            stored = await _already_stored(manager, telegram_message_id, telegram_callback_id)
+            if stored is None:
+                raise
+            return stored
+
+    async def _store_manager_reply(
+        self, manager: Manager, chat_id: int, text: str, attachment: Attachment | None,
+        telegram_message_id: int | None, telegram_callback_id: str | None,
     ) -> ChatMessage:
         store = self.store
         async with store.change() as change:
@@ -179,7 +201,7 @@ class Relay:
             message = await ChatMessage.aio_create(
                 session=chat.session_id, support_chat=chat.id, sender=Sender.MANAGER, manager=manager.id,
                 author_name=manager.display_name, text=text, meta=_attachment_meta_json(attachment),
-                telegram_message_id=telegram_message_id,
+                telegram_message_id=telegram_message_id, telegram_callback_id=telegram_callback_id,
             )
             change.wake(chat.session_id)
             now = utcnow()
@@ -214,6 +236,17 @@ class Relay:
 async def _resent(session: VisitorSession, client_message_id: str | None) -> ChatMessage | None:
     return await ChatMessage.aio_get_or_none(
         (ChatMessage.session == session.id) & (ChatMessage.client_message_id == client_message_id))
+
+
+async def _already_stored(
+    manager: Manager, telegram_message_id: int | None, telegram_callback_id: str | None,
+) -> ChatMessage | None:
+    if telegram_message_id is not None:
+        return await ChatMessage.aio_get_or_none(
+            (ChatMessage.manager == manager.id) & (ChatMessage.telegram_message_id == telegram_message_id))
+    if telegram_callback_id is not None:
+        return await ChatMessage.aio_get_or_none(ChatMessage.telegram_callback_id == telegram_callback_id)
+    return None
 
 
 def _attachment_meta_json(attachment: Attachment | None) -> str | None:

@@ -310,19 +310,21 @@ async def test_going_offline_hands_pending_offers_to_someone_online(desk: Desk) 
 
 
 async def test_housekeeping_trims_old_records_but_never_pending_calls(desk: Desk) -> None:
-    from models import Outbox, ProcessedUpdate
+    from models import Outbox, ProcessedUpdate, utcnow
 
     old = dt.datetime(2020, 1, 1)
     await ProcessedUpdate.aio_create(update_id=1, processed_at=old)
-    await ProcessedUpdate.aio_create(update_id=2)
+    await ProcessedUpdate.aio_create(update_id=2, processed_at=utcnow())
+    await ProcessedUpdate.aio_create(update_id=3, claimed_by="dead-long-ago", claimed_at=old)
+    await ProcessedUpdate.aio_create(update_id=4, claimed_by="handling-now", claimed_at=utcnow())
     sent = await Outbox.aio_create(chat_id=1, method="sendMessage", payload="{}", status="sent", created_at=old)
     pending = await Outbox.aio_create(chat_id=1, method="sendMessage", payload="{}", status="pending",
                                       created_at=old, next_attempt_at=dt.datetime(2100, 1, 1))
     jobs = desk.product.jobs
-    assert await jobs.prune_processed_updates() == 1
+    assert await jobs.prune_processed_updates() == 2
     assert await jobs.prune_delivered_calls() == 1
     assert await jobs.prune_delivered_calls() == 0
     assert await Outbox.aio_get_or_none(Outbox.id == sent.id) is None
     assert await Outbox.aio_get_or_none(Outbox.id == pending.id) is not None
-    assert [u.update_id for u in await ProcessedUpdate.select().aio_execute()] == [2]
+    assert sorted(u.update_id for u in await ProcessedUpdate.select().aio_execute()) == [2, 4]
     await Outbox.delete().where(Outbox.id == pending.id).aio_execute()

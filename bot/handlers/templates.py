@@ -268,7 +268,7 @@ async def pick(
     card = await _chat_for(service, manager, callback_data.chat_id)
     template = await service.templates.get(callback_data.template_id)
     text = fill(template.text, TemplateContext.of(card, manager.display_name))
-    await service.relay.manager_reply(manager, card.chat_id, text)
+    await service.relay.manager_reply(manager, card.chat_id, text, telegram_callback_id=query.id)
     await query.answer("✅ Шаблон отправлен клиенту")
     await bot.send_message(manager.telegram_id, f"✅ Отправлено клиенту (чат #{card.chat_id}): "
                            f"«{escape(template.title)}»\n\n{escape(text)}")
