@@ -66,6 +66,8 @@ class Manager(BaseModel):
     missed_offers = peewee.IntegerField(default=0)
     # The AI co-pilot's summary and suggested replies for this manager (the desk's switch comes first).
     copilot_enabled = peewee.BooleanField(default=True)
+    # What the manager's Telegram app reports (e.g. "en", "ru"); outbox messages to them use its catalog.
+    language_code = peewee.CharField(max_length=16, null=True)
 
     class Meta:
         table_name = "managers"

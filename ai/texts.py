@@ -1,74 +1,63 @@
-"""Visitor-facing texts: Russian first, English when the visitor's locale is "en"."""
+"""Visitor-facing texts of the consultant; the words live in the catalogs (locales/), keyed by the Russian."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.i18n import N_, language, translate
+
 # The widget shows a button with exactly this caption; the texts point the visitor at it.
-HANDOFF_BUTTON_RU = "👤 Связаться с живым менеджером"
-HANDOFF_BUTTON_EN = "👤 Contact a live manager"
+HANDOFF_BUTTON = N_("👤 Связаться с живым менеджером")
+HANDOFF_BUTTON_RU = translate("ru", HANDOFF_BUTTON)
+HANDOFF_BUTTON_EN = translate("en", HANDOFF_BUTTON)
 
 
 def is_english(locale: str) -> bool:
-    return locale.lower().replace("_", "-").split("-")[0] == "en"
+    return language(locale) == "en"
 
 
 def handoff_button(locale: str) -> str:
-    return HANDOFF_BUTTON_EN if is_english(locale) else HANDOFF_BUTTON_RU
+    return translate(locale, HANDOFF_BUTTON)
 
 
 def greeting(locale: str) -> str:
-    if is_english(locale):
-        return (
-            "Hello! 👋 I'm the AI consultant of the **ILPO-TAXI** taxi fleet. I can help you start "
-            "driving with us:\n\n"
-            "- documents and driver requirements;\n"
-            "- working on your own car or renting one of ours;\n"
-            "- the fleet's commission, payouts and self-employment;\n"
-            "- schedule, aggregators, medical check and waybills.\n\n"
-            f"Ask your question — or press **«{HANDOFF_BUTTON_EN}»** to talk to a person."
-        )
-    return (
-        "Здравствуйте! 👋 Я ИИ-консультант таксопарка **ILPO-TAXI**. Помогу разобраться, "
-        "как начать работать водителем:\n\n"
-        "- какие нужны документы и требования к водителю;\n"
-        "- работа на своём автомобиле или аренда машины парка;\n"
-        "- комиссия парка, выплаты и самозанятость;\n"
-        "- график, агрегаторы, медосмотр и путевой лист.\n\n"
-        f"Задайте вопрос — или нажмите **«{HANDOFF_BUTTON_RU}»**, если хотите поговорить с человеком."
+    return translate(
+        locale,
+        N_("Здравствуйте! 👋 Я ИИ-консультант таксопарка **ILPO-TAXI**. Помогу разобраться, "
+           "как начать работать водителем:\n\n"
+           "- какие нужны документы и требования к водителю;\n"
+           "- работа на своём автомобиле или аренда машины парка;\n"
+           "- комиссия парка, выплаты и самозанятость;\n"
+           "- график, агрегаторы, медосмотр и путевой лист.\n\n"
+           "Задайте вопрос — или нажмите **«{button}»**, если хотите поговорить с человеком."),
+        button=handoff_button(locale),
     )
 
 
 def thanks(locale: str) -> str:
-    if is_english(locale):
-        return "You're welcome! If you have more questions, just write here. 🚕"
-    return "Пожалуйста! Если появятся ещё вопросы — пишите сюда. 🚕"
+    return translate(locale, N_("Пожалуйста! Если появятся ещё вопросы — пишите сюда. 🚕"))
 
 
 def not_sure(locale: str, suggestions: Sequence[str] = ()) -> str:
-    if is_english(locale):
-        text = (
-            "Sorry, I'm not sure I understood the question correctly, and I'd rather not mislead you. 🤔\n\n"
-            f"Try rephrasing it, or press **«{HANDOFF_BUTTON_EN}»** — a manager will reply right here."
-        )
-        heading = "Perhaps you are interested in:"
-    else:
-        text = (
-            "Извините, я не уверен, что правильно понял вопрос, и не хочу ввести вас в заблуждение. 🤔\n\n"
-            f"Попробуйте переформулировать или нажмите **«{HANDOFF_BUTTON_RU}»** — менеджер ответит "
-            "здесь же, в чате."
-        )
-        heading = "Возможно, вас интересует:"
+    text = translate(
+        locale,
+        N_("Извините, я не уверен, что правильно понял вопрос, и не хочу ввести вас в заблуждение. 🤔\n\n"
+           "Попробуйте переформулировать или нажмите **«{button}»** — менеджер ответит здесь же, в чате."),
+        button=handoff_button(locale),
+    )
     if suggestions:
+        heading = translate(locale, N_("Возможно, вас интересует:"))
         text += f"\n\n{heading}\n" + "\n".join(f"- {topic}" for topic in suggestions)
     return text
 
 
 def russian_only_note() -> str:
     """Put before a Russian answer to an English question: the entry has no English text yet."""
-    return (
-        "This answer is only available in Russian so far — here it is below. For help in English, press "
-        f"**«{HANDOFF_BUTTON_EN}»** and a manager will reply in this chat."
+    return translate(
+        "en",
+        N_("Этот ответ пока есть только на русском — вот он ниже. Для помощи на английском нажмите "
+           "**«{button}»**, и менеджер ответит в этом чате."),
+        button=HANDOFF_BUTTON_EN,
     )
 
 
@@ -76,6 +65,6 @@ def extractive_summary(locale: str, latest_question: str, topics: Sequence[str])
     question = " ".join(latest_question.split())
     if len(question) > 200:
         question = question[:199].rstrip() + "…"
-    if is_english(locale):
-        return f"Visitor asks: «{question}»\nTopics: {', '.join(topics) if topics else 'not determined'}"
-    return f"Посетитель спрашивает: «{question}»\nТемы: {', '.join(topics) if topics else 'не определены'}"
+    found = ", ".join(topics) if topics else translate(locale, N_("не определены"))
+    return translate(locale, N_("Посетитель спрашивает: «{question}»\nТемы: {topics}"), question=question,
+                     topics=found)

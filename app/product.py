@@ -19,6 +19,7 @@ from ai import build_consultant
 from app.http import create_app
 from bot import build_bot, build_dispatcher, set_commands
 from bot.copilot import TelegramCopilotView
+from bot.i18n import Localised, ManagerLanguages
 from bot.polling import TelegramPoller
 from bot.render import TelegramManagerChannel
 from bot.topic_render import TelegramTopicChannel
@@ -168,10 +169,12 @@ class Product:
         integrations = settings.integrations
         self.integration_worker = IntegrationWorker(integrations.webhook_secret)
         admins, managers = self._access_ids()
+        languages = ManagerLanguages()
+        await languages.load()
         self.service = SupportService(
             self.db,
             hub=hub,
-            channel=TelegramManagerChannel(),
+            channel=Localised(TelegramManagerChannel(), languages),
             consultant=build_consultant(settings.ai),
             policy=settings.support,
             admin_ids=admins,
@@ -184,13 +187,13 @@ class Product:
             attachments=self.attachments,
             identity=settings.identity,
             email=settings.email,
-            topic_channel=TelegramTopicChannel(),
+            topic_channel=Localised(TelegramTopicChannel(), languages),
             topic_delete_after_days=settings.telegram.topic_delete_after_days,
             copilot_view=TelegramCopilotView(self.bot),
         )
         self._wire_topics(self.bot, self.service.topics)
         self.worker.threads = TopicDelivery(self.service.topics)
-        self.dispatcher = build_dispatcher(self.service)
+        self.dispatcher = build_dispatcher(self.service, languages)
         app = create_app(
             settings=settings, database=self.db, service=self.service, hub=hub, bot=self.bot,
             dispatcher=self.dispatcher, telegram_mode=self.telegram_mode,

@@ -12,6 +12,7 @@ from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 from bot.commands import ADMIN_COMMANDS, MANAGER_COMMANDS
 from bot.fsm_storage import DatabaseStorage
 from bot.handlers import admin, greetings, routers, templates
+from bot.i18n import ManagerI18n, ManagerLanguages
 from bot.middlewares import ManagerContext, OncePerUpdate
 from support.service import SupportService
 from support.stats import StatsService
@@ -22,7 +23,7 @@ def build_bot(token: str, api_base: str, *, request_timeout: float = 30.0) -> Bo
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
-def build_dispatcher(service: SupportService) -> Dispatcher:
+def build_dispatcher(service: SupportService, languages: ManagerLanguages | None = None) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=DatabaseStorage(), service=service, team=service.team, stats=StatsService()
     )
@@ -31,6 +32,8 @@ def build_dispatcher(service: SupportService) -> Dispatcher:
     dispatcher.callback_query.outer_middleware(ManagerContext())
     dispatcher.edited_message.outer_middleware(ManagerContext())
     dispatcher.inline_query.outer_middleware(ManagerContext())
+    # After ManagerContext: the language is remembered on the sender's manager row.
+    ManagerI18n(languages or ManagerLanguages()).setup(dispatcher)
     # An admin's typed step (an ID or a forward) goes first: /cancel and the ID must not reach the general
     # /cancel or the reply handlers.
     dispatcher.include_routers(admin.build_steps_router(), greetings.build_steps_router(), greetings.build_router(),

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from core.i18n import N_, translate
 from models import Attachment, ChatMessage, EmailDelivery, Sender, SupportChat, VisitorSession
 from support.contracts import ChatNotFound
 from support.store import ChatStore
@@ -26,12 +27,9 @@ EMAIL_RE = re.compile(r"^[^@\s<>\"',;]{1,64}@[^@\s<>\"',;]+\.[^@\s<>\"',;]{2,}$"
 MAX_REQUESTS_PER_SESSION = 5  # a visitor's widget cannot be turned into a mail cannon
 
 TEXTS = {
-    "ru": {"subject": "Ваша переписка с поддержкой {brand}", "admin_subject": "Чат №{chat} закрыт: переписка",
-           "intro": "Переписка с поддержкой {brand}", "user": "Вы", "ai": "ИИ-консультант", "manager": "Менеджер",
-           "system": "Система", "file": "Файл", "empty": "Сообщений нет."},
-    "en": {"subject": "Your conversation with {brand} support", "admin_subject": "Chat #{chat} closed: transcript",
-           "intro": "Conversation with {brand} support", "user": "You", "ai": "AI consultant", "manager": "Manager",
-           "system": "System", "file": "File", "empty": "No messages."},
+    "subject": N_("Ваша переписка с поддержкой {brand}"), "admin_subject": N_("Чат №{chat} закрыт: переписка"),
+    "intro": N_("Переписка с поддержкой {brand}"), "user": N_("Вы"), "ai": N_("ИИ-консультант"),
+    "manager": N_("Менеджер"), "system": N_("Система"), "file": N_("Файл"), "empty": N_("Сообщений нет."),
 }
 BRAND = "ILPO-TAXI"
 
@@ -97,7 +95,7 @@ class Transcripts:
         if row.support_chat_id:
             where &= ChatMessage.support_chat == row.support_chat_id
         messages = list(await ChatMessage.select().where(where).order_by(ChatMessage.id).aio_execute())
-        texts = TEXTS.get(row.locale, TEXTS["ru"])
+        texts = {key: translate(row.locale, message) for key, message in TEXTS.items()}
         subject = (texts["admin_subject"].format(chat=row.support_chat_id) if row.support_chat_id
                    else texts["subject"].format(brand=BRAND))
         intro = texts["intro"].format(brand=BRAND)

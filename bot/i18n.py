@@ -1,0 +1,107 @@
+"""The bot's languages: aiogram's I18n over the project's catalogs, and each manager's language remembered.
+
+Texts in bot/ are wrapped in `_()` (Russian msgids). In a handler the locale is the one SimpleI18nMiddleware
+chose from the sender's Telegram `language_code`; messages queued through the outbox are rendered in the stored
+language of the manager they go to (see `Localised`).
+"""
+
+from __future__ import annotations
+
+import gettext
+import inspect
+from contextlib import nullcontext
+from typing import Any
+
+from aiogram.types import TelegramObject
+from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
+
+from core.i18n import DEFAULT_LOCALE, LOCALES_DIR, catalogs, language
+from models import Manager, Outbox
+
+
+class Catalogs(I18n):
+    """aiogram's I18n, fed by core.i18n's catalogs compiled in memory rather than by .mo files on disk."""
+
+    def find_locales(self) -> dict[str, gettext.GNUTranslations]:
+        return dict(catalogs(self.path))
+
+
+i18n = Catalogs(path=LOCALES_DIR, default_locale=DEFAULT_LOCALE)
+
+
+def _(singular: str, plural: str | None = None, n: int = 1) -> str:
+    """The text in the current manager's language (Russian outside any update or outgoing message)."""
+    return i18n.gettext(singular, plural, n)
+
+
+class ManagerLanguages:
+    """Telegram id -> the language its manager's Telegram app reports, kept in managers.language_code.
+
+    Loaded at start and updated as updates arrive, so rendering an outgoing message needs no query."""
+
+    def __init__(self) -> None:
+        self._codes: dict[int, str] = {}
+
+    async def load(self) -> None:
+        rows = await Manager.select(Manager.telegram_id, Manager.language_code).where(
+            Manager.language_code.is_null(False)).aio_execute()
+        self._codes = {row.telegram_id: row.language_code for row in rows}
+
+    def locale(self, telegram_id: int) -> str:
+        return language(self._codes.get(telegram_id))
+
+    async def remember(self, manager: Manager, code: str) -> None:
+        self._codes[manager.telegram_id] = code
+        if manager.language_code != code:
+            await Manager.update(language_code=code).where(Manager.id == manager.id).aio_execute()
+            manager.language_code = code
+
+
+class ManagerI18n(SimpleI18nMiddleware):
+    """The sender's Telegram language picks the catalog; a manager's is also stored for the outbox."""
+
+    def __init__(self, languages: ManagerLanguages) -> None:
+        super().__init__(i18n)
+        self.languages = languages
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        user = data.get("event_from_user")
+        manager: Manager | None = data.get("manager")
+        if manager is not None and user is not None and user.language_code:
+            await self.languages.remember(manager, user.language_code)
+        return await super().get_locale(event=event, data=data)
+
+
+def _recipient(bound: inspect.BoundArguments) -> int | None:
+    """Who an outgoing message goes to: the argument naming a Telegram chat, or the offer being edited."""
+    for name, value in bound.arguments.items():
+        if isinstance(value, int) and not isinstance(value, bool) and (name.endswith("telegram_id")
+                                                                         or name == "chat_id"):
+            return value
+        if isinstance(value, Outbox):
+            return value.chat_id
+    return None
+
+
+class Localised:
+    """Wraps a channel (bot.render / bot.topic_render) so each message is rendered in its recipient's language."""
+
+    def __init__(self, channel: Any, languages: ManagerLanguages) -> None:
+        self._channel = channel
+        self._languages = languages
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._channel, name)
+        if not callable(method):
+            return method
+        signature = inspect.signature(method)
+
+        def localised(*args: Any, **kwargs: Any) -> Any:
+            recipient = _recipient(signature.bind(*args, **kwargs))
+            scope = nullcontext() if recipient is None else i18n.use_locale(self._languages.locale(recipient))
+            with scope:
+                return method(*args, **kwargs)
+
+        return localised
+
+

@@ -1,0 +1,62 @@
+"""The message catalogs: every text the code marks is in the template, and `ru` and `en` translate all of it
+with the same placeholders, so no visitor or manager ever meets a missing or broken text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.pofile import read_po
+
+from core.i18n import LOCALES_DIR, catalogs, language, translate
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("ai", "bot", "core", "support", "widget", "app", "webhook")
+LANGUAGES = ("ru", "en")
+PLACEHOLDER = re.compile(r"\{[a-z_]*\}|%\([a-z_]+\)[sd]|%[sd]")
+
+
+def _ids(path: Path) -> dict[str, object]:
+    with path.open("rb") as source:
+        return {message.id if isinstance(message.id, str) else message.id[0]: message
+                for message in read_po(source) if message.id}
+
+
+def _placeholders(text: str) -> list[str]:
+    return sorted(PLACEHOLDER.findall(text))
+
+
+def test_the_template_holds_every_marked_text() -> None:
+    """`pybabel extract` was run after the last text changed (README, "Languages")."""
+    keywords = {**DEFAULT_KEYWORDS, "translate": (2,)}
+    marked: set[str] = set()
+    for folder in SOURCES:
+        for _file, _line, message, _comments, _context in extract_from_dir(
+                ROOT / folder, method_map=[("**.py", "python")], keywords=keywords):
+            if message:
+                marked.add(message if isinstance(message, str) else message[0])
+    template = set(_ids(LOCALES_DIR / "messages.pot"))
+    assert marked - template == set(), "run pybabel extract (README, Languages)"
+    assert template - marked == set(), "texts in the template nobody uses: run pybabel extract"
+
+
+def test_every_text_is_translated_in_both_languages_with_the_same_placeholders() -> None:
+    template = _ids(LOCALES_DIR / "messages.pot")
+    for lang in LANGUAGES:
+        catalog = _ids(LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po")
+        assert set(catalog) == set(template), f"{lang}: run pybabel update (README, Languages)"
+        for msgid, message in catalog.items():
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            assert all(strings), f"{lang}: no translation for {msgid!r}"
+            assert not message.fuzzy, f"{lang}: fuzzy translation for {msgid!r}"
+            for string in strings:
+                assert _placeholders(string) == _placeholders(msgid), f"{lang}: placeholders differ in {msgid!r}"
+
+
+def test_a_language_code_finds_its_catalog_or_falls_back_to_russian() -> None:
+    assert set(LANGUAGES) <= set(catalogs())
+    assert [language(code) for code in ("en", "en-GB", "en_US", "ru-RU", "de", None, "")] == [
+        "en", "en", "en", "ru", "ru", "ru", "ru"]
+    assert translate("en-GB", "Такого чата нет.") == "No such chat."
+    assert translate("uk", "Такого чата нет.") == "Такого чата нет."
