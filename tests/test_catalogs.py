@@ -60,3 +60,16 @@ def test_a_language_code_finds_its_catalog_or_falls_back_to_russian() -> None:
         "en", "en", "en", "ru", "ru", "ru", "ru"]
     assert translate("en-GB", "Такого чата нет.") == "No such chat."
     assert translate("uk", "Такого чата нет.") == "Такого чата нет."
+
+
+def test_the_widget_speaks_both_languages_completely() -> None:
+    """The widget keeps its own small table (no catalog round trip before it can draw); both halves match."""
+    source = (ROOT / "widget" / "static" / "widget.js").read_text(encoding="utf-8")
+    tables = {lang: re.search(rf"\n    {lang}: \{{(.*?)\n    \}}", source, re.S) for lang in LANGUAGES}
+    keys = {}
+    for lang, found in tables.items():
+        assert found, f"no {lang} table in widget.js"
+        pairs = re.findall(r"(\w+): '((?:[^'\\]|\\.)*)'", found.group(1))
+        assert all(text.strip() for _key, text in pairs), lang
+        keys[lang] = [key for key, _text in pairs]
+    assert len(keys["ru"]) > 30 and sorted(keys["ru"]) == sorted(keys["en"])

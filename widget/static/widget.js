@@ -1,5 +1,5 @@
 /*! ILPO-TAXI chat widget. One tag: <script src="https://<host>/widget.js" defer></script>.
- * Options (data- attributes on that tag): title, accent, position (right|left), locale (ru|en),
+ * Options (data- attributes on that tag): title, accent, position (right|left), locale (ru|en; else <html lang>),
  * greeting, ask-contact (true|false), api (API base URL, when it is not the script's origin),
  * user-id, user-hash, user-name, user-phone, user-email (a logged-in user; or call ILPO.identify({...})).
  * Plain JS, no dependencies, no build step; renders in an open shadow root. */
@@ -13,8 +13,10 @@
   var BASE = (D.api || new URL(script && script.src ? script.src : '/', location.href).origin).replace(/\/+$/, '');
   var WSBASE = BASE.replace(/^http/, 'ws');
 
-  var LOC = (D.locale || '').slice(0, 2).toLowerCase();
-  if (LOC !== 'ru' && LOC !== 'en') LOC = /^(ru|uk|be|kk)/i.test(navigator.language || 'ru') ? 'ru' : 'en';
+  // data-locale, then the page's <html lang>, then the browser (ru for the CIS languages, else en).
+  function lang(v) { v = (v || '').slice(0, 2).toLowerCase(); return v == 'ru' || v == 'en' ? v : ''; }
+  var LOC = lang(D.locale) || lang(document.documentElement.lang) ||
+    (/^(ru|uk|be|kk)/i.test(navigator.language || 'ru') ? 'ru' : 'en');
   var L = {
     ru: {
       open: 'Открыть чат', close: 'Закрыть чат', log: 'Сообщения чата', more: 'Подробнее', ed: 'изменено',
