@@ -9,7 +9,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
-from bot.commands import ADMIN_COMMANDS, MANAGER_COMMANDS
+from bot.commands import ADMIN_COMMANDS, MANAGER_COMMANDS, admin_commands, manager_commands
 from bot.fsm_storage import DatabaseStorage
 from bot.handlers import admin, greetings, routers, templates
 from bot.i18n import ManagerI18n, ManagerLanguages
@@ -43,5 +43,9 @@ def build_dispatcher(service: SupportService, languages: ManagerLanguages | None
 
 async def set_commands(bot: Bot, admin_ids: tuple[int, ...]) -> None:
     await bot.set_my_commands(MANAGER_COMMANDS, scope=BotCommandScopeDefault())
+    # Telegram shows a manager whose app is in English the English menu.
+    await bot.set_my_commands(manager_commands("en"), scope=BotCommandScopeDefault(), language_code="en")
     for admin_id in admin_ids:
         await bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(chat_id=admin_id))
+        await bot.set_my_commands(admin_commands("en"), scope=BotCommandScopeChat(chat_id=admin_id),
+                                  language_code="en")

@@ -2,12 +2,26 @@
 
 from aiogram.types import BotCommand
 
-MANAGER_COMMANDS = [
-    BotCommand(command="start", description="Главное меню и регистрация"),
-    BotCommand(command="online", description="Начать рабочую смену (принимать чаты)"),
-    BotCommand(command="offline", description="Завершить смену"),
-    BotCommand(command="chats", description="Показать активные чаты"),
-    BotCommand(command="find", description="Найти чат по телефону, имени или тексту"),
-    BotCommand(command="cancel", description="Отменить текущее действие"),
-]
-ADMIN_COMMANDS = [*MANAGER_COMMANDS, BotCommand(command="admin", description="Админ-меню")]
+from core.i18n import N_, translate
+
+_MANAGER = (
+    ("start", N_("Главное меню и регистрация")),
+    ("online", N_("Начать рабочую смену (принимать чаты)")),
+    ("offline", N_("Завершить смену")),
+    ("chats", N_("Показать активные чаты")),
+    ("find", N_("Найти чат по телефону, имени или тексту")),
+    ("cancel", N_("Отменить текущее действие")),
+)
+_ADMIN = (*_MANAGER, ("admin", N_("Админ-меню")))
+
+
+def manager_commands(locale: str = "ru") -> list[BotCommand]:
+    return [BotCommand(command=command, description=translate(locale, text)) for command, text in _MANAGER]
+
+
+def admin_commands(locale: str = "ru") -> list[BotCommand]:
+    return [BotCommand(command=command, description=translate(locale, text)) for command, text in _ADMIN]
+
+
+MANAGER_COMMANDS = manager_commands()
+ADMIN_COMMANDS = admin_commands()

@@ -11,6 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ChatAction, ChatCallback, HistoryPage, MenuAction, MenuCallback
+from bot.i18n import _
 from models import Attachment, ChatStatus, Outbox
 from support.attachments import IMAGE_TYPES
 from support.contracts import ChatCard, DailySummary, HistoryEntry
@@ -173,15 +174,15 @@ def menu_keyboard(*, online: bool, admin: bool, copilot: bool | None = None) -> 
     """The manager's menu; `copilot` is their co-pilot switch (None: the desk has the co-pilot off)."""
     builder = InlineKeyboardBuilder()
     if online:
-        builder.button(text="🔴 Завершить смену", callback_data=MenuCallback(action=MenuAction.OFFLINE))
+        builder.button(text=_("🔴 Завершить смену"), callback_data=MenuCallback(action=MenuAction.OFFLINE))
     else:
-        builder.button(text="🟢 Начать смену", callback_data=MenuCallback(action=MenuAction.ONLINE))
-    builder.button(text="💬 Мои чаты", callback_data=MenuCallback(action=MenuAction.CHATS))
+        builder.button(text=_("🟢 Начать смену"), callback_data=MenuCallback(action=MenuAction.ONLINE))
+    builder.button(text=_("💬 Мои чаты"), callback_data=MenuCallback(action=MenuAction.CHATS))
     if copilot is not None:
-        builder.button(text="💡 Подсказки ИИ: " + ("вкл" if copilot else "выкл"),
+        builder.button(text=_("💡 Подсказки ИИ: вкл") if copilot else _("💡 Подсказки ИИ: выкл"),
                        callback_data=MenuCallback(action=MenuAction.COPILOT))
     if admin:
-        builder.button(text="⚙️ Админ-меню", callback_data=MenuCallback(action=MenuAction.ADMIN))
+        builder.button(text=_("⚙️ Админ-меню"), callback_data=MenuCallback(action=MenuAction.ADMIN))
     builder.adjust(2, 1)
     return builder.as_markup()
 
@@ -245,7 +246,7 @@ class TelegramManagerChannel:
     """support.contracts.ManagerChannel for Telegram: what managers and admins receive."""
 
     def offer(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall:
-        text = card_text(card) + "\n\n⏳ <b>Клиент ждёт ответа.</b> Примите чат, чтобы ответить."
+        text = card_text(card) + "\n\n" + _("⏳ <b>Клиент ждёт ответа.</b> Примите чат, чтобы ответить.")
         return OutgoingCall(
             chat_id=manager_telegram_id,
             method="sendMessage",

@@ -7,12 +7,14 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import MenuAction, MenuCallback
 from bot.handlers.fallback import no_access_text
+from bot.i18n import _
 from bot.middlewares import IsManager
 from bot.render import menu_keyboard
+from core.i18n import N_
 from models import Manager
 from support.service import SupportService
 
-HELP = (
+HELP = N_(
     "ℹ️ <b>Как работать</b>\n"
     "/online — начать смену: вам будут приходить новые чаты\n"
     "/offline — завершить смену\n"
@@ -25,8 +27,9 @@ HELP = (
 
 
 def menu_text(manager: Manager) -> str:
-    shift = "🟢 вы на смене" if manager.is_online else "🔴 смена не начата"
-    return f"👋 {manager.display_name}, это рабочее место менеджера ILPO-TAXI.\nСтатус: {shift}.\n\n{HELP}"
+    shift = _("🟢 вы на смене") if manager.is_online else _("🔴 смена не начата")
+    return _("👋 {name}, это рабочее место менеджера ILPO-TAXI.\nСтатус: {shift}.").format(
+        name=manager.display_name, shift=shift) + "\n\n" + _(HELP)
 
 
 async def start(message: Message, service: SupportService, is_admin: bool) -> None:
@@ -42,16 +45,16 @@ async def start(message: Message, service: SupportService, is_admin: bool) -> No
 
 
 async def help_(message: Message) -> None:
-    await message.answer(HELP)
+    await message.answer(_(HELP))
 
 
 async def cancel(message: Message, state: FSMContext) -> None:
     current = await state.get_state()
     await state.clear()
     if current is None:
-        await message.answer("Нечего отменять: вы не в режиме ответа.")
+        await message.answer(_("Нечего отменять: вы не в режиме ответа."))
     else:
-        await message.answer("↩️ Режим ответа выключен. Сообщения больше не уходят клиенту.")
+        await message.answer(_("↩️ Режим ответа выключен. Сообщения больше не уходят клиенту."))
 
 
 async def menu_chats(query: CallbackQuery, service: SupportService, manager: Manager) -> None:
