@@ -444,19 +444,28 @@ class KnowledgeConsultant:
 
         return AnswerStream(produce)
 
+    def topic_of(self, question: str) -> str | None:
+        """The knowledge entry `question` is about, or None when it is off-topic (or small talk)."""
+        if wants_small_talk(question):
+            return None
+        for match in self.knowledge.index.search(question, limit=1):
+            if match.coverage >= self.threshold:
+                return match.entry.topic
+        return None
+
     async def summarize(self, history: Sequence[Turn], locale: str = "ru") -> str | None:
-        """An extractive summary: the latest question and the topics the visitor asked about."""
+        """An extractive summary: the latest on-topic question and the topics the visitor asked about.
+
+        An off-topic last question («рецепт борща») is not what the manager should read first."""
         questions = [t.text.strip() for t in history if t.role == "user" and t.text.strip()]
         if not questions:
             return None
-        topics: list[str] = []
-        for question in questions:
-            if wants_small_talk(question):
-                continue
-            for match in self.knowledge.index.search(question, limit=1):
-                if match.coverage >= self.threshold and match.entry.topic not in topics:
-                    topics.append(match.entry.topic)
-        latest = next((q for q in reversed(questions) if not wants_small_talk(q)), questions[-1])
+        on_topic = [(question, topic) for question in questions if (topic := self.topic_of(question))]
+        topics = list(dict.fromkeys(topic for _, topic in on_topic))
+        if on_topic:
+            latest = on_topic[-1][0]
+        else:
+            latest = next((q for q in reversed(questions) if not wants_small_talk(q)), questions[-1])
         return texts.extractive_summary(locale, latest, topics)
 
 

@@ -174,7 +174,7 @@ class Product:
         self.service = SupportService(
             self.db,
             hub=hub,
-            channel=Localised(TelegramManagerChannel(), languages),
+            channel=Localised(TelegramManagerChannel(settings.support.zone), languages),
             consultant=build_consultant(settings.ai),
             policy=settings.support,
             admin_ids=admins,

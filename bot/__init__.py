@@ -25,7 +25,8 @@ def build_bot(token: str, api_base: str, *, request_timeout: float = 30.0) -> Bo
 
 def build_dispatcher(service: SupportService, languages: ManagerLanguages | None = None) -> Dispatcher:
     dispatcher = Dispatcher(
-        storage=DatabaseStorage(), service=service, team=service.team, stats=StatsService()
+        storage=DatabaseStorage(), service=service, team=service.team,
+        stats=StatsService(zone=service.policy.zone),
     )
     dispatcher.update.outer_middleware(OncePerUpdate())
     dispatcher.message.outer_middleware(ManagerContext())

@@ -47,6 +47,14 @@ class InviteTo(CallbackData, prefix="invt"):
 class HistoryPage(CallbackData, prefix="hist"):
     chat_id: int
     page: int
+    accept: bool = False  # «✅ Принять чат» on a details page: accept, then refresh that page's buttons
+
+
+class CloseChat(CallbackData, prefix="cls"):
+    """The answer to «Завершить чат?»: a mis-tap on «🔚 Завершить» must not end a conversation."""
+
+    chat_id: int
+    confirm: bool
 
 
 class MenuAction(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from html import escape
@@ -10,18 +11,20 @@ from urllib.parse import urlsplit
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import ChatAction, ChatCallback, HistoryPage, MenuAction, MenuCallback
+from bot.callbacks import ChatAction, ChatCallback, CloseChat, HistoryPage, MenuAction, MenuCallback
 from bot.i18n import _
+from bot.telegram_html import cut_html, markdown_to_telegram_html, telegram_quote
 from models import Attachment, ChatStatus, Outbox
 from support.attachments import IMAGE_TYPES
-from support.contracts import ChatCard, DailySummary, HistoryEntry
-from support.markdown import markdown_to_plain
+from support.contracts import ChatCard, DailySummary, Exchange, HistoryEntry
+from support.localtime import as_local, default_zone, local_text, zone_label
 from support.outbox import Coalesce, OutgoingCall, Priority
 from support.stats import format_duration
 
 TELEGRAM_TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 AI_QUOTE_LIMIT = 300
+QUESTION_QUOTE_LIMIT = 200
 HISTORY_PAGE_CHARS = 3500
 NOT_GIVEN = "не указано"
 
@@ -111,7 +114,7 @@ def context_details(card: ChatCard) -> list[str]:
     return lines
 
 
-def card_text(card: ChatCard) -> str:
+def card_text(card: ChatCard, zone: dt.tzinfo) -> str:
     lines = [
         f"🆕 <b>Чат поддержки #{card.chat_id}</b>",
         "",
@@ -119,17 +122,24 @@ def card_text(card: ChatCard) -> str:
         f"📞 Телефон: {escape(card.client_phone) if card.client_phone else NOT_GIVEN}",
         f"🌐 Страница: {escape(card.page_url) if card.page_url else NOT_GIVEN}",
         *context_lines(card),
-        f"🕐 Создан: {card.created_at:%d.%m.%Y %H:%M} UTC",
+        f"🕐 Создан: {local_text(card.created_at, zone)}",
     ]
     if card.summary:
         lines[1:1] = ["", f"📝 <b>Суть:</b> {escape(card.summary)}"]
-    if card.recent_ai_messages:
-        lines += ["", f"🤖 <b>Последние сообщения ИИ ({len(card.recent_ai_messages)}):</b>"]
-        lines += [f"{n}. <i>{escape(_shorten(markdown_to_plain(text), AI_QUOTE_LIMIT))}</i>"
-                  for n, text in enumerate(card.recent_ai_messages, 1)]
+    if card.recent_exchanges:
+        lines += ["", f"🗂 <b>Последние сообщения ({len(card.recent_exchanges)}):</b>"]
+        lines += [exchange_text(exchange) for exchange in card.recent_exchanges]
     else:
         lines += ["", "🤖 Клиент ещё не общался с ИИ."]
     return "\n".join(lines)
+
+
+def exchange_text(exchange: Exchange) -> str:
+    """A visitor's question and the AI's answer, each heading on its own line above its text."""
+    question = escape(_shorten(exchange.question, QUESTION_QUOTE_LIMIT)) if exchange.question else "<i>—</i>"
+    answer = (telegram_quote(exchange.answer, AI_QUOTE_LIMIT) if exchange.answer
+              else "<i>ИИ не ответил: клиент попросил менеджера.</i>")
+    return f"\n👤 <b>Клиент:</b>\n{question}\n🤖 <b>ИИ:</b>\n{answer}"
 
 
 def chat_button(text: str, action: ChatAction, chat_id: int) -> InlineKeyboardButton:
@@ -245,8 +255,11 @@ def split_for_telegram(header: str, text: str, limit: int = TELEGRAM_TEXT_LIMIT)
 class TelegramManagerChannel:
     """support.contracts.ManagerChannel for Telegram: what managers and admins receive."""
 
+    def __init__(self, zone: dt.tzinfo | None = None) -> None:
+        self.zone = zone or default_zone()  # the desk's [support] timezone: every time shown is in it
+
     def offer(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall:
-        text = card_text(card) + "\n\n" + _("⏳ <b>Клиент ждёт ответа.</b> Примите чат, чтобы ответить.")
+        text = card_text(card, self.zone) + "\n\n" + _("⏳ <b>Клиент ждёт ответа.</b> Примите чат, чтобы ответить.")
         return OutgoingCall(
             chat_id=manager_telegram_id,
             method="sendMessage",
@@ -257,18 +270,18 @@ class TelegramManagerChannel:
 
     def offer_taken(self, card: ChatCard, offer: Outbox, *, winner: bool) -> OutgoingCall:
         if winner:
-            text = card_text(card) + (
+            text = card_text(card, self.zone) + (
                 "\n\n✅ <b>Вы приняли этот чат.</b> Нажмите «💬 Ответить» или ответьте (reply) "
                 "на сообщение клиента."
             )
             markup: InlineKeyboardMarkup | None = assigned_keyboard(card)
         else:
-            text = card_text(card) + f"\n\n🔒 Чат принял(а) {escape(card.manager_name or '?')}."
+            text = card_text(card, self.zone) + f"\n\n🔒 Чат принял(а) {escape(card.manager_name or '?')}."
             markup = None
         return _edit_offer(card, offer, text, markup)
 
     def queued_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall:
-        text = card_text(card) + (
+        text = card_text(card, self.zone) + (
             "\n\n⚠️ <b>Нет менеджеров онлайн</b> — чат ждёт в очереди. Менеджер, который начнёт смену "
             "(/online), получит его."
         )
@@ -321,7 +334,7 @@ class TelegramManagerChannel:
                             support_chat_id=card.chat_id, priority=Priority.RELAY)
 
     def invitation(self, card: ChatCard, colleague_telegram_id: int, from_name: str) -> OutgoingCall:
-        text = card_text(card).replace("🆕", "👥", 1) + (
+        text = card_text(card, self.zone).replace("🆕", "👥", 1) + (
             f"\n\n👥 <b>{escape(from_name)} приглашает вас в этот чат.</b> Вы будете видеть сообщения клиента "
             "и сможете отвечать; завершает чат по-прежнему " + escape(from_name) + ".")
         markup = InlineKeyboardMarkup(inline_keyboard=[[
@@ -340,7 +353,7 @@ class TelegramManagerChannel:
 
     def colleague_said(self, card: ChatCard, manager_telegram_id: int, colleague_name: str, text: str) -> OutgoingCall:
         header = f"🗣 <b>{escape(colleague_name)}</b> → {client_label(card)} · чат #{card.chat_id}"
-        body = escape(_shorten(text, TELEGRAM_TEXT_LIMIT - len(header) - 100))
+        body = cut_html(markdown_to_telegram_html(text), TELEGRAM_TEXT_LIMIT - len(header) - 100)
         return self._notice(manager_telegram_id, f"{header}\n\n{body}", purpose="notice", card=card,
                             priority=Priority.RELAY)
 
@@ -350,7 +363,7 @@ class TelegramManagerChannel:
                             purpose=purpose, support_chat_id=card.chat_id if card else None, priority=priority)
 
     def lead_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall:
-        text = card_text(card).replace("🆕", "📇", 1) + (
+        text = card_text(card, self.zone).replace("🆕", "📇", 1) + (
             "\n\n🌙 <b>Заявка в нерабочее время.</b> Клиент ждёт звонка или ответа, когда начнётся смена."
         )
         markup = single_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)
@@ -358,7 +371,7 @@ class TelegramManagerChannel:
 
     def offer_expired(self, card: ChatCard, offer: Outbox, timeout_seconds: int) -> OutgoingCall:
         minutes = max(1, round(timeout_seconds / 60))
-        text = card_text(card) + (
+        text = card_text(card, self.zone) + (
             f"\n\n⏰ <b>Чат не приняли за {minutes} мин</b> — он предложен всем менеджерам онлайн. "
             "Ещё можно принять."
         )
@@ -375,7 +388,8 @@ class TelegramManagerChannel:
         return self._notice(admin_telegram_id, text, purpose="notice")
 
     def transferred(self, card: ChatCard, manager_telegram_id: int, from_name: str, note: str | None) -> OutgoingCall:
-        text = card_text(card).replace("🆕", "🔄", 1) + f"\n\n🔄 <b>{escape(from_name)} передал(а) вам этот чат.</b>"
+        text = (card_text(card, self.zone).replace("🆕", "🔄", 1)
+                + f"\n\n🔄 <b>{escape(from_name)} передал(а) вам этот чат.</b>")
         if note:
             text += f"\n📝 Заметка: {escape(note)}"
         return self._notice(manager_telegram_id, text, purpose="handover", card=card, markup=assigned_keyboard(card))
@@ -425,7 +439,15 @@ def status_label(status: str) -> str:
             ChatStatus.CLOSED: "🔚 закрыт"}.get(status, status)
 
 
-def details_pages(card: ChatCard, history: Sequence[HistoryEntry]) -> list[str]:
+def history_body(entry: HistoryEntry) -> str:
+    """What the AI and managers wrote is Markdown (the widget shows it formatted, so does Telegram); the
+    visitor's and the system's words are plain text."""
+    if entry.sender in ("ai", "manager"):
+        return markdown_to_telegram_html(entry.text)
+    return escape(entry.text, quote=False)
+
+
+def details_pages(card: ChatCard, history: Sequence[HistoryEntry], zone: dt.tzinfo) -> list[str]:
     """The chat's info and its whole history, cut into pages that fit a Telegram message."""
     head = [
         f"📋 <b>Чат #{card.chat_id}</b> — {status_label(card.status)}",
@@ -434,20 +456,18 @@ def details_pages(card: ChatCard, history: Sequence[HistoryEntry]) -> list[str]:
         f"🌐 Страница: {escape(card.page_url) if card.page_url else NOT_GIVEN}",
         *context_details(card),
         f"🧑‍💼 Менеджер: {escape(card.manager_name) if card.manager_name else 'не назначен'}",
-        f"🕐 Создан: {card.created_at:%d.%m.%Y %H:%M} UTC",
+        f"🕐 Создан: {local_text(card.created_at, zone)}",
         f"✉️ Сообщений: {len(history)}",
         "",
-        "<b>История:</b>",
+        f"<b>История:</b> <i>(время {zone_label(zone, card.created_at)})</i>",
     ]
     entries = []
     for entry in history:
         label = SENDER_LABELS.get(entry.sender, entry.sender)
         if entry.sender == "manager":
             label = f"🧑‍💼 {escape(entry.author or 'Менеджер')}"
-        body = escape(entry.text)
-        if len(body) > HISTORY_PAGE_CHARS - 200:
-            body = body[: HISTORY_PAGE_CHARS - 200].rsplit("&", 1)[0] + "…"
-        entries.append(f"<b>{label}</b> <i>{entry.created_at:%H:%M}</i>\n{body}")
+        body = cut_html(history_body(entry), HISTORY_PAGE_CHARS - 200)
+        entries.append(f"<b>{label}</b> <i>{as_local(entry.created_at, zone):%H:%M}</i>\n{body}")
     if not entries:
         entries.append("<i>Сообщений пока нет.</i>")
     pages: list[str] = []
@@ -484,6 +504,15 @@ def find_results(
     return "\n".join(lines), rows
 
 
+def close_confirmation(card: ChatCard) -> tuple[str, InlineKeyboardMarkup]:
+    text = (f"🔚 <b>Завершить чат #{card.chat_id}</b> · {client_label(card)}?\n"
+            "Клиент увидит, что разговор окончен, и сможет оценить его.")
+    builder = InlineKeyboardBuilder()
+    builder.button(text="Да, завершить", callback_data=CloseChat(chat_id=card.chat_id, confirm=True))
+    builder.button(text="Отмена", callback_data=CloseChat(chat_id=card.chat_id, confirm=False))
+    return text, builder.as_markup()
+
+
 def history_keyboard(card: ChatCard, page: int, total: int, *, can_act: bool) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
     if total > 1:
@@ -498,7 +527,8 @@ def history_keyboard(card: ChatCard, page: int, total: int, *, can_act: bool) ->
                 chat_id=card.chat_id, page=page + 1).pack()))
         rows.append(nav)
     if card.status == ChatStatus.WAITING:
-        rows.append([chat_button("✅ Принять чат", ChatAction.ACCEPT, card.chat_id)])
+        rows.append([InlineKeyboardButton(text="✅ Принять чат", callback_data=HistoryPage(
+            chat_id=card.chat_id, page=page, accept=True).pack())])
     elif card.status == ChatStatus.ASSIGNED and can_act:
         rows.append([chat_button("💬 Ответить", ChatAction.REPLY, card.chat_id),
                      chat_button("🔚 Завершить", ChatAction.CLOSE, card.chat_id)])

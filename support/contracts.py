@@ -70,6 +70,14 @@ class IdentityConflict(SupportError):
 
 
 @dataclass(frozen=True)
+class Exchange:
+    """One step of the visitor's talk with the AI: a question and the AI's answer (either may be missing)."""
+
+    question: str | None
+    answer: str | None
+
+
+@dataclass(frozen=True)
 class ChatCard:
     """Everything a manager-facing message about a chat needs, already read from the database."""
 
@@ -82,7 +90,7 @@ class ChatCard:
     created_at: Any
     manager_name: str | None
     manager_telegram_id: int | None
-    recent_ai_messages: tuple[str, ...] = ()
+    recent_exchanges: tuple[Exchange, ...] = ()  # the last few, oldest first; Markdown as stored
     message_count: int = 0
     summary: str | None = None
     colleague_telegram_ids: tuple[int, ...] = ()  # managers invited into the chat (a group chat)

@@ -7,6 +7,7 @@ from typing import Any
 
 from models import ChatStatus, Manager, SupportChat, utcnow
 from support.contracts import DailySummary
+from support.localtime import as_local
 from support.stats import StatsService
 from support.store import ChatStore
 from support.topics import Marker, Topics
@@ -41,9 +42,9 @@ class Reminders:
 
     async def send_daily_summary(self) -> None:
         """Today's figures (the same ones as «📊 Статистика» → today) to every admin, at daily_summary_time."""
-        today = await StatsService().period(1)
+        today = await StatsService(zone=self.store.policy.zone).period(1)
         waiting = await SupportChat.select().where(SupportChat.status == ChatStatus.WAITING).aio_count()
-        summary = DailySummary(day=today.start.date(), figures=today.overall, waiting=waiting)
+        summary = DailySummary(day=as_local(today.start, today.zone).date(), figures=today.overall, waiting=waiting)
         async with self.store.change() as change:
             await change.send([self.store.channel.daily_summary(summary, admin_id)
                                for admin_id in await self.store.admin_telegram_ids()])

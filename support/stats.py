@@ -21,6 +21,7 @@ from typing import Any
 import peewee
 
 from models import ChatMessage, Manager, SupportChat, VisitorSession, utcnow
+from support.localtime import as_local, default_zone, local_iso, local_midnight, zone_label
 
 PERIOD_DAYS = (1, 7, 30)  # today, a week, a month: anything else is refused (a forged button)
 IDLE = "idle"
@@ -86,32 +87,40 @@ class PeriodStats:
     managers: tuple[Figures, ...]  # those who took chats in the period, busiest first
     buckets: tuple[Bucket, ...]
     chats: tuple[ChatRow, ...]
+    zone: dt.tzinfo = dt.UTC  # the desk's zone: days, hours and the title are read in it
+
+    @property
+    def zone_label(self) -> str:
+        return zone_label(self.zone, self.start)
 
     @property
     def title(self) -> str:
+        first = as_local(self.start, self.zone)
         if self.days == 1:
-            return f"сегодня, {self.start:%d.%m.%Y} (UTC)"
-        last = self.end - dt.timedelta(microseconds=1)
-        return f"{self.days} дней, {self.start:%d.%m}–{last:%d.%m.%Y} (UTC)"
+            return f"сегодня, {first:%d.%m.%Y} ({self.zone_label})"
+        last = as_local(self.end - dt.timedelta(microseconds=1), self.zone)
+        return f"{self.days} дней, {first:%d.%m}–{last:%d.%m.%Y} ({self.zone_label})"
 
 
-def period_bounds(days: int, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """Whole calendar days in UTC ending with today: "today" starts at midnight UTC, a week has 7 bars."""
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+def period_bounds(days: int, now: dt.datetime, zone: dt.tzinfo = dt.UTC) -> tuple[dt.datetime, dt.datetime]:
+    """Whole calendar days of the desk's zone ending with today, as naive UTC: "today" starts at the desk's
+    midnight, a week has 7 bars."""
+    midnight = local_midnight(now, zone)
     return midnight - dt.timedelta(days=days - 1), now
 
 
 class StatsService:
-    def __init__(self, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, clock: Callable[[], dt.datetime] = utcnow, zone: dt.tzinfo | None = None) -> None:
         # The clock is swappable so a test can pin "today" and not depend on when it runs.
         self.clock = clock
+        self.zone = zone or default_zone()
 
     async def period(self, days: int) -> PeriodStats:
         if days not in PERIOD_DAYS:
             raise ValueError(f"unsupported period: {days} days")
-        start, end = period_bounds(days, self.clock())
+        start, end = period_bounds(days, self.clock(), self.zone)
         chats = await self.chats_between(start, end)
-        return compute(days, start, end, chats)
+        return compute(days, start, end, chats, self.zone)
 
     async def chats_between(self, start: dt.datetime, end: dt.datetime) -> list[ChatRow]:
         in_period = (SupportChat.created_at >= start) & (SupportChat.created_at < end)
@@ -199,7 +208,9 @@ def figures(name: str, telegram_id: int | None, chats: Sequence[ChatRow]) -> Fig
     )
 
 
-def compute(days: int, start: dt.datetime, end: dt.datetime, chats: Sequence[ChatRow]) -> PeriodStats:
+def compute(
+    days: int, start: dt.datetime, end: dt.datetime, chats: Sequence[ChatRow], zone: dt.tzinfo = dt.UTC
+) -> PeriodStats:
     by_manager: dict[int, list[ChatRow]] = defaultdict(list)
     for chat in chats:
         if chat.manager_id is not None and chat.assigned_at is not None:
@@ -210,11 +221,13 @@ def compute(days: int, start: dt.datetime, end: dt.datetime, chats: Sequence[Cha
     )
     return PeriodStats(
         days=days, start=start, end=end, overall=figures("Вся команда", None, chats), managers=tuple(managers),
-        buckets=tuple(_buckets(days, start, end, chats)), chats=tuple(chats),
+        buckets=tuple(_buckets(days, start, end, chats, zone)), chats=tuple(chats), zone=zone,
     )
 
 
-def _buckets(days: int, start: dt.datetime, end: dt.datetime, chats: Sequence[ChatRow]) -> list[Bucket]:
+def _buckets(
+    days: int, start: dt.datetime, end: dt.datetime, chats: Sequence[ChatRow], zone: dt.tzinfo
+) -> list[Bucket]:
     step = dt.timedelta(hours=1) if days == 1 else dt.timedelta(days=1)
     count = 24 if days == 1 else days
 
@@ -224,7 +237,8 @@ def _buckets(days: int, start: dt.datetime, end: dt.datetime, chats: Sequence[Ch
     created = Counter(index(chat.created_at) for chat in chats)
     taken = Counter(index(chat.created_at) for chat in chats if chat.assigned_at is not None)
     label = "%H" if days == 1 else "%d.%m"
-    return [Bucket(start + n * step, f"{start + n * step:{label}}", created[n], taken[n]) for n in range(count)]
+    return [Bucket(start + n * step, f"{as_local(start + n * step, zone):{label}}", created[n], taken[n])
+            for n in range(count)]
 
 
 # --- the chart ---------------------------------------------------------------------------------------
@@ -255,7 +269,7 @@ def render_chart(stats: PeriodStats) -> bytes:
         # Hours ("09") fit side by side; a month of dates ("18.03") only fits turned upright.
         timeline.set_xticks(list(positions), [b.label for b in stats.buckets], rotation=90 if stats.days > 7 else 0,
                             fontsize=8)
-        timeline.set_xlabel("час (UTC)" if stats.days == 1 else "день")
+        timeline.set_xlabel(f"час ({stats.zone_label})" if stats.days == 1 else "день")
         timeline.set_ylabel("чатов")
         timeline.yaxis.get_major_locator().set_params(integer=True)
         timeline.margins(y=0.25)  # headroom, so the legend never covers a bar
@@ -298,11 +312,11 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PHONE_LIKE = re.compile(r"[+\-\d\s()]+")
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, zone: dt.tzinfo) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return f"{value:%Y-%m-%d %H:%M:%S}"
+        return local_iso(value, zone)
     text = str(value)
     # Digits and phone punctuation cannot call anything, so "+7 900 …" is kept as the visitor wrote it.
     if text.startswith(_FORMULA_START) and not _PHONE_LIKE.fullmatch(text):
@@ -310,13 +324,14 @@ def _cell(value: object) -> str:
     return text
 
 
-def export_csv(chats: Sequence[ChatRow]) -> bytes:
-    """The chats as CSV, times in UTC; UTF-8 with a BOM, which is how Excel knows it is not cp1251."""
+def export_csv(chats: Sequence[ChatRow], zone: dt.tzinfo = dt.UTC) -> bytes:
+    """The chats as CSV, times ISO 8601 in the desk's zone with the offset ("2026-03-05T14:30:00+03:00");
+    UTF-8 with a BOM, which is how Excel knows it is not cp1251."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for chat in chats:
-        writer.writerow([_cell(value) for value in (
+        writer.writerow([_cell(value, zone) for value in (
             chat.id, chat.created_at, chat.assigned_at, chat.first_response_at, chat.closed_at, chat.status,
             chat.close_reason, chat.manager, chat.client_name, chat.client_phone, chat.page_url, chat.rating,
             chat.rating_comment, chat.message_count,
@@ -325,8 +340,9 @@ def export_csv(chats: Sequence[ChatRow]) -> bytes:
 
 
 def csv_filename(stats: PeriodStats) -> str:
-    last = stats.end - dt.timedelta(microseconds=1)
-    return f"ilpo-chats-{stats.start:%Y-%m-%d}--{last:%Y-%m-%d}.csv"
+    first = as_local(stats.start, stats.zone)
+    last = as_local(stats.end - dt.timedelta(microseconds=1), stats.zone)
+    return f"ilpo-chats-{first:%Y-%m-%d}--{last:%Y-%m-%d}.csv"
 
 
 # --- words -------------------------------------------------------------------------------------------

@@ -25,10 +25,11 @@ from support.context import visitor_context
 from support.contracts import ChatCard, ChatNotFound, ManagerChannel
 from support.delivery import DeliveryWorker
 from support.events import EventHub, iso
+from support.exchanges import recent_exchanges
 from support.integrations import IntegrationSink
 from support.outbox import OutgoingCall, enqueue
 
-NOTIFICATION_AI_MESSAGES = 3
+NOTIFICATION_EXCHANGES = 3  # question → answer pairs in the new-chat card
 
 
 class TopicPlacement(Protocol):
@@ -188,10 +189,6 @@ class ChatStore:
     async def card(self, chat: SupportChat) -> ChatCard:
         session = await self.session_of(chat)
         manager = await Manager.aio_get_or_none(Manager.id == chat.manager_id) if chat.manager_id else None
-        recent = await ChatMessage.select(ChatMessage.text).where(
-            (ChatMessage.session == chat.session_id) & (ChatMessage.sender == Sender.AI)
-            & (ChatMessage.support_chat == chat.id)
-        ).order_by(ChatMessage.id.desc()).limit(NOTIFICATION_AI_MESSAGES).aio_execute()
         count = await ChatMessage.select().where(ChatMessage.support_chat == chat.id).aio_count()
         return ChatCard(
             chat_id=chat.id,
@@ -203,7 +200,7 @@ class ChatStore:
             created_at=chat.created_at,
             manager_name=manager.display_name if manager else None,
             manager_telegram_id=manager.telegram_id if manager else None,
-            recent_ai_messages=tuple(reversed([row.text for row in recent])),
+            recent_exchanges=await recent_exchanges(chat.id, NOTIFICATION_EXCHANGES),
             message_count=count,
             summary=chat.summary,
             colleague_telegram_ids=tuple(m.telegram_id for m in await self.colleagues_in(chat)),

@@ -130,6 +130,14 @@ async def press(desk: Desk, user: FakeUser, message_id: int, button: str) -> dic
     return await desk.fake.wait_callback_answer(query_id)  # type: ignore[no-any-return]
 
 
+async def close_chat(desk: Desk, user: FakeUser, message_id: int) -> dict[str, object]:
+    """«🔚 Завершить» and then «Да, завершить» on the confirmation it asks; the answer to the second tap."""
+    asked = await press(desk, user, message_id, "🔚 Завершить")
+    assert asked.get("show_alert") in (None, False), asked
+    confirmation = await desk.fake.wait_for_message(user.id, lambda m: "Да, завершить" in m.button_texts)
+    return await press(desk, user, confirmation.message_id, "Да, завершить")
+
+
 async def accepted_chat(desk: Desk, visitor: Visitor, user: FakeUser = MANAGER) -> int:
     result = await visitor.transfer(name="Пётр <Водитель>", phone="+7 900 123-45-67")
     offer = await offer_to(desk, user)

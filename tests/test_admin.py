@@ -287,8 +287,8 @@ async def test_managers_and_strangers_cannot_use_the_admin_menu(desk: Desk) -> N
 
 # --- statistics ---------------------------------------------------------------------------------------
 
-NOW = dt.datetime(2026, 3, 18, 12, 0, 0)
-TODAY = dt.datetime(2026, 3, 18)
+NOW = dt.datetime(2026, 3, 18, 12, 0, 0)  # naive UTC, as stored: 15:00 in Moscow
+TODAY = dt.datetime(2026, 3, 17, 21, 0, 0)  # midnight of 18.03 in the desk's zone (Europe/Moscow), in UTC
 MIN = dt.timedelta(minutes=1)
 SEC = dt.timedelta(seconds=1)
 
@@ -353,7 +353,7 @@ async def test_statistics_numbers_chart_and_csv(desk: Desk) -> None:
     periods = await desk.fake.wait_for_message(ADMIN.id, lambda m: "За какой период" in (m.text or ""))
 
     text, photo, _ = await period(desk, periods.message_id, "📅 Сегодня")
-    assert "сегодня, 18.03.2026" in text
+    assert "сегодня, 18.03.2026 (МСК)" in text
     assert "Обращений: 4 · принято: 3 · без менеджера: 1" in text
     assert "Первый ответ (медиана): 1 мин\n" in text and "До закрытия (медиана): 20 мин\n" in text
     assert "Закрыто по неактивности: 1" in text and "Оценки: 4,5 из 5 (2)" in text
@@ -363,9 +363,13 @@ async def test_statistics_numbers_chart_and_csv(desk: Desk) -> None:
             in block(text, "Борис <b>"))  # shown literally: the name was escaped
     assert photo.photo is not None and photo.photo.data.startswith(PNG_SIGNATURE)
     assert photo.photo.size > 10_000
+    # The chart's hours are the desk's: c1 came at 09:00 Moscow time (06:00 UTC), c3 and c4 at 11.
+    today = await desk.product.dispatcher["stats"].period(1)
+    assert today.zone_label == "МСК" and [b.label for b in today.buckets][:2] == ["00", "01"]
+    assert {b.label: b.created for b in today.buckets if b.created} == {"09": 1, "10": 1, "11": 2}
 
     text, photo, data = await period(desk, periods.message_id, "🗓 7 дней")
-    assert "7 дней, 12.03–18.03.2026" in text
+    assert "7 дней, 12.03–18.03.2026 (МСК)" in text
     assert "Обращений: 7 · принято: 5 · без менеджера: 2" in text
     assert "Первый ответ (медиана): 1 мин 30 с\n" in text and "До закрытия (медиана): 22 мин 30 с\n" in text
     assert "Закрыто по неактивности: 3" in text and "Оценки: 3,7 из 5 (3)" in text
@@ -375,6 +379,8 @@ async def test_statistics_numbers_chart_and_csv(desk: Desk) -> None:
     assert "оценки: 2,0 из 5 (1)" in block(text, "Борис")
     assert photo.photo is not None and photo.photo.data.startswith(PNG_SIGNATURE)
 
+    document = next(m for m in reversed(desk.fake.messages(ADMIN.id)) if m.kind == "document")
+    assert "время МСК" in str(document.caption)
     assert data.startswith("\ufeff".encode())  # the BOM Excel needs to read Cyrillic as UTF-8
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert tuple(rows[0]) == CSV_COLUMNS
@@ -382,8 +388,9 @@ async def test_statistics_numbers_chart_and_csv(desk: Desk) -> None:
     assert [int(r["id"]) for r in table] == [c.id for c in (c6, c5, c9, c1, c2, c3, c4)]
     first = next(r for r in table if int(r["id"]) == c1.id)
     assert first == {
-        "id": str(c1.id), "created_at": "2026-03-18 09:00:00", "assigned_at": "2026-03-18 09:00:30",
-        "first_response_at": "2026-03-18 09:02:30", "closed_at": "2026-03-18 09:10:30", "status": "closed",
+        "id": str(c1.id), "created_at": "2026-03-18T09:00:00+03:00", "assigned_at": "2026-03-18T09:00:30+03:00",
+        "first_response_at": "2026-03-18T09:02:30+03:00", "closed_at": "2026-03-18T09:10:30+03:00",
+        "status": "closed",
         "close_reason": "manager", "manager": "Анна Смирнова", "client_name": "Пётр",
         "client_phone": "+7 900 123-45-67", "page_url": "https://ilpo-taxi.ru/drivers", "rating": "5",
         "rating_comment": "", "message_count": "3",

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from models import IntegrationDelivery
-from tests.clients import MANAGER, Visitor, go_online, offer_to, press
+from tests.clients import MANAGER, Visitor, close_chat, go_online, offer_to, press
 from tests.conftest import Desk, start_desk
 
 SECRET = "crm-shared-secret"
@@ -87,7 +87,7 @@ async def test_chat_events_reach_the_crm_signed_in_order_despite_failures(
     await press(desk, MANAGER, offer.message_id, "✅ Принять чат")
     await desk.fake.wait_for_message(MANAGER.id, lambda m: "Режим ответа" in (m.text or ""))
     card = next(m for m in desk.fake.messages(MANAGER.id) if "🔚 Завершить" in m.button_texts)
-    await press(desk, MANAGER, card.message_id, "🔚 Завершить")
+    await close_chat(desk, MANAGER, card.message_id)
     async with desk.http.post(f"{desk.base_url}/api/chat/rate", headers=visitor.auth, json={
             "session_id": visitor.session_id, "support_chat_id": chat_id, "rating": 4}) as response:
         assert response.status == 200

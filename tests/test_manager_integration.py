@@ -18,6 +18,7 @@ from tests.clients import (
     STRANGER,
     Visitor,
     accepted_chat,
+    close_chat,
     go_online,
     is_type,
     offer_to,
@@ -35,9 +36,6 @@ async def visitor_with_ai_history(desk: Desk, **start: object) -> Visitor:
         asked = await visitor.send(question)
         await visitor.wait_for(lambda e, after=asked["id"]: e["type"] == "ai_message" and e["id"] > after)
     return visitor
-
-
-
 
 
 async def test_ai_answers_in_ai_mode(desk: Desk) -> None:
@@ -63,9 +61,15 @@ async def test_handoff_notifies_least_busy_manager_with_context(desk: Desk, capl
     assert "Пётр <b>Водитель</b>" in text  # shown literally: the client's text was escaped for HTML
     assert "&lt;b&gt;" in offer.raw_text
     assert "+7 900 123-45-67" in text and "https://ilpo-taxi.ru/drivers" in text
-    ai_quotes = [line for line in text.splitlines() if line[:2] in ("1.", "2.", "3.", "4.")]
-    assert len(ai_quotes) == 3, text  # the last three AI messages, no more
-    assert "**" not in text  # Markdown shown as plain text
+    # The last three exchanges, the visitor's question above the AI's answer, each heading on its own line.
+    lines = text.splitlines()
+    assert lines.count("👤 Клиент:") == 3 and lines.count("🤖 ИИ:") == 3, text
+    exchanges = text.split("Последние сообщения (3):", 1)[1]
+    for question in ("Сколько вы берёте комиссию?", "Можно взять машину в аренду?", "Как часто выплаты?"):
+        assert lines[lines.index(question) - 1] == "👤 Клиент:", text
+        assert question in exchanges
+    assert "Какие документы нужны?" not in exchanges  # the fourth exchange back is not shown
+    assert "**" not in text and "<b>" in offer.raw_text  # the AI's Markdown reaches Telegram as HTML
     assert offer.button_texts[:3] == ["✅ Принять чат", "📋 Подробности", "📞 Позвонить"]
 
     again = await visitor.transfer()
@@ -140,8 +144,19 @@ async def test_accept_reply_relay_details_close(desk: Desk, caplog: pytest.LogCa
     offer_message = next(m for m in desk.fake.messages(MANAGER.id) if "Чат поддержки" in (m.text or ""))
     accepted_card = next(m for m in desk.fake.messages(MANAGER.id) if "🔚 Завершить" in m.button_texts)
     assert accepted_card.message_id == offer_message.message_id  # the offer itself was turned into the chat card
+    # A mis-tap on «🔚 Завершить» ends nothing: it asks, and «Отмена» keeps the conversation going.
     await press(desk, MANAGER, accepted_card.message_id, "🔚 Завершить")
-    assert "завершён" in (await desk.fake.wait_for_message(MANAGER.id)).text
+    asked = await desk.fake.wait_for_message(MANAGER.id, lambda m: "Да, завершить" in m.button_texts)
+    assert asked.button_texts == ["Да, завершить", "Отмена"] and f"Завершить чат #{chat_id}" in asked.text
+    kept = await press(desk, MANAGER, asked.message_id, "Отмена")
+    assert "открытым" in str(kept["text"])
+    assert "не завершён" in (await desk.fake.wait_for_edit(MANAGER.id, asked.message_id)).text
+    assert desk.fake.message(MANAGER.id, asked.message_id).button_texts == []
+    assert (await SupportChat.aio_get(SupportChat.id == chat_id)).status == "assigned"
+    answer = await close_chat(desk, MANAGER, accepted_card.message_id)
+    assert "завершён" in str(answer["text"])
+    done = await desk.fake.wait_for_edit(MANAGER.id, predicate=lambda m: "Клиент уведомлён" in (m.text or ""))
+    assert "завершён" in done.text and done.button_texts == []
     closed = await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "closed")
     assert "менеджер, завершает чат" in closed["text"]
     assert (await visitor.state())["mode"] == "ai"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from models import Manager, SupportChat
-from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, go_online, is_type, offer_to, press
+from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, close_chat, go_online, is_type, offer_to, press
 from tests.conftest import Desk, eventually, start_desk
 
 
@@ -212,7 +212,7 @@ async def test_visitor_rates_a_closed_chat_once_and_the_manager_sees_it(desk: De
     visitor = await Visitor(desk.http, desk.base_url).start()
     chat_id = await accept_new_chat(desk, visitor)
     card = next(m for m in desk.fake.messages(MANAGER.id) if "🔚 Завершить" in m.button_texts)
-    await press(desk, MANAGER, card.message_id, "🔚 Завершить")
+    await close_chat(desk, MANAGER, card.message_id)
     closed = await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "closed")
     assert closed["rating_request"] == {"support_chat_id": chat_id}
     url = f"{desk.base_url}/api/chat/rate"

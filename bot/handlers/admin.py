@@ -48,6 +48,7 @@ from bot.states import AddManager
 from models import Manager
 from support.contracts import TeamMember
 from support.greetings import GreetingFigures
+from support.localtime import local_text
 from support.service import SupportService
 from support.stats import (
     PERIOD_DAYS,
@@ -444,12 +445,12 @@ async def show_stats(
         return
     # Drawing and writing the file are blocking work: in a thread, the bot keeps answering meanwhile.
     chart, table = await asyncio.gather(
-        asyncio.to_thread(render_chart, period), asyncio.to_thread(export_csv, period.chats)
+        asyncio.to_thread(render_chart, period), asyncio.to_thread(export_csv, period.chats, period.zone)
     )
     await bot.send_photo(chat_id, BufferedInputFile(chart, filename="stats.png"),
                          caption=f"📈 {escape(period.title)}")
     await bot.send_document(chat_id, BufferedInputFile(table, filename=csv_filename(period)),
-                            caption=f"📄 Чаты за период ({len(period.chats)}), время UTC")
+                            caption=f"📄 Чаты за период ({len(period.chats)}), время {period.zone_label}")
 
 
 # --- the queue ----------------------------------------------------------------------------------------
@@ -466,7 +467,8 @@ async def queue(query: CallbackQuery, service: SupportService) -> None:
     builder = InlineKeyboardBuilder()
     lines = [f"⏳ <b>Ожидают менеджера ({len(waiting)})</b>"]
     for card in waiting:
-        lines.append(f"• #{card.chat_id} {client_label(card)} — с {card.created_at:%H:%M} UTC")
+        since = local_text(card.created_at, service.policy.zone, "%H:%M")
+        lines.append(f"• #{card.chat_id} {client_label(card)} — с {since}")
         builder.button(text=f"✅ Принять #{card.chat_id}",
                        callback_data=ChatCallback(action=ChatAction.ACCEPT, chat_id=card.chat_id))
         builder.button(text="👤 Назначить", callback_data=AssignTo(chat_id=card.chat_id))

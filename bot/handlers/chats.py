@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.callbacks import ChatAction, ChatCallback, HistoryPage, InviteTo, TransferTo
+from bot.callbacks import ChatAction, ChatCallback, CloseChat, HistoryPage, InviteTo, TransferTo
 from bot.handlers.errors import refusal
 from bot.middlewares import IsManager
-from bot.render import assigned_keyboard, chat_button, client_label, colleague_keyboard, details_pages, history_keyboard
+from bot.render import (
+    assigned_keyboard,
+    chat_button,
+    client_label,
+    close_confirmation,
+    colleague_keyboard,
+    details_pages,
+    history_keyboard,
+)
 from bot.states import ReplyMode, TransferNote
 from models import ChatStatus, Manager
 from support.attachments import AttachmentRejected
@@ -62,6 +73,36 @@ async def accept(
     await enter_reply_mode(query.bot, state, manager, card, markup=assigned_keyboard(card))
 
 
+async def accept_from_details(
+    query: CallbackQuery, callback_data: HistoryPage, service: SupportService, manager: Manager, state: FSMContext,
+) -> None:
+    """«✅ Принять чат» under a details page: whoever won, the page's accept button is stale afterwards."""
+    try:
+        card = await service.lifecycle.accept(callback_data.chat_id, manager)
+    finally:  # won or refused (the error handler shows who took it), the page's buttons are refreshed
+        await refresh_details_buttons(query, callback_data.chat_id, callback_data.page, service, manager)
+    await query.answer(f"✅ Чат #{card.chat_id} ваш.")
+    await enter_reply_mode(query.bot, state, manager, card, markup=assigned_keyboard(card))
+
+
+async def refresh_details_buttons(
+    query: CallbackQuery, chat_id: int, page: int, service: SupportService, manager: Manager
+) -> None:
+    """The details message's buttons as they are now (no accept once the chat is taken; reply/close for its
+    manager); the text stays as the manager saw it."""
+    try:
+        card = await service.queries.chat_card(chat_id, manager)
+        total = len(details_pages(card, await service.queries.chat_history(chat_id, manager), service.policy.zone))
+    except SupportError:
+        card, total = None, 1
+    markup = history_keyboard(card, min(page, total - 1), total, can_act=card.manager_telegram_id == manager.telegram_id
+                              ) if card is not None else None
+    if query.message is not None:
+        # Unchanged buttons ("message is not modified") need no edit.
+        with contextlib.suppress(TelegramBadRequest):
+            await query.message.edit_reply_markup(reply_markup=markup)  # type: ignore[union-attr]
+
+
 async def reply_mode(
     query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
     state: FSMContext,
@@ -106,7 +147,7 @@ async def show_history(
 ) -> None:
     card = await service.queries.chat_card(chat_id, manager)
     history = await service.queries.chat_history(chat_id, manager)
-    pages = details_pages(card, history)
+    pages = details_pages(card, history, service.policy.zone)
     page = max(0, min(page, len(pages) - 1))
     markup = history_keyboard(card, page, len(pages), can_act=card.manager_telegram_id == manager.telegram_id)
     await query.answer()
@@ -132,19 +173,49 @@ async def call_client(
     )
 
 
+async def ask_close(
+    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager
+) -> None:
+    """«🔚 Завершить» only asks: ending a conversation by a mis-tap cannot be undone."""
+    card = await service.queries.chat_card(callback_data.chat_id, manager)
+    if card.status == ChatStatus.CLOSED:
+        await query.answer(refusal(ChatClosed(card.chat_id)), show_alert=True)
+        return
+    if card.manager_telegram_id != manager.telegram_id or card.status != ChatStatus.ASSIGNED:
+        await query.answer(refusal(NotAllowed(card.chat_id)), show_alert=True)
+        return
+    await query.answer()
+    text, markup = close_confirmation(card)
+    assert query.bot is not None
+    await query.bot.send_message(manager.telegram_id, text, reply_markup=markup)
+
+
 async def close(
-    query: CallbackQuery, callback_data: ChatCallback, service: SupportService, manager: Manager,
+    query: CallbackQuery, callback_data: CloseChat, service: SupportService, manager: Manager,
     state: FSMContext,
 ) -> None:
-    card = await service.lifecycle.close(manager, callback_data.chat_id)
+    try:
+        card = await service.lifecycle.close(manager, callback_data.chat_id)
+    except SupportError:
+        # The question is answered either way: its buttons go, the error handler shows the refusal.
+        if query.message is not None:
+            with contextlib.suppress(TelegramBadRequest):
+                await query.message.edit_reply_markup(reply_markup=None)  # type: ignore[union-attr]
+        raise
     data = await state.get_data()
     if data.get("chat_id") == card.chat_id:
         await state.clear()
     await query.answer(f"🔚 Чат #{card.chat_id} завершён.")
-    assert query.bot is not None
-    await query.bot.send_message(
-        manager.telegram_id, f"🔚 Чат #{card.chat_id} · {client_label(card)} — завершён. Клиент уведомлён."
-    )
+    done = f"🔚 Чат #{card.chat_id} · {client_label(card)} — завершён. Клиент уведомлён."
+    if query.message is not None:
+        await query.message.edit_text(done, reply_markup=None)  # type: ignore[union-attr]
+
+
+async def keep_open(query: CallbackQuery, callback_data: CloseChat) -> None:
+    await query.answer("Чат остаётся открытым.")
+    if query.message is not None:
+        await query.message.edit_text(  # type: ignore[union-attr]
+            f"↩️ Чат #{callback_data.chat_id} не завершён: разговор продолжается.", reply_markup=None)
 
 
 async def reply_by_quote(message: Message, service: SupportService, manager: Manager) -> None:
@@ -343,9 +414,12 @@ def build_router() -> Router:
     router.callback_query.register(accept, ChatCallback.filter(F.action == ChatAction.ACCEPT))
     router.callback_query.register(reply_mode, ChatCallback.filter(F.action == ChatAction.REPLY))
     router.callback_query.register(details, ChatCallback.filter(F.action == ChatAction.DETAILS))
+    router.callback_query.register(accept_from_details, HistoryPage.filter(F.accept))
     router.callback_query.register(history_page, HistoryPage.filter())
     router.callback_query.register(call_client, ChatCallback.filter(F.action == ChatAction.CALL))
-    router.callback_query.register(close, ChatCallback.filter(F.action == ChatAction.CLOSE))
+    router.callback_query.register(ask_close, ChatCallback.filter(F.action == ChatAction.CLOSE))
+    router.callback_query.register(close, CloseChat.filter(F.confirm))
+    router.callback_query.register(keep_open, CloseChat.filter(~F.confirm))
     router.callback_query.register(choose_transfer_target, ChatCallback.filter(F.action == ChatAction.TRANSFER))
     router.callback_query.register(transfer_target_chosen, TransferTo.filter())
     router.callback_query.register(choose_colleague_to_invite, ChatCallback.filter(F.action == ChatAction.INVITE))
