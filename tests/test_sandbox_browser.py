@@ -209,7 +209,9 @@ def test_training_flow_accept_reply_details_close(live_server: LiveServer, open_
     # The notification arrives in the sandbox: bold title, the AI's last answers, the offer's buttons.
     card = offer_card(sandbox)
     expect(card).to_contain_text("👤 Клиент: Пётр")
-    expect(card.locator(".bubble i").first).to_contain_text("паспорт")  # the AI's answer, quoted in italics
+    # The exchange: the question, then the AI's answer with its Markdown as Telegram formatting.
+    expect(card.locator(".bubble b", has_text="ИИ:")).to_be_visible()
+    expect(card).to_contain_text("• паспорт")
     expect(buttons(card)).to_have_text([ACCEPT, DETAILS, CALL])
     shot_both(visitor, sandbox, "sandbox-02-offer")
 
@@ -246,6 +248,7 @@ def test_training_flow_accept_reply_details_close(live_server: LiveServer, open_
 
     # Close: a toast in the sandbox, a confirmation, and the widget tells the visitor.
     press(card, CLOSE)
+    press(bot_says(sandbox, "Завершить чат #"), "Да, завершить")
     expect(sandbox.locator("#toast")).to_contain_text("завершён")
     bot_says(sandbox, "Клиент уведомлён")
     closing = visitor.locator(".system-message[data-id]").last

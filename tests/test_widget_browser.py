@@ -316,6 +316,9 @@ def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServe
 
     # The manager closes the chat: back to the AI, the button is there again.
     press(live_server, card, CLOSE)
+    confirm = live_server.call(
+        live_server.fake.wait_for_message(MANAGER.id, lambda m: "Да, завершить" in m.button_texts))
+    press(live_server, confirm, "Да, завершить")
     closing = page.locator(".system-message[data-id]").last
     expect(closing).to_contain_text("менеджер, завершает чат")
     expect(page.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")
