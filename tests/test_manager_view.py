@@ -12,9 +12,8 @@ from bot.telegram_html import cut_html, markdown_to_telegram_html
 from models import ChatMessage, Sender, SupportChat
 from sandbox.tg_html import parse_html
 from support.localtime import local_iso, local_text, zone_label
-from tests.clients import MANAGER, SECOND_MANAGER, Visitor
+from tests.clients import MANAGER, SECOND_MANAGER, Visitor, accepted_chat, go_online, offer_to, press, say
 from tests.conftest import Desk, start_desk
-from tests.test_manager_integration import accepted_chat, go_online, offer_to, press, say
 
 # Everything a Markdown writer (the AI, a manager) may produce, and text that breaks naive HTML.
 TRICKY_MARKDOWN = (
