@@ -73,7 +73,7 @@ async def test_details_and_relays_show_markdown_as_telegram_formatting(desk: Des
     await press(desk, MANAGER, choice.message_id, "Борис — чатов: 0")
     invitation = await desk.fake.wait_for_message(SECOND_MANAGER.id, lambda m: "приглашает" in (m.text or ""))
     await press(desk, SECOND_MANAGER, invitation.message_id, "✅ Присоединиться")
-    await desk.fake.wait_for_message(MANAGER.id, lambda m: "присоедин" in (m.text or ""))
+    await desk.fake.wait_for_message(MANAGER.id, lambda m: "тоже в чате" in (m.text or ""))
     await desk.fake.send_message(MANAGER, TRICKY_MARKDOWN)
     await desk.fake.wait_for_message(MANAGER.id, lambda m: "Отправлено клиенту" in (m.text or ""))
     relay = await desk.fake.wait_for_message(SECOND_MANAGER.id, lambda m: (m.text or "").startswith("🗣"))

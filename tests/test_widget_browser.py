@@ -84,6 +84,13 @@ def press(server: LiveServer, message: SentMessage, button: str) -> dict[str, An
     return server.call(go())
 
 
+def manager_closes(server: LiveServer, card: SentMessage) -> None:
+    """«🔚 Завершить» on the chat card, then «Да, завершить» on the confirmation it asks."""
+    press(server, card, CLOSE)
+    confirm = server.call(server.fake.wait_for_message(MANAGER.id, lambda m: "Да, завершить" in m.button_texts))
+    press(server, confirm, "Да, завершить")
+
+
 def manager_accepts(server: LiveServer) -> SentMessage:
     """The manager gets the offer in Telegram and presses "accept"; returns the chat card."""
     offer = server.call(server.fake.wait_for_message(MANAGER.id, lambda m: ACCEPT in m.button_texts, timeout=10))
@@ -315,10 +322,7 @@ def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServe
     shot(page, "07-after-ws-drop")
 
     # The manager closes the chat: back to the AI, the button is there again.
-    press(live_server, card, CLOSE)
-    confirm = live_server.call(
-        live_server.fake.wait_for_message(MANAGER.id, lambda m: "Да, завершить" in m.button_texts))
-    press(live_server, confirm, "Да, завершить")
+    manager_closes(live_server, card)
     closing = page.locator(".system-message[data-id]").last
     expect(closing).to_contain_text("менеджер, завершает чат")
     expect(page.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")

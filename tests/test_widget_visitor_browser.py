@@ -161,7 +161,7 @@ def test_header_and_footer_follow_the_mode_and_the_queue_does_not_contradict_its
 
 
 def test_the_rating_comment_placeholder_fits(live_server: LiveServer, page: Page, device: str) -> None:
-    from tests.test_widget_browser import CLOSE, press
+    from tests.test_widget_browser import manager_closes
 
     manager_online(live_server)
     page.goto(live_server.base_url + "/")
@@ -169,7 +169,7 @@ def test_the_rating_comment_placeholder_fits(live_server: LiveServer, page: Page
     page.locator(".ilpo-manager-btn").click()
     page.locator(".ilpo-contact-skip").click()
     card = manager_accepts(live_server)
-    press(live_server, card, CLOSE)
+    manager_closes(live_server, card)
     expect(page.locator(".ilpo-note")).to_be_visible()  # back with the AI
     expect(page.locator(".ilpo-status")).to_have_text("ИИ-консультант онлайн")
     page.locator(".ilpo-star[data-rating='4']").click()
