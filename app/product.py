@@ -187,7 +187,7 @@ class Product:
             attachments=self.attachments,
             identity=settings.identity,
             email=settings.email,
-            topic_channel=Localised(TelegramTopicChannel(), languages),
+            topic_channel=Localised(TelegramTopicChannel(settings.support.zone), languages),
             topic_delete_after_days=settings.telegram.topic_delete_after_days,
             copilot_view=TelegramCopilotView(self.bot),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from html import escape
 
 from aiogram.types import InlineKeyboardMarkup
@@ -9,6 +10,7 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.render import assigned_keyboard, card_text, client_label, colleague_keyboard, status_label
 from models import ChatStatus
 from support.contracts import ChatCard
+from support.localtime import default_zone
 from support.outbox import OutgoingCall
 from support.topics import TopicView
 
@@ -17,8 +19,8 @@ def _markup(markup: InlineKeyboardMarkup | None) -> dict | None:
     return markup.model_dump(mode="json", exclude_none=True) if markup else None
 
 
-def topic_card_text(card: ChatCard, view: TopicView) -> str:
-    lines = [card_text(card).replace("🆕", "🗂", 1), "", f"📌 Статус: {status_label(card.status)}",
+def topic_card_text(card: ChatCard, view: TopicView, zone: dt.tzinfo) -> str:
+    lines = [card_text(card, zone).replace("🆕", "🗂", 1), "", f"📌 Статус: {status_label(card.status)}",
              f"🧑‍💼 Менеджер: {escape(card.manager_name) if card.manager_name else 'не назначен'}"]
     if view.handed_to:
         lines.append(f"↪️ Чат передан: {escape(view.handed_to)}. Сообщения клиента теперь приходят ему(ей).")
@@ -39,6 +41,9 @@ def topic_card_markup(card: ChatCard, view: TopicView) -> InlineKeyboardMarkup |
 class TelegramTopicChannel:
     """support.topics.TopicChannel for Telegram."""
 
+    def __init__(self, zone: dt.tzinfo | None = None) -> None:
+        self.zone = zone or default_zone()  # the desk's [support] timezone, as in TelegramManagerChannel
+
     def create(self, telegram_id: int, name: str) -> OutgoingCall:
         return OutgoingCall(telegram_id, "createForumTopic", {"chat_id": telegram_id, "name": name},
                             purpose="topic")
@@ -51,14 +56,14 @@ class TelegramTopicChannel:
         return OutgoingCall(telegram_id, "deleteForumTopic", {"chat_id": telegram_id}, purpose="topic")
 
     def card(self, card: ChatCard, telegram_id: int, view: TopicView) -> OutgoingCall:
-        params: dict = {"chat_id": telegram_id, "text": topic_card_text(card, view), "parse_mode": "HTML"}
+        params: dict = {"chat_id": telegram_id, "text": topic_card_text(card, view, self.zone), "parse_mode": "HTML"}
         markup = topic_card_markup(card, view)
         if markup is not None:
             params["reply_markup"] = _markup(markup)
         return OutgoingCall(telegram_id, "sendMessage", params, purpose="topic_card", support_chat_id=card.chat_id)
 
     def card_update(self, card: ChatCard, telegram_id: int, card_outbox_id: int, view: TopicView) -> OutgoingCall:
-        params: dict = {"chat_id": telegram_id, "text": topic_card_text(card, view), "parse_mode": "HTML"}
+        params: dict = {"chat_id": telegram_id, "text": topic_card_text(card, view, self.zone), "parse_mode": "HTML"}
         markup = topic_card_markup(card, view)
         if markup is not None:
             params["reply_markup"] = _markup(markup)

@@ -24,3 +24,9 @@ def render_markdown(text: str) -> str:
         set_tag_attribute_values={"a": {"target": "_blank"}},
     ).strip()
 
+
+def markdown_to_plain(text: str) -> str:
+    """Markdown without its markup, for places that show a short quote (a manager's notification)."""
+    import html
+
+    return html.unescape(nh3.clean(_md.render(text), tags=set())).strip()

@@ -15,7 +15,7 @@ import pytest
 
 from models import ChatMessage, ChatTopic, Outbox, OutboxStatus, TopicState
 from sandbox.model import SentMessage
-from tests.clients import MANAGER, SECOND_MANAGER, Visitor, go_online, offer_to, press
+from tests.clients import MANAGER, SECOND_MANAGER, Visitor, close_chat, go_online, offer_to, press
 from tests.conftest import Desk, eventually, start_desk
 
 
@@ -109,7 +109,7 @@ async def test_accept_opens_a_topic_per_chat_and_messages_route_by_thread_both_w
     await eventually(lambda: name_of(desk, MANAGER, thread_a) == "💬 Алиса")
 
     # Closing from the card: the topic is renamed "✅ …", the card edited in place, deletion scheduled.
-    await press(desk, MANAGER, card.message_id, "🔚 Завершить")
+    await close_chat(desk, MANAGER, card.message_id)
     await eventually(lambda: name_of(desk, MANAGER, thread_a) == "✅ Алиса")
     await eventually(lambda: "🔚 закрыт" in (desk.fake.message(MANAGER.id, card.message_id).text or ""))
     edited = desk.fake.message(MANAGER.id, card.message_id)

@@ -187,7 +187,9 @@ async def ask_close(
     await query.answer()
     text, markup = close_confirmation(card)
     assert query.bot is not None
-    await query.bot.send_message(manager.telegram_id, text, reply_markup=markup)
+    # Asked where the button was pressed: in the chat's topic when the card lives in one.
+    thread = getattr(query.message, "message_thread_id", None)
+    await query.bot.send_message(manager.telegram_id, text, reply_markup=markup, message_thread_id=thread)
 
 
 async def close(
