@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import uuid
 from pathlib import Path
 
 from aiogram.types import FSInputFile
@@ -27,7 +28,9 @@ class AttachmentRejected(Exception):
 
 
 def clean_filename(name: str | None, content_type: str) -> str:
-    base = re.sub(r"[\x00-\x1f/\\]+", "_", Path(name or "").name).strip(" .") or "file"
+    # Header bytes that are not UTF-8 arrive as lone surrogates, which neither database can store.
+    name = (name or "").encode("utf-8", "replace").decode("utf-8")
+    base = re.sub(r"[\x00-\x1f/\\]+", "_", Path(name).name).strip(" .") or "file"
     if not Path(base).suffix:
         base += ALLOWED_TYPES.get(content_type, "")
     return base[:200]
@@ -53,25 +56,39 @@ class AttachmentStore:
         self.root = root
         self.max_bytes = max_bytes
 
-    def check(self, data: bytes) -> str:
-        if not data:
+    def check(self, data: bytes, *, size: int | None = None) -> str:
+        """The file's type from its first bytes (`data` may be just the head when `size` is given)."""
+        size = len(data) if size is None else size
+        if not size:
             raise AttachmentRejected("empty_file", "The file is empty.")
-        if len(data) > self.max_bytes:
+        if size > self.max_bytes:
             raise AttachmentRejected("file_too_large", f"Files may be at most {self.max_bytes // (1024 * 1024)} MB.")
         content_type = sniff_type(data)
         if content_type is None:
             raise AttachmentRejected("unsupported_file", "Only photos (JPEG, PNG, WebP, HEIC) and PDF files.")
         return content_type
 
-    async def save(self, session_id: int, data: bytes, filename: str | None) -> Attachment:
-        content_type = self.check(data)
-        digest = hashlib.sha256(data).hexdigest()
-        path = self.path_for(digest)
-        if not path.exists():
-            await asyncio.to_thread(_write_atomically, path, data)
+    def temp_path(self) -> Path:
+        """A fresh name for an upload being received: concurrent uploads of the same bytes never share one."""
+        return self.root / "incoming" / f"{uuid.uuid4().hex}.part"
+
+    async def save(self, session_id: int, data: bytes | Path, filename: str | None) -> Attachment:
+        """Store bytes, or a received temporary file (moved into place, so it is never held in memory)."""
+        if isinstance(data, Path):
+            head, size, digest = await asyncio.to_thread(_inspect, data)
+            content_type = self.check(head, size=size)
+            path = self.path_for(digest)
+            if not path.exists():
+                await asyncio.to_thread(_move_into_place, data, path)
+        else:
+            content_type = self.check(data)
+            size, digest = len(data), hashlib.sha256(data).hexdigest()
+            path = self.path_for(digest)
+            if not path.exists():
+                await asyncio.to_thread(_write_atomically, path, data)
         return await Attachment.aio_create(
             session=session_id, filename=clean_filename(filename, content_type), content_type=content_type,
-            size=len(data), sha256=digest,
+            size=size, sha256=digest,
         )
 
     def path_for(self, digest: str) -> Path:
@@ -83,9 +100,27 @@ class AttachmentStore:
         return FSInputFile(self.path_for(attachment.sha256), filename=attachment.filename)
 
 
+def _inspect(path: Path) -> tuple[bytes, int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as source:
+        head = source.read(64)
+        digest.update(head)
+        size += len(head)
+        while chunk := source.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return head, size, digest.hexdigest()
+
+
+def _move_into_place(temp: Path, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp.replace(path)
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")  # unique: identical uploads may race
     partial.write_bytes(data)
     partial.replace(path)  # a crash never leaves a half-written file under the final name
 

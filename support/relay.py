@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import peewee
@@ -52,7 +53,7 @@ class Relay:
     # --- visitor → desk -----------------------------------------------------------------------------
 
     async def visitor_file(
-        self, session: VisitorSession, data: bytes, *, filename: str | None, caption: str | None = None,
+        self, session: VisitorSession, data: bytes | Path, *, filename: str | None, caption: str | None = None,
         client_message_id: str | None = None,
     ) -> ChatMessage:
         """A photo or document from the visitor: stored, then relayed like a message (AttachmentRejected if not).

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -145,3 +146,18 @@ async def accepted_chat(desk: Desk, visitor: Visitor, user: FakeUser = MANAGER) 
     assert "ваш" in str(answer["text"])
     await desk.fake.wait_for_message(user.id, lambda m: "Режим ответа" in (m.text or ""))
     return int(result["support_chat_id"])
+
+
+async def raw_request(base_url: str, head: bytes, body: bytes = b"", *, close_early: bool = False) -> tuple[int, bytes]:
+    """One HTTP/1.1 request with exactly these bytes (clients refuse to send some of them)."""
+    parts = urlsplit(base_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    writer.write(head + b"\r\n" + body)
+    await writer.drain()
+    if close_early:
+        writer.close()
+        return 0, b""
+    data = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    status_line, _, rest = data.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]

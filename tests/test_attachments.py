@@ -16,11 +16,12 @@ async def upload(
     visitor: Visitor, data: bytes, filename: str, content_type: str, **fields: str
 ) -> aiohttp.ClientResponse:
     form = aiohttp.FormData()
-    form.add_field("session_id", fields.pop("session_id", visitor.session_id))
+    session_id = fields.pop("session_id", visitor.session_id)  # in the URL: checked before the body is read
     for name, value in fields.items():
         form.add_field(name, value)
     form.add_field("file", data, filename=filename, content_type=content_type)
-    return await visitor.http.post(f"{visitor.base_url}/api/chat/upload", data=form, headers=visitor.auth)
+    return await visitor.http.post(f"{visitor.base_url}/api/chat/upload", data=form, headers=visitor.auth,
+                                   params={"session_id": session_id})
 
 
 async def test_visitor_document_reaches_the_manager_as_a_file(desk: Desk) -> None:
@@ -70,7 +71,7 @@ async def test_bad_files_are_refused_clearly_and_nothing_is_stored(desk: Desk) -
     async with await upload(visitor, PDF, "x.pdf", "application/pdf", session_id="nope") as response:
         assert response.status == 404
     async with desk.http.post(f"{desk.base_url}/api/chat/upload", json={"session_id": visitor.session_id},
-                              headers=visitor.auth) as response:
+                              headers=visitor.auth, params={"session_id": visitor.session_id}) as response:
         assert response.status == 400
     assert await Attachment.select().aio_count() == 0
     assert await ChatMessage.select().aio_count() == 0

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from sandbox.bot_api import FakeBotAPI
-from tests.clients import MANAGER
+from tests.clients import MANAGER, raw_request
 from tests.conftest import Desk, start_desk
 
 TOKEN = "424242:webhook-test-token"
@@ -119,3 +119,28 @@ async def test_shutdown_answers_long_polls_and_closes_websockets_politely(clean_
         assert ws.close_code == 1001  # "going away": the widget reconnects and resumes
         assert time.monotonic() - started < 10
         await ws.close()
+
+
+async def test_webhook_refuses_a_non_ascii_secret_and_a_broken_body_without_a_500(
+    clean_database: str, telegram: FakeBotAPI
+) -> None:
+    port = _free_port()
+    product = await start_desk(
+        clean_database, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=str(telegram.base_url),
+        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}", TELEGRAM_WEBHOOK_SECRET=SECRET, HTTP_PORT=str(port),
+    )
+    try:
+        head = (f"POST /telegram/webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                "Connection: close\r\nContent-Length: 2\r\n").encode()
+        status, _ = await raw_request(product.base_url, head + b"X-Telegram-Bot-Api-Secret-Token: \xd1\x82\xff\r\n",
+                                      b"{}")
+        assert status == 401
+        async with aiohttp.ClientSession() as http:
+            url = f"{product.base_url}/telegram/webhook"
+            secret = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+            for body in ("not json", '{"update_id": "x"}', "[" * 100_000, '{"update_id": 1, "message": 5}'):
+                async with http.post(url, data=body, headers=secret) as response:
+                    assert response.status == 400, body[:30]
+                    assert (await response.json())["error"] == "invalid_update"
+    finally:
+        await product.stop()

@@ -18,8 +18,8 @@ from aiohttp import WSMsgType, web
 
 from core.config import SETTINGS
 from support.service import SERVICE
+from webhook.http_api import MAX_ID, ApiError
 from webhook.rest import known_key
-from widget.api import api_error
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +34,22 @@ def _after(raw: object) -> int:
         value = int(str(raw or 0))
     except ValueError:
         raise ValueError("after: an event id (integer)") from None
-    if value < 0:
+    if not 0 <= value <= MAX_ID:  # a larger id could only fail in the database
         raise ValueError("after: an event id (integer)")
     return value
 
 
 async def events_ws(request: web.Request) -> web.StreamResponse:
     if not request.app[SETTINGS].integrations.api_keys:
-        raise api_error(403, "api_disabled", "The integration API is off: set [integrations] api_keys.")
+        raise ApiError(403, "api_disabled", "The integration API is off: set [integrations] api_keys.")
     header = request.headers.get("Authorization", "")
     by_header = header.lower().startswith("bearer ")
     if by_header and not known_key(request, header[7:].strip()):
-        raise api_error(403, "invalid_token", "Unknown API key.")
+        raise ApiError(403, "invalid_token", "Unknown API key.")
     try:
         after = _after(request.query.get("after"))
     except ValueError as exc:
-        raise api_error(400, "invalid_field", str(exc), field="after") from None
+        raise ApiError(400, "invalid_field", str(exc), field="after") from None
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=16 * 1024)
     await ws.prepare(request)
     if not by_header:
@@ -59,7 +59,7 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
                     request, str(frame.get("api_key", ""))):
                 raise PermissionError
             after = _after(frame.get("after", after))
-        except (TimeoutError, TypeError, ValueError, PermissionError):
+        except (TimeoutError, TypeError, ValueError, RecursionError, PermissionError):
             await ws.send_json({"type": "error", "error": "invalid_token",
                                 "message": "Send {\"type\": \"auth\", \"api_key\": ...} first, with a valid key."})
             await ws.close(code=4401, message=b"unauthorized")

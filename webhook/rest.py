@@ -9,53 +9,52 @@ from aiohttp import web
 
 from core.config import SETTINGS
 from models import ChatStatus
-from support.contracts import ChatAlreadyTaken, ChatClosed, ChatNotFound, NotAllowed
+from support.contracts import ChatAlreadyTaken, ChatClosed, NotAllowed
 from support.search import MAX_QUERY
 from support.service import SERVICE
-from widget.api import api_error
+from webhook.http_api import MAX_ID, ApiError, bearer_token, parse_id, parse_int, read_json
 
 MAX_PAGE = 100
 
 
 def known_key(request: web.Request, given: str) -> bool:
-    # Compare against every key in constant time, so timing tells nothing about how close a guess was.
-    return any(hmac.compare_digest(given, key) for key in request.app[SETTINGS].integrations.api_keys)
+    # Compare against every key in constant time, so timing tells nothing about how close a guess was;
+    # as bytes, because compare_digest refuses a str with non-ASCII characters.
+    raw = given.encode("utf-8", "surrogateescape")
+    return any(hmac.compare_digest(raw, key.encode()) for key in request.app[SETTINGS].integrations.api_keys)
 
 
 def _check_key(request: web.Request) -> None:
     keys = request.app[SETTINGS].integrations.api_keys
-    header = request.headers.get("Authorization", "")
     if not keys:
-        raise api_error(403, "api_disabled", "The integration API is off: set [integrations] api_keys.")
-    if not header.lower().startswith("bearer "):
-        raise api_error(401, "missing_token", "Authorization: Bearer <api key> is required.")
-    if not known_key(request, header[7:].strip()):
-        raise api_error(403, "invalid_token", "Unknown API key.")
+        raise ApiError(403, "api_disabled", "The integration API is off: set [integrations] api_keys.")
+    given = bearer_token(request)
+    if not given:
+        raise ApiError(401, "missing_token", "Authorization: Bearer <api key> is required.")
+    if not known_key(request, given):
+        raise ApiError(403, "invalid_token", "Unknown API key.")
 
 
 async def list_chats(request: web.Request) -> web.Response:
     _check_key(request)
     status = request.query.get("status") or None
     if status is not None and status not in (ChatStatus.WAITING, ChatStatus.ASSIGNED, ChatStatus.CLOSED):
-        raise api_error(400, "invalid_field", "status: one of waiting, assigned, closed", field="status")
+        raise ApiError(400, "invalid_field", "status: one of waiting, assigned, closed", field="status")
     since = None
     if request.query.get("since"):
         try:
             since = dt.datetime.fromisoformat(request.query["since"].replace("Z", "+00:00"))
-        except ValueError:
-            raise api_error(400, "invalid_field", "since: an ISO 8601 date or time", field="since") from None
-        if since.tzinfo is not None:
-            since = since.astimezone(dt.UTC).replace(tzinfo=None)
-    try:
-        limit = int(request.query.get("limit", "50"))
-        before = int(request.query["before"]) if request.query.get("before") else None
-    except ValueError:
-        raise api_error(400, "invalid_field", "limit and before: integers", field="limit") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise api_error(400, "invalid_field", f"limit: between 1 and {MAX_PAGE}", field="limit")
+            if since.tzinfo is not None:
+                since = since.astimezone(dt.UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError):  # 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+            raise ApiError(400, "invalid_field", "since: an ISO 8601 date or time", field="since") from None
+    limit = parse_int(request.query.get("limit"), "limit", default=50, low=1, high=MAX_PAGE)
+    before = parse_int(request.query.get("before"), "before", default=0, low=0, high=MAX_ID) or None
     text = request.query.get("q", "").strip() or None
     if text is not None and len(text) > MAX_QUERY:
-        raise api_error(400, "invalid_field", f"q: at most {MAX_QUERY} characters", field="q")
+        raise ApiError(400, "invalid_field", f"q: at most {MAX_QUERY} characters", field="q")
+    if text is not None and "\x00" in text:
+        raise ApiError(400, "invalid_field", "q: must not contain NUL characters", field="q")
     chats = await request.app[SERVICE].queries.list_chats(status=status, since=since, limit=limit, before_id=before,
                                                           text=text)
     # Newest first; pass the last id as `before` for the next page.
@@ -67,51 +66,38 @@ async def chat_detail(request: web.Request) -> web.Response:
     _check_key(request)
     chat_id = _chat_id(request)
     service = request.app[SERVICE]
-    try:
-        chat = await service.queries.chat_snapshot(chat_id)
-    except ChatNotFound:
-        raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
+    chat = await service.queries.chat_snapshot(chat_id)
     return web.json_response({"chat": chat, "messages": await service.queries.chat_transcript(chat_id)})
 
 
 def _chat_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["chat_id"])
-    except ValueError:
-        raise api_error(400, "invalid_field", "chat id: an integer", field="chat_id") from None
+    return parse_id(request.match_info["chat_id"], "chat_id")
 
 
 async def close_chat(request: web.Request) -> web.Response:
     _check_key(request)
     chat_id = _chat_id(request)
-    try:
-        chat = await request.app[SERVICE].lifecycle.close_from_outside(chat_id, by="API")
-    except ChatNotFound:
-        raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
-    except ChatClosed:
-        raise api_error(409, "chat_closed", "The chat is closed already.") from None
+    chat = await request.app[SERVICE].lifecycle.close_from_outside(chat_id, by="API")
     return web.json_response({"chat": chat})
 
 
 async def assign_chat(request: web.Request) -> web.Response:
     _check_key(request)
     chat_id = _chat_id(request)
-    try:
-        body = await request.json()
-        telegram_id = int(body["manager_telegram_id"])
-    except (ValueError, KeyError, TypeError):
-        raise api_error(400, "invalid_field", "manager_telegram_id: required, an integer",
-                        field="manager_telegram_id") from None
+    body = await read_json(request)
+    telegram_id = body.get("manager_telegram_id") if isinstance(body, dict) else None
+    # A JSON integer only: 1.5, 1e999, "42" and true are refused, not converted.
+    if type(telegram_id) is not int or not 1 <= telegram_id <= MAX_ID:
+        raise ApiError(400, "invalid_field", "manager_telegram_id: required, an integer",
+                       field="manager_telegram_id")
     service = request.app[SERVICE]
     try:
         await service.lifecycle.assign(chat_id, telegram_id, by="API")
-    except ChatNotFound:
-        raise api_error(404, "chat_not_found", f"No chat {chat_id}.") from None
     except NotAllowed:
-        raise api_error(400, "invalid_field", "No active manager with that Telegram ID.",
+        raise ApiError(400, "invalid_field", "No active manager with that Telegram ID.",
                         field="manager_telegram_id") from None
     except (ChatAlreadyTaken, ChatClosed):
-        raise api_error(409, "not_waiting", "Only a chat waiting for a manager can be assigned.") from None
+        raise ApiError(409, "not_waiting", "Only a chat waiting for a manager can be assigned.") from None
     return web.json_response({"chat": await service.queries.chat_snapshot(chat_id)})
 
 

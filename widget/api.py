@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import weakref
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
@@ -16,13 +17,13 @@ from pydantic import BaseModel, ValidationError
 
 from core.config import SETTINGS
 from models import VisitorSession
-from support.attachments import AttachmentRejected
-from support.contracts import AlreadyRated, ChatNotFound, InvalidToken, SessionNotFound
+from support.contracts import ChatNotFound
 from support.events import HUB, message_event
 from support.service import SERVICE
 from support.texts import error_text
+from webhook.http_api import MAX_ID, ApiError, as_api_error, bearer_token, parse_id, parse_int, read_json
 from widget.ratelimit import RateLimiter
-from widget.schemas import RateBody, SendMessageBody, SessionBody, StartBody, TransferBody
+from widget.schemas import RateBody, SendMessageBody, SessionBody, StartBody, TransferBody, storage_problem
 
 log = logging.getLogger(__name__)
 Body = TypeVar("Body", bound=BaseModel)
@@ -35,21 +36,6 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # visitor messages per m
 WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 WS_HEARTBEAT_SECONDS = 20.0
 REPLAY_PAGE = 200
-
-
-def api_error(status: int, code: str, message: str, **extra: Any) -> web.HTTPException:
-    exc_class = {
-        400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-        409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge, 415: web.HTTPUnsupportedMediaType,
-        429: web.HTTPTooManyRequests,
-    }[status]
-    body = json.dumps({"error": code, "message": message, **extra}, ensure_ascii=False)
-    if status == 413:
-        return web.HTTPRequestEntityTooLarge(
-            max_size=extra.get("limit", 0), actual_size=extra.get("length", 0), text=body,
-            content_type="application/json",
-        )
-    return exc_class(text=body, content_type="application/json")  # type: ignore[no-any-return]
 
 
 def request_locale(request: web.Request) -> str | None:
@@ -70,36 +56,39 @@ def localise(body: dict[str, Any], locale: str, attachment_limit: int = 0) -> di
 
 @web.middleware
 async def localised_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every refusal the widget can show reaches it in the widget's language."""
+    """Every refusal the widget can show reaches it in the widget's language (the error middleware, outside
+    this one, turns it into the JSON answer)."""
     locale = request_locale(request) if request.path.startswith("/api/chat/") else None
     if locale is None:
         return await handler(request)
     try:
         return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type != "application/json" or not exc.text:
+    except Exception as exc:
+        error = as_api_error(exc)
+        if error is None:
             raise
         attachments = request.app[SERVICE].attachments
-        body = localise(json.loads(exc.text), locale, attachments.max_bytes if attachments else 0)
-        exc.text = json.dumps(body, ensure_ascii=False)
-        raise
+        body = localise(error.body(), locale, attachments.max_bytes if attachments else 0)
+        extra = {key: value for key, value in body.items() if key not in ("error", "message")}
+        raise ApiError(error.status, error.code, body["message"], **extra) from exc
+
+
+def api_error(status: int, code: str, message: str, **extra: Any) -> ApiError:
+    """Handlers' shorthand for a refusal; the error middleware (webhook/http_api.py) answers it as JSON."""
+    return ApiError(status, code, message, **extra)
 
 
 async def parse_body(request: web.Request, model: type[Body]) -> Body:
-    if request.body_exists:
-        try:
-            raw = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise api_error(400, "invalid_json", "The request body is not valid JSON.") from None
-    else:
+    raw = await read_json(request)
+    if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise api_error(400, "invalid_json", "The request body must be a JSON object.")
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         field, message = first_problem(exc)
-        raise api_error(400, "invalid_field", message, field=field) from None
+        raise ApiError(400, "invalid_field", message, field=field) from None
 
 
 def first_problem(exc: ValidationError) -> tuple[str, str]:
@@ -109,34 +98,23 @@ def first_problem(exc: ValidationError) -> tuple[str, str]:
     return field, f"{field}: " + str(first["msg"]).removeprefix("Value error, ")
 
 
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.query.get("token")
-
-
 async def authenticate(request: web.Request, session_id: str) -> VisitorSession:
-    token = _bearer(request)
+    """The session the bearer token opens; SessionNotFound / InvalidToken become 404 / 403 in the middleware."""
+    token = bearer_token(request, query_fallback=True)
     if not token:
-        raise api_error(401, "missing_token", "Authorization: Bearer <token> is required.")
-    try:
-        return await request.app[SERVICE].visitors.authenticate(session_id, token)
-    except SessionNotFound:
-        raise api_error(404, "session_not_found", "Unknown session; start a new one.") from None
-    except InvalidToken:
-        raise api_error(403, "invalid_token", "The token does not match this session.") from None
+        raise ApiError(401, "missing_token", "Authorization: Bearer <token> is required.")
+    return await request.app[SERVICE].visitors.authenticate(session_id, token)
 
 
 def check_text(request: web.Request, session: VisitorSession, text: str) -> None:
     limit = request.app[SETTINGS].support.max_message_length
     if len(text) > limit:
-        raise api_error(413, "message_too_long", f"A message may be at most {limit} characters.",
+        raise ApiError(413, "message_too_long", f"A message may be at most {limit} characters.",
                         limit=limit, length=len(text))
     limiter = request.app[RATE_LIMITER]
     if not limiter.allow(session.session_id):
         retry = limiter.retry_after(session.session_id)
-        raise api_error(429, "too_many_messages", f"Too many messages; try again in {retry} s.", retry_after=retry)
+        raise ApiError(429, "too_many_messages", f"Too many messages; try again in {retry} s.", retry_after=retry)
 
 
 async def start_chat(request: web.Request) -> web.Response:
@@ -146,7 +124,7 @@ async def start_chat(request: web.Request) -> web.Response:
     limiter = request.app[START_LIMITER]
     if not limiter.allow(address):
         retry = limiter.retry_after(address)
-        raise api_error(429, "too_many_sessions", f"Too many new chats; try again in {retry} s.", retry_after=retry)
+        raise ApiError(429, "too_many_sessions", f"Too many new chats; try again in {retry} s.", retry_after=retry)
     session, token = await request.app[SERVICE].visitors.start_session(
         page_url=body.page_url, locale=body.locale, name=body.name, phone=body.phone,
         visit=body.visit(request.headers.get("User-Agent")),
@@ -172,61 +150,77 @@ async def transfer_to_manager(request: web.Request) -> web.Response:
 
 
 async def upload_file(request: web.Request) -> web.Response:
-    """multipart/form-data: session_id, file, and optionally caption and client_message_id."""
+    """multipart/form-data to /api/chat/upload?session_id=…: file, and optionally caption and client_message_id.
+
+    The session is checked before a byte of the body is read, and the file streams to a temporary file with
+    the size cap enforced while reading: a stranger's upload costs neither memory nor disk.
+    """
     if not request.content_type.startswith("multipart/"):
-        raise api_error(400, "invalid_body", "Send the file as multipart/form-data.")
-    service = request.app[SERVICE]
-    limit = service.attachments.max_bytes if service.attachments else 0
+        raise ApiError(400, "invalid_body", "Send the file as multipart/form-data.")
+    store = request.app[SERVICE].attachments
+    if store is None:
+        raise ApiError(415, "unsupported_file", "This desk does not take files.")
+    session = await authenticate(request, _session_param(request))
+    limit = store.max_bytes
+    too_large = ApiError(413, "file_too_large", f"Files may be at most {limit // (1024 * 1024)} MB.", limit=limit)
+    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+        raise too_large
     fields: dict[str, str] = {}
-    data = b""
     filename = None
-    # Read part by part with our own cap, so a huge upload is refused without being held in memory.
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "file":
-            # Some clients (aiohttp's own FormData) percent-encode non-ASCII file names; browsers send UTF-8.
-            filename = unquote(part.filename or "")
-            chunks, size = [], 0
-            while chunk := await part.read_chunk(64 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise api_error(413, "file_too_large", f"Files may be at most {limit // (1024 * 1024)} MB.",
-                                    limit=limit, length=size)
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        elif part.name in ("session_id", "caption", "client_message_id"):
-            fields[part.name] = (await part.text())[:4000]
-    session = await authenticate(request, _session_param_from(fields))
-    check_text(request, session, fields.get("caption", ""))
-    if not data:
-        raise api_error(400, "invalid_field", "file: required", field="file")
+    temp = store.temp_path()
+    received = 0
     try:
-        message = await service.relay.visitor_file(
-            session, data, filename=filename, caption=fields.get("caption") or None,
+        try:
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name == "file":
+                    # Some clients (aiohttp's own FormData) percent-encode non-ASCII names; browsers send UTF-8.
+                    filename = unquote(part.filename or "")
+                    received = await _stream_to(part, temp, limit, too_large)
+                elif part.name in ("caption", "client_message_id"):
+                    fields[part.name] = (await part.text())[:4000]
+        except (ValueError, AssertionError, LookupError, web.HTTPBadRequest) as exc:
+            raise ApiError(400, "invalid_body", f"Broken multipart/form-data: {type(exc).__name__}.") from None
+        for name, value in fields.items():
+            if (problem := storage_problem(value)) is not None:
+                raise ApiError(400, "invalid_field", f"{name}: {problem}", field=name)
+        check_text(request, session, fields.get("caption", ""))
+        if not received:
+            raise ApiError(400, "invalid_field", "file: required", field="file")
+        message = await request.app[SERVICE].relay.visitor_file(
+            session, temp, filename=filename, caption=fields.get("caption") or None,
             client_message_id=fields.get("client_message_id") or None,
         )
-    except AttachmentRejected as exc:
-        status = 413 if exc.code == "file_too_large" else 415 if exc.code == "unsupported_file" else 400
-        raise api_error(status, exc.code, exc.message) from None
+    finally:
+        temp.unlink(missing_ok=True)  # kept only if the store moved it into place
     return web.json_response(message_event(message))
 
 
-def _session_param_from(fields: dict[str, str]) -> str:
-    session_id = fields.get("session_id", "")
-    if not session_id or len(session_id) > 64:
-        raise api_error(400, "invalid_field", "session_id: required", field="session_id")
-    return session_id
+MULTIPART_OVERHEAD = 64 * 1024  # headers, boundaries and the small text fields around the file
+
+
+async def _stream_to(part: BodyPartReader, path: Path, limit: int, too_large: ApiError) -> int:
+    size = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        while chunk := await part.read_chunk(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            out.write(chunk)
+    return size
 
 
 async def download_file(request: web.Request) -> web.StreamResponse:
     session = await authenticate(request, _session_param(request))
+    not_found = ApiError(404, "file_not_found", "No such file in this chat.")
     try:
-        attachment_id = int(request.match_info["attachment_id"])
+        attachment_id = parse_id(request.match_info["attachment_id"], "attachment_id")
         attachment, path = await request.app[SERVICE].visitors.attachment_for(session, attachment_id)
-    except (ValueError, ChatNotFound):
-        raise api_error(404, "file_not_found", "No such file in this chat.") from None
+    except (ApiError, ChatNotFound):
+        raise not_found from None
     disposition = "inline" if attachment.content_type.startswith("image/") else "attachment"
     return web.FileResponse(path, headers={
         "Content-Type": attachment.content_type,
@@ -239,12 +233,7 @@ async def download_file(request: web.Request) -> web.StreamResponse:
 async def rate_chat(request: web.Request) -> web.Response:
     body = await parse_body(request, RateBody)
     session = await authenticate(request, body.session_id)
-    try:
-        await request.app[SERVICE].relay.rate(session, body.support_chat_id, body.rating, body.comment)
-    except ChatNotFound:
-        raise api_error(404, "chat_not_found", "No such chat in this session.") from None
-    except AlreadyRated:
-        raise api_error(409, "already_rated", "This chat was already rated, or cannot be rated.") from None
+    await request.app[SERVICE].relay.rate(session, body.support_chat_id, body.rating, body.comment)
     return web.json_response({"status": "rated", "rating": body.rating})
 
 
@@ -259,27 +248,27 @@ def _session_param(request: web.Request) -> str:
     try:
         return SessionBody(session_id=request.query.get("session_id", "")).session_id
     except ValidationError:
-        raise api_error(400, "invalid_field", "session_id: required", field="session_id") from None
+        raise ApiError(400, "invalid_field", "session_id: required", field="session_id") from None
 
 
-def _int_param(request: web.Request, name: str, default: float, low: float, high: float) -> float:
+def _seconds_param(request: web.Request, name: str, default: float, high: float) -> float:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise api_error(400, "invalid_field", f"{name}: must be a number", field=name) from None
-    if not low <= value <= high:
-        raise api_error(400, "invalid_field", f"{name}: must be between {low:g} and {high:g}", field=name)
+        raise ApiError(400, "invalid_field", f"{name}: must be a number", field=name) from None
+    if not 0 <= value <= high:  # also refuses nan and inf
+        raise ApiError(400, "invalid_field", f"{name}: must be between 0 and {high:g}", field=name)
     return value
 
 
 async def events(request: web.Request) -> web.Response:
     """Long-poll: the events after `after` at once, or the next ones within `timeout` seconds."""
     session = await authenticate(request, _session_param(request))
-    after = int(_int_param(request, "after", 0, 0, 2**62))
-    timeout = _int_param(request, "timeout", 25, 0, LONG_POLL_MAX_SECONDS)
+    after = parse_int(request.query.get("after"), "after", default=0, low=0, high=MAX_ID)
+    timeout = _seconds_param(request, "timeout", 25, LONG_POLL_MAX_SECONDS)
     service, hub = request.app[SERVICE], request.app[HUB]
     queue = hub.subscribe(session.id)  # before reading, so nothing stored in between is missed
     try:
@@ -304,7 +293,7 @@ async def events(request: web.Request) -> web.Response:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     session = await authenticate(request, _session_param(request))
-    after = int(_int_param(request, "after", 0, 0, 2**62))
+    after = parse_int(request.query.get("after"), "after", default=0, low=0, high=MAX_ID)
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=64 * 1024)
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
@@ -348,10 +337,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _handle_client_frame(request: web.Request, session: VisitorSession, data: str) -> dict[str, Any] | None:
+    """One frame from the widget. Whatever is wrong with it answers an error frame; the socket stays open."""
     try:
         frame = json.loads(data)
-    except json.JSONDecodeError:
-        return {"type": "error", "error": "invalid_json", "message": "Frames must be JSON objects."}
+    except (json.JSONDecodeError, RecursionError):
+        frame = None
     if not isinstance(frame, dict):
         return {"type": "error", "error": "invalid_json", "message": "Frames must be JSON objects."}
     kind = frame.get("type")
@@ -362,22 +352,27 @@ async def _handle_client_frame(request: web.Request, session: VisitorSession, da
         await request.app[SERVICE].topics.visitor_typing(session)
         return None
     if kind != "user_message":
-        return {"type": "error", "error": "unknown_type", "message": f"Unknown frame type {kind!r}."}
+        return {"type": "error", "error": "unknown_type", "message": f"Unknown frame type {str(kind)[:40]!r}."}
+    client_message_id = frame.get("client_message_id")
+    echo = {"client_message_id": client_message_id if isinstance(client_message_id, str) else None}
     try:
         body = SendMessageBody.model_validate({**frame, "session_id": session.session_id})
         check_text(request, session, body.text)
-    except ValidationError as exc:
-        field, message = first_problem(exc)
-        error = {"error": "invalid_field", "message": message, "field": field}
-    except web.HTTPException as exc:
-        error = json.loads(exc.text or "{}")
-    else:
         message = await request.app[SERVICE].relay.visitor_message(
             session, body.text, client_message_id=body.client_message_id
         )
-        return {"type": "ack", "client_message_id": body.client_message_id, "id": message.id}
-    # A socket carries no Accept-Language: the session's own language decides.
-    return {"type": "error", **localise(error, session.locale), "client_message_id": frame.get("client_message_id")}
+    except ValidationError as exc:
+        field, text = first_problem(exc)
+        error_body = {"error": "invalid_field", "message": text, "field": field}
+        return {"type": "error", **localise(error_body, session.locale), **echo}
+    except Exception as exc:
+        error = as_api_error(exc)
+        if error is None:
+            log.exception("Unhandled error in a widget WebSocket frame")
+            error = ApiError(500, "internal_error", "Something went wrong on our side.")
+        # A socket carries no Accept-Language: the session's own language decides.
+        return {"type": "error", **localise(error.body(), session.locale), **echo}
+    return {"type": "ack", "client_message_id": body.client_message_id, "id": message.id}
 
 
 async def close_websockets(app: web.Application) -> None:
@@ -396,7 +391,6 @@ def setup_api(app: web.Application) -> None:
     app[START_LIMITER] = RateLimiter(app[SETTINGS].http.sessions_per_minute)
     app[RATE_LIMITER] = RateLimiter(app[SETTINGS].support.messages_per_minute)
     app[WEBSOCKETS] = weakref.WeakSet()
-    app.middlewares.append(localised_errors)  # innermost: it sees the handlers' own refusals
     app.router.add_post("/api/chat/start", start_chat)
     app.router.add_post("/api/chat/send-message", send_message)
     app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)
@@ -407,3 +401,4 @@ def setup_api(app: web.Application) -> None:
     app.router.add_get("/api/chat/events", events)
     app.router.add_get("/api/chat/ws", websocket)
     app.on_shutdown.append(close_websockets)
+    app.middlewares.append(localised_errors)  # innermost: it sees the handlers' own refusals

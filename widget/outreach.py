@@ -12,6 +12,7 @@ from pydantic import Field
 from support.contracts import ChatNotFound
 from support.service import SERVICE
 from support.transcripts import InvalidEmail, TooManyTranscripts
+from webhook.http_api import ApiError, parse_id
 from widget.api import api_error, authenticate, parse_body
 from widget.schemas import SessionBody, _Body
 
@@ -73,10 +74,10 @@ async def transcript(request: web.Request) -> web.Response:
 async def signed_file(request: web.Request) -> web.StreamResponse:
     """A file linked from a transcript email: the signature stands in for the session's token."""
     try:
-        attachment_id = int(request.match_info["attachment_id"])
+        attachment_id = parse_id(request.match_info["attachment_id"], "attachment_id")
         attachment, path = await request.app[SERVICE].transcripts.signed_file(attachment_id,
                                                                               request.query.get("sig", ""))
-    except (ValueError, ChatNotFound):
+    except (ApiError, ChatNotFound):
         raise api_error(404, "file_not_found", "No such file, or the link is not valid.") from None
     return web.FileResponse(path, headers={  # type: ignore[arg-type]
         "Content-Type": attachment.content_type,

@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from support.visitors import Visit
+from webhook.http_api import MAX_ID
 
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{7,25}$")
 
@@ -18,8 +19,28 @@ def _clean_optional(value: str | None) -> str | None:
     return value or None
 
 
+
+
+def storage_problem(value: str) -> str | None:
+    """Why a text cannot be stored the same way on both databases, or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"  # PostgreSQL refuses them; SQLite would keep them
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (no lone surrogates)"
+    return None
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        if isinstance(value, str) and (problem := storage_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 class ContactFields(_Body):
@@ -94,7 +115,7 @@ class TransferBody(SessionBody, ContactFields):
 
 
 class RateBody(SessionBody):
-    support_chat_id: int = Field(ge=1)
+    support_chat_id: int = Field(ge=1, le=MAX_ID)
     rating: int = Field(ge=1, le=5)
     comment: str | None = Field(default=None, max_length=1000)
 

@@ -172,9 +172,8 @@
     attach.disabled = true;
     ensureSession().then(function () {
       var fd = new FormData();
-      fd.append('session_id', S.sid);
       fd.append('file', file, file.name);
-      return api('POST', '/api/chat/upload', fd);
+      return api('POST', '/api/chat/upload?' + qs({ session_id: S.sid }), fd);
     }).then(function (ev) { onEvent(ev); }, function (e) { showError(e.message); })
       .finally(function () { attach.disabled = false; });
   });
