@@ -166,9 +166,20 @@ async def transaction(db: peewee_async.AioDatabase) -> AsyncIterator[None]:
             _sqlite_write_lock.reset(token)
 
 
+HEALTH_WRITE_TIMEOUT_SECONDS = 2.0
+
+
 async def ping(db: peewee_async.AioDatabase) -> bool:
+    """True when a write could happen now, not merely a read: a locked SQLite file or a read-only
+    PostgreSQL (a standby, a full disk turned read-only) makes the desk useless while SELECT 1 still works."""
     try:
-        await asyncio.wait_for(db.aio_execute_sql("SELECT 1"), timeout=3)
+        await asyncio.wait_for(db.aio_execute_sql("SELECT 1"), timeout=3)  # the pool itself hands out connections
+        if is_sqlite(db):
+            # A connection of its own with a short busy timeout: the pool's waits 15 s, far too long to report.
+            await asyncio.to_thread(_sqlite_can_write, str(db.database))
+        else:
+            # txid_current() assigns a transaction id, which PostgreSQL refuses when it cannot write.
+            await asyncio.wait_for(db.aio_execute_sql("SELECT txid_current()"), timeout=3)
     except Exception:
         return False
     return True
@@ -200,3 +211,16 @@ async def fetch_scalar(connection: Any, sql: str, args: tuple[Any, ...] = (), ti
             return row[0] if row else None
 
     return await asyncio.wait_for(run(), timeout=timeout)
+
+
+def _sqlite_can_write(path: str) -> None:
+    import sqlite3
+
+    if not Path(path).exists():
+        raise FileNotFoundError(path)
+    connection = sqlite3.connect(path, timeout=HEALTH_WRITE_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")  # takes the write lock, or fails once the timeout is out
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()

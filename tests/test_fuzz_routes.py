@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import LiveServer
+
+API_KEY = "fuzz-integration-key-0123456789"
 
 # The fake Bot API is the tests' instrument, not the product: its own checks answer as Telegram would.
 NOT_PRODUCT = ("/telegram-sandbox",)
@@ -39,11 +43,36 @@ def _send(base_url: str, method: str, target: str, headers: list[tuple[bytes, by
     return int(status_line.split()[1])
 
 
-def test_no_route_answers_5xx_to_generated_input(live_server: LiveServer) -> None:
+@pytest.fixture
+def server(clean_database: str) -> Iterator[LiveServer]:
+    server = LiveServer(clean_database, INTEGRATION_API_KEYS=API_KEY)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _start_session(base_url: str) -> tuple[str, str]:
+    parts = urlsplit(base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(f"POST /api/chat/start HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    body = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    return body["session_id"], body["token"]
+
+
+def test_no_route_answers_5xx_to_generated_input(server: LiveServer) -> None:
+    live_server = server
     base = live_server.base_url
-    start = json.dumps({}).encode()
-    status = _send(base, "POST", "/api/chat/start", [(b"Content-Type", b"application/json")], start)
-    assert status == 201
+    session_id, token = _start_session(base)
+    # Real credentials among the generated ones, so requests also get past authentication.
+    texts = st.text(max_size=30) | st.just(session_id) | st.integers(min_value=0, max_value=2**70).map(str)
+    bearer = (st.binary(max_size=40) | st.sampled_from([token.encode(), API_KEY.encode()])
+              | st.text(max_size=20).map(lambda text: text.encode("utf-8", "surrogateescape")))
     routes: list[tuple[str, str]] = sorted({
         (route.method, route.resource.canonical)
         for route in live_server.product.runner.app.router.routes()
@@ -52,20 +81,20 @@ def test_no_route_answers_5xx_to_generated_input(live_server: LiveServer) -> Non
     })
     assert any(path == "/api/chat/send-message" for _, path in routes)
 
-    @settings(max_examples=150, deadline=None, derandomize=True,
+    @settings(max_examples=250, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(
         route=st.sampled_from(routes),
-        path_value=st.text(max_size=30) | st.integers(min_value=-(2**80), max_value=2**80).map(str),
-        query=st.lists(st.tuples(st.sampled_from(FIELDS) | st.text(max_size=8), st.text(max_size=30)), max_size=5),
-        authorization=st.none() | st.binary(max_size=40).map(lambda raw: b"Bearer " + raw.replace(b"\r", b"")
-                                                             .replace(b"\n", b"")),
+        path_value=texts,
+        query=st.lists(st.tuples(st.sampled_from(FIELDS) | st.text(max_size=8), texts), max_size=5),
+        authorization=st.none() | bearer.map(lambda raw: b"Bearer " + raw.replace(b"\r", b"").replace(b"\n", b"")),
         content_type=st.sampled_from([b"application/json", b"multipart/form-data", b"multipart/form-data; boundary=x",
                                       b"text/plain", b"application/x-www-form-urlencoded", b"application/json; "
                                       b"charset=klingon"]),
         body=st.one_of(json_values.map(lambda value: json.dumps(value).encode()),
-                       st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=5)
-                       .map(lambda value: json.dumps(value).encode()),
+                       st.dictionaries(st.sampled_from(FIELDS), json_values | texts, max_size=5)
+                       .map(lambda value: json.dumps({"session_id": session_id, **value}).encode()),
+                       st.integers(min_value=1000, max_value=50_000).map(lambda depth: b'{"a":' + b"[" * depth),
                        st.binary(max_size=200)),
     )
     def one_request(route: tuple[str, str], path_value: str, query: list[tuple[str, str]], authorization: bytes | None,

@@ -144,3 +144,37 @@ async def test_webhook_refuses_a_non_ascii_secret_and_a_broken_body_without_a_50
                     assert (await response.json())["error"] == "invalid_update"
     finally:
         await product.stop()
+
+
+async def test_healthz_is_503_while_the_sqlite_file_is_write_locked(desk: Desk) -> None:
+    import sqlite3
+
+    from core.db import is_sqlite
+
+    if not is_sqlite(desk.product.db):
+        pytest.skip("a file lock is SQLite's; PostgreSQL's outage is covered by the test below")
+    holder = sqlite3.connect(str(desk.product.db.database), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing, for as long as it likes
+    try:
+        async with desk.http.get(f"{desk.base_url}/healthz") as response:
+            assert response.status == 503
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    async with desk.http.get(f"{desk.base_url}/healthz") as response:
+        assert response.status == 200
+
+
+async def test_a_database_outage_answers_503_with_retry_after_on_the_api(desk: Desk) -> None:
+    from tests.clients import Visitor
+
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    await desk.product.db.aio_close()
+    try:
+        async with desk.http.get(f"{desk.base_url}/api/chat/state", headers=visitor.auth,
+                                 params={"session_id": visitor.session_id}) as response:
+            assert response.status == 503, await response.text()
+            assert int(response.headers["Retry-After"]) > 0
+            assert (await response.json())["error"] == "database_unavailable"
+    finally:
+        await desk.product.db.aio_connect()

@@ -89,7 +89,10 @@ def as_api_error(exc: BaseException) -> ApiError | None:
         message = str(exc) if type(exc).__init__ is SupportError.__init__ and str(exc) else ""
         return ApiError(STATUS_BY_CODE.get(exc.code, 400), exc.code,
                         message or DEFAULT_MESSAGES.get(exc.code, "The request was refused."))
-    if isinstance(exc, DATABASE_OUTAGES):
+    if isinstance(exc, DATABASE_OUTAGES) or (
+        # Both pools say so when closed: the database went away or the process is shutting down.
+        isinstance(exc, RuntimeError) and str(exc).startswith("Cannot acquire connection")
+    ):
         return ApiError(503, "database_unavailable", "The service is briefly unavailable; try again shortly.",
                         retry_after=DATABASE_RETRY_AFTER_SECONDS)
     return None
