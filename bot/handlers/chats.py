@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -354,10 +355,10 @@ async def finish_transfer(
     try:
         card = await service.lifecycle.transfer(manager, chat_id, to, note)
     except SupportError as error:
-        await bot.send_message(manager.telegram_id, refusal(error) + " Чат остался у вас.")
+        await bot.send_message(manager.telegram_id, escape(refusal(error)) + " Чат остался у вас.")
         return
     await bot.send_message(manager.telegram_id,
-                           f"✅ Чат #{card.chat_id} передан: {card.manager_name}. Клиент уведомлён.")
+                           f"✅ Чат #{card.chat_id} передан: {escape(card.manager_name or '?')}. Клиент уведомлён.")
 
 
 async def choose_colleague_to_invite(

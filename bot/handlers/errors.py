@@ -2,6 +2,7 @@
 for the person and a traceback for the log."""
 
 import logging
+from html import escape
 
 from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
@@ -46,9 +47,9 @@ async def _tell(event: ErrorEvent, text: str) -> None:
     if update.callback_query is not None:
         await update.callback_query.answer(text, show_alert=True)
     elif update.message is not None:
-        await update.message.answer(text)
+        await update.message.answer(escape(text))  # a refusal names a manager, whose name is theirs to choose
     elif update.edited_message is not None:
-        await update.edited_message.answer(text)
+        await update.edited_message.answer(escape(text))
 
 
 def build_router() -> Router:

@@ -1,5 +1,7 @@
 """/start (registration and the main menu), /help and /cancel."""
 
+from html import escape
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
@@ -29,7 +31,7 @@ HELP = N_(
 def menu_text(manager: Manager) -> str:
     shift = _("🟢 вы на смене") if manager.is_online else _("🔴 смена не начата")
     return _("👋 {name}, это рабочее место менеджера ILPO-TAXI.\nСтатус: {shift}.").format(
-        name=manager.display_name, shift=shift) + "\n\n" + _(HELP)
+        name=escape(manager.display_name), shift=shift) + "\n\n" + _(HELP)
 
 
 async def start(message: Message, service: SupportService, is_admin: bool) -> None:
