@@ -193,6 +193,9 @@ class OutboxStatus:
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"  # Telegram refused it for good (blocked bot, bad request); kept for the record
+    # The call is on its way: if the process dies now nobody knows whether Telegram got it. The next start
+    # sends it again, once, marked as a repeat (delivery is at least once, never silently twice).
+    SENDING = "sending"
 
 
 class Outbox(BaseModel):

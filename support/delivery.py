@@ -73,8 +73,8 @@ class DeliveryWorker(abc.ABC):
                     self.name, row.id, getattr(row, self.destination), delay, error)
         model = self.model
         await model.update(
-            attempts=model.attempts + 1, next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
-            last_error=error[:2000],
+            status=OutboxStatus.PENDING, attempts=model.attempts + 1,
+            next_attempt_at=utcnow() + dt.timedelta(seconds=delay), last_error=error[:2000],
         ).where(model.id == row.id).aio_execute()
 
     async def _finish(self, row: Any, status: str, *, error: str | None = None, **columns: Any) -> None:
@@ -109,7 +109,14 @@ class DeliveryWorker(abc.ABC):
                 await self._task
             self._task = None
 
+    async def _recover(self) -> None:  # noqa: B027 - an optional hook, not an abstract step
+        """Before the first round: settle rows an earlier process left half-done (none by default)."""
+
     async def _run(self) -> None:
+        try:
+            await self._recover()
+        except Exception:
+            log.exception("%s: could not settle the rows left in flight by the last run", self.name)
         while not self._stopping:
             try:
                 delivered, next_due = await self.deliver_due() if self._admitted() else (0, self.idle_poll_seconds)

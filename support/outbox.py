@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import peewee
 from aiogram import Bot, methods
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -123,6 +124,11 @@ class Threads(Protocol):
 # Turns {"attachment_id": N} in a stored call into the file to upload (the JSON row cannot hold bytes).
 FileSource = Callable[[int], Awaitable[Any]]
 FILE_FIELDS = ("document", "photo")
+# A call sent again after a restart says so in its text (edits repeat harmlessly and keep theirs).
+REPEAT_MARKER = "(повтор)"
+REPEATABLE_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "sendMessage": ("text",), "sendDocument": ("caption",), "sendPhoto": ("caption",),
+}
 
 
 class OutboxWorker(DeliveryWorker):
@@ -255,6 +261,24 @@ class OutboxWorker(DeliveryWorker):
         params["reply_markup"] = {"inline_keyboard": keyboard}
         return params
 
+    async def _recover(self) -> None:
+        """Calls that were on their way when the last sender died may or may not have reached Telegram.
+        Each is sent again, once, on its own (not merged) and with a visible marker, so a manager who sees it
+        twice knows why."""
+        rows = await Outbox.select().where(Outbox.status == OutboxStatus.SENDING).order_by(Outbox.id).aio_execute()
+        for row in rows:
+            params = json.loads(row.payload)
+            for key in REPEATABLE_TEXT_FIELDS.get(row.method, ()):
+                current = params.get(key)
+                if not (isinstance(current, str) and current.startswith(REPEAT_MARKER)):
+                    params[key] = f"{REPEAT_MARKER} {current}" if current else REPEAT_MARKER
+            self._unmergeable.add(row.id)
+            log.warning("Outbox call %s (%s to %s) may have reached Telegram before the restart; sending it again "
+                        "marked as a repeat", row.id, row.method, row.chat_id)
+            await Outbox.update(status=OutboxStatus.PENDING, payload=json.dumps(params, ensure_ascii=False),
+                                last_error="maybe sent before a restart").where(
+                (Outbox.id == row.id) & (Outbox.status == OutboxStatus.SENDING)).aio_execute()
+
     async def _deliver(self, row: Outbox) -> int:
         paced_by_outbox.set(True)  # this task's own context: the row already took its share of the buckets
         params = self._params(row)
@@ -284,10 +308,18 @@ class OutboxWorker(DeliveryWorker):
             params = prepared
         try:
             call = _method_class(row.method)(**params)
+            # From here on Telegram may get the call even if we never hear back: see _recover.
+            in_flight = [row.id, *(part.id for part in self._merged.get(row.id, ()))]
+            await Outbox.update(status=OutboxStatus.SENDING).where(Outbox.id.in_(in_flight)).aio_execute()
             result = await self.bot(call)
         except TelegramRetryAfter as exc:
             scope = self.pacer.pause(row.chat_id, float(exc.retry_after))
             await self._retry(row, float(exc.retry_after), f"429 retry after {exc.retry_after}s ({scope} paused)")
+            return 0
+        except ClientDecodeError as exc:
+            # Not Telegram's JSON: a proxy's or load balancer's error page (an HTML 502). Transient, like a 5xx.
+            await self._retry(row, backoff(row.attempts), f"Bot API answered something that is not JSON: "
+                                                          f"{str(exc.data)[:200]!r}")
             return 0
         except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
             await self._retry(row, backoff(row.attempts), f"{type(exc).__name__}: {exc}")
