@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -122,6 +123,21 @@ class HttpSettings(_Section):
     public_url: str = ""
     cors_origins: tuple[str, ...] = ("*",)
     sessions_per_minute: int = Field(default=30, ge=1)
+    connections_per_session: int = Field(default=5, ge=1)
+    connections_per_address: int = Field(default=50, ge=1)
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for entry in value or ():
+            try:
+                ipaddress.ip_network(str(entry), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -359,6 +375,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HTTP_HOST": ("http", "host"),
     "HTTP_PORT": ("http", "port"),
     "PUBLIC_URL": ("http", "public_url"),
+    "TRUSTED_PROXIES": ("http", "trusted_proxies"),
+    "CONNECTIONS_PER_SESSION": ("http", "connections_per_session"),
+    "CONNECTIONS_PER_ADDRESS": ("http", "connections_per_address"),
     "IDLE_CLOSE_SECONDS": ("support", "idle_close_seconds"),
     "ACCEPT_TIMEOUT_SECONDS": ("support", "accept_timeout_seconds"),
     "REMINDER_SECONDS": ("support", "reminder_seconds"),

@@ -22,6 +22,15 @@ from support.events import HUB, message_event
 from support.service import SERVICE
 from support.texts import error_text
 from webhook.http_api import MAX_ID, ApiError, as_api_error, bearer_token, parse_id, parse_int, read_json
+from widget.guard import (
+    CAPS,
+    SHARED_READS,
+    TRUSTED_PROXIES,
+    ConnectionCaps,
+    SharedReads,
+    client_address,
+    parse_networks,
+)
 from widget.ratelimit import RateLimiter
 from widget.schemas import RateBody, SendMessageBody, SessionBody, StartBody, TransferBody, storage_problem
 
@@ -120,7 +129,7 @@ def check_text(request: web.Request, session: VisitorSession, text: str) -> None
 async def start_chat(request: web.Request) -> web.Response:
     body = await parse_body(request, StartBody)
     # Sessions are cheap to ask for; a script asking for thousands is refused per address.
-    address = request.remote or "?"
+    address = client_address(request, request.app[TRUSTED_PROXIES])
     limiter = request.app[START_LIMITER]
     if not limiter.allow(address):
         retry = limiter.retry_after(address)
@@ -264,47 +273,64 @@ def _seconds_param(request: web.Request, name: str, default: float, high: float)
     return value
 
 
+def _read_events(request: web.Request, session: VisitorSession, after: int, limit: int = REPLAY_PAGE) -> Any:
+    """The events after `after`, read once for all of the session's connections that ask at the same moment."""
+    service = request.app[SERVICE]
+    return request.app[SHARED_READS].read(
+        (session.id, after, limit), lambda: service.visitors.events_after(session, after, limit=limit))
+
+
+def _held(request: web.Request, session: VisitorSession) -> contextlib.AbstractContextManager[None]:
+    return request.app[CAPS].hold(session.id, client_address(request, request.app[TRUSTED_PROXIES]))
+
+
 async def events(request: web.Request) -> web.Response:
     """Long-poll: the events after `after` at once, or the next ones within `timeout` seconds."""
     session = await authenticate(request, _session_param(request))
     after = parse_int(request.query.get("after"), "after", default=0, low=0, high=MAX_ID)
     timeout = _seconds_param(request, "timeout", 25, LONG_POLL_MAX_SECONDS)
-    service, hub = request.app[SERVICE], request.app[HUB]
-    queue = hub.subscribe(session.id)  # before reading, so nothing stored in between is missed
-    try:
-        found = await service.visitors.events_after(session, after)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not found:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                item = await asyncio.wait_for(queue.get(), timeout=remaining)
-            except TimeoutError:
-                break
-            if item is None:  # a stored event, or shutdown: read again
-                found = await service.visitors.events_after(session, after)
-                if request.app[_SHUTTING_DOWN].is_set():
+    hub = request.app[HUB]
+    with _held(request, session):
+        queue = hub.subscribe(session.id)  # before reading, so nothing stored in between is missed
+        try:
+            found = await _read_events(request, session, after)
+            deadline = asyncio.get_running_loop().time() + timeout
+            while not found:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
                     break
-    finally:
-        hub.unsubscribe(session.id, queue)
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=remaining)
+                except TimeoutError:
+                    break
+                if item is None:  # a stored event, or shutdown: read again
+                    found = await _read_events(request, session, after)
+                    if request.app[_SHUTTING_DOWN].is_set():
+                        break
+        finally:
+            hub.unsubscribe(session.id, queue)
     return web.json_response({"events": found})
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     session = await authenticate(request, _session_param(request))
     after = parse_int(request.query.get("after"), "after", default=0, low=0, high=MAX_ID)
+    with _held(request, session):
+        return await _serve_socket(request, session, after)
+
+
+async def _serve_socket(request: web.Request, session: VisitorSession, after: int) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=64 * 1024)
     await ws.prepare(request)
     request.app[WEBSOCKETS].add(ws)
-    service, hub = request.app[SERVICE], request.app[HUB]
+    hub = request.app[HUB]
     queue = hub.subscribe(session.id)
     last_sent = after
 
     async def push_stored() -> None:
         nonlocal last_sent
         while True:  # a long history arrives in pages; keep reading until it is all sent
-            batch = await service.visitors.events_after(session, last_sent, limit=REPLAY_PAGE)
+            batch = await _read_events(request, session, last_sent)
             for event in batch:
                 await ws.send_json(event)
                 last_sent = event["id"]
@@ -388,7 +414,11 @@ START_LIMITER = web.AppKey("start_limiter", RateLimiter)
 
 def setup_api(app: web.Application) -> None:
     app[_SHUTTING_DOWN] = asyncio.Event()
-    app[START_LIMITER] = RateLimiter(app[SETTINGS].http.sessions_per_minute)
+    http = app[SETTINGS].http
+    app[START_LIMITER] = RateLimiter(http.sessions_per_minute)
+    app[CAPS] = ConnectionCaps(http.connections_per_session, http.connections_per_address)
+    app[SHARED_READS] = SharedReads()
+    app[TRUSTED_PROXIES] = parse_networks(http.trusted_proxies)
     app[RATE_LIMITER] = RateLimiter(app[SETTINGS].support.messages_per_minute)
     app[WEBSOCKETS] = weakref.WeakSet()
     app.router.add_post("/api/chat/start", start_chat)
