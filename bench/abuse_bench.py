@@ -84,13 +84,16 @@ async def sockets_phase(http: aiohttp.ClientSession, base: str, attempts: int) -
 
     sid, token = await start_session(http, base)
     ws_base = base.replace("http", "ws", 1)
-    url = f"{ws_base}/api/chat/ws?session_id={sid}&token={token}&after=0"
     gate = asyncio.Semaphore(100)
     opened: list[aiohttp.ClientWebSocketResponse] = []
     refused: dict[str, int] = {}
 
     async def attempt() -> None:
         async with gate:
+            async with http.post(f"{base}/api/chat/ws-ticket", json={"session_id": sid},
+                                 headers={"Authorization": f"Bearer {token}"}) as response:
+                ticket = (await response.json())["ticket"]
+            url = f"{ws_base}/api/chat/ws?session_id={sid}&ticket={ticket}&after=0"
             try:
                 opened.append(await http.ws_connect(url, heartbeat=None))
             except aiohttp.WSServerHandshakeError as exc:

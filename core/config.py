@@ -126,6 +126,7 @@ class HttpSettings(_Section):
     connections_per_session: int = Field(default=5, ge=1)
     connections_per_address: int = Field(default=50, ge=1)
     trusted_proxies: tuple[str, ...] = ()
+    link_secret: str = ""
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -156,6 +157,7 @@ class HttpSettings(_Section):
 
 class SupportSettings(_Section):
     max_active_chats: int = Field(default=5, ge=1, le=100)
+    visitor_session_idle_days: int = Field(default=30, ge=1)
     accept_timeout_seconds: int = Field(default=120, ge=1)
     missed_offers_before_offline: int = Field(default=3, ge=1)
     idle_close_seconds: int = Field(default=1800, ge=2)
@@ -376,6 +378,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HTTP_PORT": ("http", "port"),
     "PUBLIC_URL": ("http", "public_url"),
     "TRUSTED_PROXIES": ("http", "trusted_proxies"),
+    "LINK_SECRET": ("http", "link_secret"),
     "CONNECTIONS_PER_SESSION": ("http", "connections_per_session"),
     "CONNECTIONS_PER_ADDRESS": ("http", "connections_per_address"),
     "IDLE_CLOSE_SECONDS": ("support", "idle_close_seconds"),

@@ -24,6 +24,10 @@ class InvalidToken(SupportError):
     code = "invalid_token"
 
 
+class SessionExpired(SupportError):
+    code = "session_expired"
+
+
 class ChatNotFound(SupportError):
     code = "chat_not_found"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -21,6 +22,7 @@ from support.contracts import (
     IdentityRefused,
     IdentityRequired,
     InvalidToken,
+    SessionExpired,
     SessionNotFound,
 )
 from support.events import message_event
@@ -28,6 +30,7 @@ from support.hours import is_open, next_opening
 from support.store import ChatStore
 
 log = logging.getLogger(__name__)
+SESSION_TOUCH_INTERVAL = dt.timedelta(hours=1)
 
 # What a widget may show of another device's messages: the text, never the other session's chat state.
 _SHARED_KEYS = ("id", "type", "text", "html", "more_html", "author", "created_at", "attachment")
@@ -140,10 +143,20 @@ class Visitors:
         log.info("Visitor session %s verified as %s", session.session_id, claim.external_id)
         return True
 
-    async def authenticate(self, session_id: str, token: str | None) -> VisitorSession:
+    async def session_by_id(self, session_id: str) -> VisitorSession:
+        """A live session (SessionNotFound, or SessionExpired after `visitor_session_idle_days` without a visit)."""
         session = await VisitorSession.aio_get_or_none(VisitorSession.session_id == session_id)
         if session is None:
             raise SessionNotFound(session_id)
+        idle = utcnow() - session.last_seen_at
+        if idle > dt.timedelta(days=self.store.policy.visitor_session_idle_days):
+            raise SessionExpired(session_id)
+        if idle > SESSION_TOUCH_INTERVAL:  # a visit keeps the session alive; one write an hour at most
+            await VisitorSession.update(last_seen_at=utcnow()).where(VisitorSession.id == session.id).aio_execute()
+        return session
+
+    async def authenticate(self, session_id: str, token: str | None) -> VisitorSession:
+        session = await self.session_by_id(session_id)
         if not token or not hmac.compare_digest(session.token_hash, hash_token(token)):
             raise InvalidToken(session_id)
         return session

@@ -83,8 +83,13 @@ class Visitor:
                     return event
         raise AssertionError(f"no matching event; seen: {[e['type'] + ':' + e['text'][:40] for e in self.seen]}")
 
-    def ws_url(self, after: int = 0) -> str:
-        return (f"{self.base_url}/api/chat/ws?session_id={self.session_id}&token={self.token}&after={after}")
+    async def ws_url(self, after: int = 0) -> str:
+        """The WebSocket URL with a fresh single-use ticket (the token never goes into a URL)."""
+        async with self.http.post(f"{self.base_url}/api/chat/ws-ticket", headers=self.auth,
+                                  json={"session_id": self.session_id}) as response:
+            assert response.status == 200, await response.text()
+            ticket = (await response.json())["ticket"]
+        return f"{self.base_url}/api/chat/ws?session_id={self.session_id}&ticket={ticket}&after={after}"
 
 
 async def ws_receive_until(

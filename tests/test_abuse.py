@@ -29,30 +29,30 @@ async def capped(clean_database: str) -> AsyncIterator[Desk]:
 
 async def _refused_socket(visitor: Visitor) -> int:
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await visitor.http.ws_connect(visitor.ws_url())
+        await visitor.http.ws_connect(await visitor.ws_url())
     return refused.value.status
 
 
 async def test_sockets_and_long_polls_are_capped_per_session_and_per_address(capped: Desk) -> None:
     visitor = await Visitor(capped.http, capped.base_url).start()
-    sockets = [await capped.http.ws_connect(visitor.ws_url()) for _ in range(3)]
+    sockets = [await capped.http.ws_connect(await visitor.ws_url()) for _ in range(3)]
     assert await _refused_socket(visitor) == 429
     async with capped.http.get(f"{capped.base_url}/api/chat/events", headers=visitor.auth, params={
             "session_id": visitor.session_id, "after": "0", "timeout": "1"}) as response:
         assert response.status == 429 and (await response.json())["error"] == "too_many_connections"
     other = await Visitor(capped.http, capped.base_url).start()
-    sockets += [await capped.http.ws_connect(other.ws_url()) for _ in range(2)]
+    sockets += [await capped.http.ws_connect(await other.ws_url()) for _ in range(2)]
     assert await _refused_socket(other) == 429  # the address holds 5 now
     await sockets.pop().close()
     await asyncio.sleep(0.2)
-    sockets.append(await capped.http.ws_connect(other.ws_url()))  # a closed socket frees its place
+    sockets.append(await capped.http.ws_connect(await other.ws_url()))  # a closed socket frees its place
     for ws in sockets:
         await ws.close()
 
 
 async def test_one_new_event_is_read_once_for_all_of_a_sessions_sockets(capped: Desk) -> None:
     visitor = await Visitor(capped.http, capped.base_url).start()
-    sockets = [await capped.http.ws_connect(visitor.ws_url()) for _ in range(3)]
+    sockets = [await capped.http.ws_connect(await visitor.ws_url()) for _ in range(3)]
     await asyncio.sleep(0.3)  # each socket's own replay on connect is done
     service = capped.service
     reads: list[int] = []

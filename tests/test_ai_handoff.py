@@ -81,7 +81,7 @@ async def test_openai_backend_streams_pieces_and_summarizes_for_the_manager(
         desk = Desk(product=product, base_url=product.base_url, http=http)
         try:
             visitor = await Visitor(http, desk.base_url).start()
-            async with http.ws_connect(visitor.ws_url()) as ws:
+            async with http.ws_connect(await visitor.ws_url()) as ws:
                 await ws.send_json({"type": "user_message", "text": "Можно ли взять машину в аренду?",
                                     "client_message_id": "q1"})
                 frames = await ws_receive_until(ws, is_type("ai_message"), timeout=10)

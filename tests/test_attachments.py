@@ -46,12 +46,12 @@ async def test_visitor_document_reaches_the_manager_as_a_file(desk: Desk) -> Non
     await visitor.wait_for(lambda e: e["type"] == "manager_message" and "Получил" in e["text"])
 
     url = f"{desk.base_url}/api/chat/attachments/{attachment['id']}"
-    async with desk.http.get(url, params={"session_id": visitor.session_id, "token": visitor.token}) as response:
+    async with desk.http.get(desk.base_url + attachment["url"]) as response:  # the event's signed link
         assert response.status == 200 and await response.read() == PDF
         assert response.headers["Content-Type"] == "application/pdf"
         assert response.headers["Content-Disposition"].startswith("attachment;")
     other = await Visitor(desk.http, desk.base_url).start()
-    async with desk.http.get(url, params={"session_id": other.session_id, "token": other.token}) as response:
+    async with desk.http.get(url, params={"session_id": other.session_id}, headers=other.auth) as response:
         assert response.status == 404  # nobody else's chat files
     async with desk.http.get(url, params={"session_id": visitor.session_id}) as response:
         assert response.status == 401

@@ -150,7 +150,7 @@ async def test_hostile_frames_over_the_websocket_get_error_frames_and_the_socket
     product: Any, http: aiohttp.ClientSession
 ) -> None:
     visitor = await Visitor(http, product.base_url).start()
-    async with http.ws_connect(visitor.ws_url()) as ws:
+    async with http.ws_connect(await visitor.ws_url()) as ws:
         # As deep as a frame within the socket's 64 KB message cap can be (a bigger frame closes it by protocol).
         frames = ['{"a":' + "[" * 60_000,
                   json.dumps({"type": "user_message", "text": "a\x00b", "client_message_id": "m1"}),

@@ -197,7 +197,7 @@ async def test_relay_over_websocket_and_resume_without_gaps(desk: Desk) -> None:
     await go_online(desk, MANAGER)
     visitor = await Visitor(desk.http, desk.base_url).start()
     await accepted_chat(desk, visitor)
-    async with desk.http.ws_connect(visitor.ws_url()) as ws:
+    async with desk.http.ws_connect(await visitor.ws_url()) as ws:
         replay = await ws_receive_until(ws, lambda f: f.get("chat", {}).get("status") == "assigned")
         assert [f["id"] for f in replay] == sorted(f["id"] for f in replay)
         await ws.send_json({"type": "user_message", "text": "Через сокет", "client_message_id": "c-1"})
@@ -219,7 +219,7 @@ async def test_relay_over_websocket_and_resume_without_gaps(desk: Desk) -> None:
     await desk.fake.send_message(MANAGER, "Пока вас не было 2")
     await eventually(lambda: ChatMessage.select().where(ChatMessage.sender == "manager").aio_count(), 5)
     await eventually(_count_manager_messages(3))
-    async with desk.http.ws_connect(visitor.ws_url(after=last_id)) as ws:
+    async with desk.http.ws_connect(await visitor.ws_url(after=last_id)) as ws:
         frames = await ws_receive_until(ws, lambda f: "Пока вас не было 2" in f.get("text", ""))
         stored = [f for f in frames if "id" in f]
         assert [f["text"] for f in stored] == ["Пока вас не было 1", "Пока вас не было 2"]

@@ -107,7 +107,7 @@ async def test_shutdown_answers_long_polls_and_closes_websockets_politely(clean_
     product = await start_desk(clean_database)
     async with aiohttp.ClientSession() as http:
         visitor = await Visitor(http, product.base_url).start()
-        ws = await http.ws_connect(visitor.ws_url())
+        ws = await http.ws_connect(await visitor.ws_url())
         reading = asyncio.create_task(ws.receive())  # a browser is always listening on its socket
         waiting = asyncio.create_task(visitor.poll(timeout=25))
         await asyncio.sleep(0.3)

@@ -121,9 +121,9 @@ async def test_cross_origin_widget_calls_are_allowed(desk: Desk) -> None:
 async def test_websocket_rejects_bad_tokens_and_bad_frames(desk: Desk) -> None:
     visitor = await Visitor(desk.http, desk.base_url).start()
     with pytest.raises(aiohttp.WSServerHandshakeError) as handshake:
-        await desk.http.ws_connect(visitor.ws_url().replace(visitor.token, "forged"))
-    assert handshake.value.status == 403
-    async with desk.http.ws_connect(visitor.ws_url()) as ws:
+        await desk.http.ws_connect((await visitor.ws_url()).replace("ticket=", "ticket=0"))
+    assert handshake.value.status == 401
+    async with desk.http.ws_connect(await visitor.ws_url()) as ws:
         await ws.send_str("{not json")
         assert (await ws_receive_until(ws, lambda f: f["type"] == "error"))[-1]["error"] == "invalid_json"
         await ws.send_json({"type": "subscribe"})
@@ -151,6 +151,6 @@ async def test_websocket_replays_a_long_history_in_full(desk: Desk) -> None:
     session = await VisitorSession.aio_get(VisitorSession.session_id == visitor.session_id)
     for n in range(450):  # longer than one replay page
         await ChatMessage.aio_create(session=session.id, sender="user", text=f"m{n}")
-    async with desk.http.ws_connect(visitor.ws_url()) as ws:
+    async with desk.http.ws_connect(await visitor.ws_url()) as ws:
         frames = await ws_receive_until(ws, lambda f: f.get("text") == "m449")
     assert [f["text"] for f in frames] == [f"m{n}" for n in range(450)]

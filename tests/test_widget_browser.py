@@ -450,6 +450,25 @@ def test_rejected_session_is_dropped_for_a_new_one(live_server: LiveServer, page
     assert_matches_server(live_server, page)
 
 
+def test_an_expired_session_is_replaced_gracefully(live_server: LiveServer, page: Page) -> None:
+    import datetime as dt
+
+    from models import VisitorSession, utcnow
+
+    page.goto(live_server.base_url + "/")
+    open_chat(page)
+    ask_ai(page, "Какие документы нужны?")
+    old = stored_session(page)["sid"]
+    live_server.call(VisitorSession.update(last_seen_at=utcnow() - dt.timedelta(days=31)).where(
+        VisitorSession.session_id == old).aio_execute())
+    page.reload()
+    expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "ws")
+    assert stored_session(page)["sid"] != old  # 401 session_expired: a new session was started
+    expect(page.locator(".ilpo-msg[data-id]")).to_have_count(0)
+    ask_ai(page, "Сколько стоит аренда?")
+    assert_matches_server(live_server, page)
+
+
 def test_unread_badge_title_flash_and_keyboard(live_server: LiveServer, page: Page) -> None:
     manager_online(live_server)
     page.goto(live_server.base_url + "/")

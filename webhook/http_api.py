@@ -27,13 +27,14 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 # SupportError.code (and AttachmentRejected.code) → HTTP status; the one mapping for every JSON API.
 STATUS_BY_CODE: dict[str, int] = {
     "session_not_found": 404, "chat_not_found": 404, "file_not_found": 404,
-    "invalid_token": 403, "forbidden": 403,
+    "invalid_token": 403, "forbidden": 403, "session_expired": 401,
     "already_taken": 409, "chat_closed": 409, "already_rated": 409,
     "file_too_large": 413, "unsupported_file": 415, "empty_file": 400,
 }
 DEFAULT_MESSAGES: dict[str, str] = {
     "session_not_found": "Unknown session; start a new one.",
     "invalid_token": "The token does not match this session.",
+    "session_expired": "This chat session has expired; start a new one.",
     "chat_not_found": "No such chat.",
     "forbidden": "Not allowed.",
     "already_taken": "Another manager has this chat already.",

@@ -22,6 +22,7 @@ from support.events import HUB, message_event
 from support.service import SERVICE
 from support.texts import error_text
 from webhook.http_api import MAX_ID, ApiError, as_api_error, bearer_token, parse_id, parse_int, read_json
+from widget.credentials import CREDENTIALS, Credentials
 from widget.guard import (
     CAPS,
     SHARED_READS,
@@ -109,7 +110,7 @@ def first_problem(exc: ValidationError) -> tuple[str, str]:
 
 async def authenticate(request: web.Request, session_id: str) -> VisitorSession:
     """The session the bearer token opens; SessionNotFound / InvalidToken become 404 / 403 in the middleware."""
-    token = bearer_token(request, query_fallback=True)
+    token = bearer_token(request)
     if not token:
         raise ApiError(401, "missing_token", "Authorization: Bearer <token> is required.")
     return await request.app[SERVICE].visitors.authenticate(session_id, token)
@@ -148,7 +149,7 @@ async def send_message(request: web.Request) -> web.Response:
     message = await request.app[SERVICE].relay.visitor_message(
         session, body.text, client_message_id=body.client_message_id
     )
-    return web.json_response(message_event(message))
+    return web.json_response(_linked(request, session, message_event(message)))
 
 
 async def transfer_to_manager(request: web.Request) -> web.Response:
@@ -204,7 +205,7 @@ async def upload_file(request: web.Request) -> web.Response:
         )
     finally:
         temp.unlink(missing_ok=True)  # kept only if the store moved it into place
-    return web.json_response(message_event(message))
+    return web.json_response(_linked(request, session, message_event(message)))
 
 
 MULTIPART_OVERHEAD = 64 * 1024  # headers, boundaries and the small text fields around the file
@@ -223,18 +224,29 @@ async def _stream_to(part: BodyPartReader, path: Path, limit: int, too_large: Ap
 
 
 async def download_file(request: web.Request) -> web.StreamResponse:
-    session = await authenticate(request, _session_param(request))
+    """The file, for its session: by a signed link from an event (an <img src>), or with the bearer token."""
+    session_id = _session_param(request)
     not_found = ApiError(404, "file_not_found", "No such file in this chat.")
     try:
         attachment_id = parse_id(request.match_info["attachment_id"], "attachment_id")
+    except ApiError:
+        raise not_found from None
+    if "sig" in request.query:
+        if not request.app[CREDENTIALS].check_attachment(
+                session_id, attachment_id, request.query.get("expires", ""), request.query["sig"]):
+            raise ApiError(403, "link_expired", "This file link has expired or is not valid; reload the chat.")
+        session = await request.app[SERVICE].visitors.session_by_id(session_id)
+    else:
+        session = await authenticate(request, session_id)
+    try:
         attachment, path = await request.app[SERVICE].visitors.attachment_for(session, attachment_id)
-    except (ApiError, ChatNotFound):
+    except ChatNotFound:
         raise not_found from None
     disposition = "inline" if attachment.content_type.startswith("image/") else "attachment"
     return web.FileResponse(path, headers={
         "Content-Type": attachment.content_type,
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}",
-        "Cache-Control": "private, max-age=86400",
+        "Cache-Control": "private, max-age=1800",
         "X-Content-Type-Options": "nosniff",
     })
 
@@ -275,9 +287,21 @@ def _seconds_param(request: web.Request, name: str, default: float, high: float)
 
 def _read_events(request: web.Request, session: VisitorSession, after: int, limit: int = REPLAY_PAGE) -> Any:
     """The events after `after`, read once for all of the session's connections that ask at the same moment."""
-    service = request.app[SERVICE]
-    return request.app[SHARED_READS].read(
-        (session.id, after, limit), lambda: service.visitors.events_after(session, after, limit=limit))
+    visitors = request.app[SERVICE].visitors
+
+    async def load() -> list[dict[str, Any]]:
+        return [_linked(request, session, event) for event in await visitors.events_after(session, after, limit=limit)]
+
+    return request.app[SHARED_READS].read((session.id, after, limit), load)
+
+
+def _linked(request: web.Request, session: VisitorSession, event: dict[str, Any]) -> dict[str, Any]:
+    """The event with a short-lived signed link to its file, so no token needs to be put in a URL."""
+    attachment = event.get("attachment")
+    if not isinstance(attachment, dict) or "id" not in attachment:
+        return event
+    url = request.app[CREDENTIALS].attachment_path(session.session_id, int(attachment["id"]))
+    return {**event, "attachment": {**attachment, "url": url}}
 
 
 def _held(request: web.Request, session: VisitorSession) -> contextlib.AbstractContextManager[None]:
@@ -312,8 +336,24 @@ async def events(request: web.Request) -> web.Response:
     return web.json_response({"events": found})
 
 
+async def websocket_ticket(request: web.Request) -> web.Response:
+    """A single-use ticket, valid for a minute, to open the WebSocket: the token itself stays out of the URL."""
+    body = await parse_body(request, SessionBody)
+    session = await authenticate(request, body.session_id)
+    credentials = request.app[CREDENTIALS]
+    return web.json_response({"ticket": credentials.ticket(session.session_id),
+                              "expires_in": credentials.ticket_seconds})
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
-    session = await authenticate(request, _session_param(request))
+    """GET /api/chat/ws?session_id=&ticket=&after= (the ticket from POST /api/chat/ws-ticket)."""
+    session_id = _session_param(request)
+    ticket = request.query.get("ticket", "")
+    if not ticket:
+        raise ApiError(401, "missing_ticket", "Open the socket with a ticket from POST /api/chat/ws-ticket.")
+    if not request.app[CREDENTIALS].redeem(session_id, ticket):
+        raise ApiError(401, "invalid_ticket", "The ticket is used, expired or not for this session; get a new one.")
+    session = await request.app[SERVICE].visitors.session_by_id(session_id)
     after = parse_int(request.query.get("after"), "after", default=0, low=0, high=MAX_ID)
     with _held(request, session):
         return await _serve_socket(request, session, after)
@@ -419,6 +459,7 @@ def setup_api(app: web.Application) -> None:
     app[CAPS] = ConnectionCaps(http.connections_per_session, http.connections_per_address)
     app[SHARED_READS] = SharedReads()
     app[TRUSTED_PROXIES] = parse_networks(http.trusted_proxies)
+    app[CREDENTIALS] = Credentials(http.link_secret)
     app[RATE_LIMITER] = RateLimiter(app[SETTINGS].support.messages_per_minute)
     app[WEBSOCKETS] = weakref.WeakSet()
     app.router.add_post("/api/chat/start", start_chat)
@@ -430,5 +471,6 @@ def setup_api(app: web.Application) -> None:
     app.router.add_get("/api/chat/attachments/{attachment_id}", download_file)
     app.router.add_get("/api/chat/events", events)
     app.router.add_get("/api/chat/ws", websocket)
+    app.router.add_post("/api/chat/ws-ticket", websocket_ticket)
     app.on_shutdown.append(close_websockets)
     app.middlewares.append(localised_errors)  # innermost: it sees the handlers' own refusals

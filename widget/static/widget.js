@@ -285,7 +285,7 @@
   }
 
   function fileEl(a) {
-    var url = BASE + '/api/chat/attachments/' + a.id + '?' + qs({ session_id: S.sid, token: S.token });
+    var url = BASE + a.url;
     var link = h('a', 'ilpo-file', null, { href: url, target: '_blank', rel: 'noopener' });
     if (/^image\/(jpeg|png|webp)$/.test(a.content_type)) {
       var img = link.appendChild(h('img', null, null, { src: url, alt: a.name }));
@@ -623,8 +623,11 @@
         if (wsFails >= 2) { wsProbeAt = Date.now() + 60000; longPoll(g); } else retryLater(g);
       }, function () { retryLater(g); });
     }
+    // A one-time ticket keeps the token out of the URL
+    api('POST', '/api/chat/ws-ticket', { session_id: S.sid }).then(function (t) {
+    if (g !== gen) return;
     try {
-      sock = new WebSocket(WSBASE + '/api/chat/ws?' + qs({ session_id: S.sid, token: S.token, after: S.last }));
+      sock = new WebSocket(WSBASE + '/api/chat/ws?' + qs({ session_id: S.sid, ticket: t.ticket, after: S.last }));
     } catch (e) {
       wsFails = 2;
       return longPoll(g);
@@ -657,6 +660,7 @@
       commit();
     };
     sock.onclose = closed;
+    }, closed);
   }
 
   function longPoll(g) {
