@@ -54,21 +54,21 @@ async def test_one_new_event_is_read_once_for_all_of_a_sessions_sockets(capped: 
     visitor = await Visitor(capped.http, capped.base_url).start()
     sockets = [await capped.http.ws_connect(await visitor.ws_url()) for _ in range(3)]
     await asyncio.sleep(0.3)  # each socket's own replay on connect is done
-    service = capped.service
+    visitors = capped.service.visitors
     reads: list[int] = []
-    original = service.events_after
+    original = visitors.events_after
 
     async def counting(session: Any, after: int, limit: int = 200) -> list[dict[str, Any]]:
         reads.append(after)
         return await original(session, after, limit=limit)
 
-    service.events_after = counting
+    visitors.events_after = counting
     try:
         sent = await visitor.send("один раз")
         for ws in sockets:
             await ws_receive_until(ws, lambda f, i=sent["id"]: f.get("id") == i)
     finally:
-        service.events_after = original
+        visitors.events_after = original
     # The AI's answer may wake the sockets once more; what matters is one read per wake-up, not one per socket.
     assert len(reads) == len(set(reads)), reads
     for ws in sockets:
