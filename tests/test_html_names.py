@@ -30,7 +30,7 @@ async def test_names_with_html_characters_are_escaped_in_every_bot_text(desk: De
     assert "Ann <b> & Co" in done.text
     handed = await desk.fake.wait_for_message(ANN.id, lambda m: "передал" in (m.text or ""))
     assert "Tom & <Jerry>" in handed.text and "Note <i>unclosed & raw" in handed.text
-    told = await visitor.wait_for(lambda e: "переключили" in e["text"])
+    told = await visitor.wait_for(lambda e: "Ann <b> & Co" in e["text"])
     assert told["chat"]["manager"] == "Ann <b> & Co"
 
     # Every text the bot sent passes a parser as strict as Telegram's; none is the "something went wrong" reply.
