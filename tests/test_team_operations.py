@@ -22,6 +22,8 @@ async def accept_new_chat(desk: Desk, visitor: Visitor, manager=MANAGER) -> int:
     offer = await offer_to(desk, manager)
     await press(desk, manager, offer.message_id, "✅ Принять чат")
     await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
+    # The offer becomes the chat card (with its buttons) through the outbox, which may still be on its way.
+    await eventually(lambda: any("🔚 Завершить" in m.button_texts for m in desk.fake.messages(manager.id)))
     return int(result["support_chat_id"])
 
 
@@ -120,8 +122,6 @@ async def test_transfer_to_a_colleague_with_a_note(desk: Desk) -> None:
     await go_online(desk, MANAGER)
     visitor = await Visitor(desk.http, desk.base_url).start()
     chat_id = await accept_new_chat(desk, visitor)
-    # The offer becomes the chat card through the outbox, which may still be on its way.
-    await eventually(lambda: any("↪️ Передать" in m.button_texts for m in desk.fake.messages(MANAGER.id)))
     card = next(m for m in desk.fake.messages(MANAGER.id) if "↪️ Передать" in m.button_texts)
     answer = await press(desk, MANAGER, card.message_id, "↪️ Передать")
     assert answer["show_alert"] is True and "некому" in answer["text"]  # nobody else online yet

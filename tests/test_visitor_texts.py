@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def refuse_script(visitor: Visitor, language: str | None) -> tuple[int, dict[str, str]]:
     form = aiohttp.FormData()
-    form.add_field("session_id", visitor.session_id)
     form.add_field("file", b"#!/bin/sh\necho hi\n", filename="run.sh", content_type="application/pdf")
     headers = dict(visitor.auth)
     if language:
         headers["Accept-Language"] = language
-    async with visitor.http.post(f"{visitor.base_url}/api/chat/upload", data=form, headers=headers) as response:
+    async with visitor.http.post(f"{visitor.base_url}/api/chat/upload", data=form, headers=headers,
+                                 params={"session_id": visitor.session_id}) as response:
         return response.status, await response.json()
 
 
@@ -46,11 +46,12 @@ async def test_a_refusal_speaks_the_widgets_language(desk: Desk) -> None:
 
 def test_every_refusal_the_widget_can_meet_has_its_words() -> None:
     """A new error code in the widget's API or the file checks must come with its Russian and English text."""
-    sources = [ROOT / "widget" / "api.py", ROOT / "support" / "attachments.py", ROOT / "support" / "service.py"]
+    sources = [ROOT / "widget" / "api.py", ROOT / "widget" / "guard.py", ROOT / "support" / "attachments.py",
+               ROOT / "support" / "service.py", ROOT / "webhook" / "http_api.py"]
     raised = set()
     for source in sources:
         text = source.read_text(encoding="utf-8")
-        raised |= set(re.findall(r'api_error\(\s*\w+,\s*"([a-z_]+)"', text))
+        raised |= set(re.findall(r'(?:api_error|ApiError)\(\s*\w+,\s*"([a-z_]+)"', text))
         raised |= set(re.findall(r'AttachmentRejected\("([a-z_]+)"', text))
         raised |= set(re.findall(r'"error": "([a-z_]+)"', text))
     assert raised and raised <= known_error_codes(), raised - known_error_codes()

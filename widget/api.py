@@ -169,7 +169,7 @@ async def upload_file(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_body", "Send the file as multipart/form-data.")
     store = request.app[SERVICE].attachments
     if store is None:
-        raise ApiError(415, "unsupported_file", "This desk does not take files.")
+        raise ApiError(415, "uploads_disabled", "This desk does not take files.")
     session = await authenticate(request, _session_param(request))
     limit = store.max_bytes
     too_large = ApiError(413, "file_too_large", f"Files may be at most {limit // (1024 * 1024)} MB.", limit=limit)
