@@ -113,13 +113,19 @@ class DeliveryWorker(abc.ABC):
         """Before the first round: settle rows an earlier process left half-done (none by default)."""
 
     async def _run(self) -> None:
-        try:
-            await self._recover()
-        except Exception:
-            log.exception("%s: could not settle the rows left in flight by the last run", self.name)
+        sending = False  # this process is the sender (always, alone; the leader, among several)
         while not self._stopping:
+            admitted = self._admitted()
+            if admitted and not sending:
+                # Becoming the sender: what a previous sender (a dead process, or this one before a restart)
+                # left in flight is settled first.
+                try:
+                    await self._recover()
+                except Exception:
+                    log.exception("%s: could not settle the rows left in flight by the last sender", self.name)
+            sending = admitted
             try:
-                delivered, next_due = await self.deliver_due() if self._admitted() else (0, self.idle_poll_seconds)
+                delivered, next_due = await self.deliver_due() if admitted else (0, self.idle_poll_seconds)
             except Exception:
                 log.exception("%s round failed; retrying shortly", self.name)
                 delivered, next_due = 0, self.idle_poll_seconds
