@@ -236,7 +236,7 @@ class SocketVisitor:
     async def _run(self) -> None:
         while True:
             try:
-                async with self.visitor.http.ws_connect(self.visitor.ws_url(after=self.last_id)) as ws:
+                async with self.visitor.http.ws_connect(await self.visitor.ws_url(after=self.last_id)) as ws:
                     self.connections += 1
                     async for message in ws:
                         if message.type == aiohttp.WSMsgType.TEXT:

@@ -235,7 +235,7 @@ async def test_visitor_typing_shows_in_the_topic_throttled(topic_desk: Desk) -> 
     await take(desk, visitor, "Глеб")
     thread = await topic_of(desk, MANAGER, "Глеб")
     await card_in(desk, MANAGER, thread)
-    async with desk.http.ws_connect(visitor.ws_url()) as ws:
+    async with desk.http.ws_connect(await visitor.ws_url()) as ws:
         for _ in range(5):
             await ws.send_str(json.dumps({"type": "typing"}))
         await ws.send_str(json.dumps({"type": "ping"}))
@@ -246,6 +246,6 @@ async def test_visitor_typing_shows_in_the_topic_throttled(topic_desk: Desk) -> 
     assert [a.action for a in actions] == ["typing"]
     assert desk.fake.chat_actions(MANAGER.id) == []  # the general thread shows nothing
     desk.service.topics.typing_interval = 0  # as if four seconds had passed
-    async with desk.http.ws_connect(visitor.ws_url()) as ws:
+    async with desk.http.ws_connect(await visitor.ws_url()) as ws:
         await ws.send_str(json.dumps({"type": "typing"}))
         await eventually(lambda: len(desk.fake.chat_actions(MANAGER.id, thread)) == 2)

@@ -97,9 +97,9 @@ async def test_the_visitor_gets_the_conversation_with_both_parts_and_file_links(
     await visitor.send("Как подключиться к парку?")
     await visitor.wait_for(lambda e: e["type"] == "ai_message")
     form = aiohttp.FormData()
-    form.add_field("session_id", visitor.session_id)
     form.add_field("file", PDF, filename="права.pdf", content_type="application/pdf")
-    async with mail_desk.http.post(f"{mail_desk.base_url}/api/chat/upload", data=form, headers=visitor.auth) as r:
+    async with mail_desk.http.post(f"{mail_desk.base_url}/api/chat/upload", data=form, headers=visitor.auth,
+                                   params={"session_id": visitor.session_id}) as r:
         assert r.status == 200, await r.text()
 
     assert await ask_transcript(visitor, "not-an-address") == (400, {

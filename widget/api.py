@@ -22,7 +22,7 @@ from support.events import HUB, message_event
 from support.service import SERVICE
 from support.texts import error_text
 from webhook.http_api import MAX_ID, ApiError, as_api_error, bearer_token, parse_id, parse_int, read_json
-from widget.credentials import CREDENTIALS, Credentials
+from widget.credentials import CREDENTIALS, Credentials, signing_secret
 from widget.guard import (
     CAPS,
     SHARED_READS,
@@ -459,7 +459,7 @@ def setup_api(app: web.Application) -> None:
     app[CAPS] = ConnectionCaps(http.connections_per_session, http.connections_per_address)
     app[SHARED_READS] = SharedReads()
     app[TRUSTED_PROXIES] = parse_networks(http.trusted_proxies)
-    app[CREDENTIALS] = Credentials(http.link_secret)
+    app[CREDENTIALS] = Credentials(signing_secret(http.link_secret, app[SETTINGS].telegram.bot_token))
     app[RATE_LIMITER] = RateLimiter(app[SETTINGS].support.messages_per_minute)
     app[WEBSOCKETS] = weakref.WeakSet()
     app.router.add_post("/api/chat/start", start_chat)

@@ -15,9 +15,18 @@ LINK_SECONDS = 30 * 60
 TICKET_SECONDS = 60
 
 
+def signing_secret(link_secret: str, bot_token: str) -> str:
+    """`[http] link_secret` if set; else a key derived from the bot token, which every process of one desk
+    shares and nobody else knows (an HMAC of it reveals nothing of it); else, in the sandbox, a random one."""
+    if link_secret:
+        return link_secret
+    if bot_token:
+        return hmac.new(bot_token.encode(), b"ilpo widget links and tickets", hashlib.sha256).hexdigest()
+    return ""
+
+
 class Credentials:
-    """Signs with one secret; set `[http] link_secret` when several processes serve the widget, else each
-    process's random secret only vouches for its own links."""
+    """Signs with one secret (see signing_secret); an empty one is replaced by a random secret of this process."""
 
     def __init__(self, secret: str = "", *, link_seconds: int = LINK_SECONDS, ticket_seconds: int = TICKET_SECONDS
                  ) -> None:
