@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+import aiosqlite
 import peewee
 import peewee_async
 from peewee_async.connection import connection_context
+from peewee_async.pool import AioSqlitePool, AioSqlitePoolBackend
 
 from core.paths import PROJECT_ROOT
 
@@ -74,13 +76,65 @@ def parse_database_url(url: str) -> DatabaseURL:
     )
 
 
+# Per connection, at open: WAL lets readers run beside the one writer; in WAL, synchronous=NORMAL syncs at
+# checkpoints instead of at every commit (a power cut may lose the last commits, never corrupts the file).
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+
+
+class SqliteConnectionPool(AioSqlitePool):
+    """Keeps aiosqlite connections open between queries.
+
+    peewee-async's own SQLite "pool" opens a connection (a thread, the file, the schema) for every query and
+    closes it after; reusing them is most of the cost of a message on SQLite. A connection left inside a
+    transaction (a failed COMMIT) is closed rather than handed to the next caller.
+    """
+
+    def __init__(self, database: str, *, max_idle: int, **connect_params: Any) -> None:
+        super().__init__(database, **connect_params)
+        self.max_idle = max_idle
+        self._idle: list[Any] = []
+
+    async def acquire(self) -> Any:
+        if self._closed:
+            raise RuntimeError("Cannot acquire connection after closing pool")
+        if self._idle:
+            return self._idle.pop()
+        connection = await aiosqlite.connect(database=self.database, isolation_level=None, **self.connect_params)
+        for pragma in SQLITE_PRAGMAS:
+            await connection.execute(pragma)
+        return connection
+
+    async def release(self, conn: Any) -> None:
+        if self._closed or conn.in_transaction or len(self._idle) >= self.max_idle:
+            await conn.close()
+        else:
+            self._idle.append(conn)
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
+
+
+class SqlitePoolBackend(AioSqlitePoolBackend):
+    async def create(self) -> None:
+        params = dict(self.connect_params)
+        max_idle = int(params.pop("pool_size", 10))
+        self.pool = SqliteConnectionPool(database=self.database, max_idle=max_idle, **params)
+
+
+class PooledSqliteDatabase(peewee_async.SqliteDatabase):  # type: ignore[misc]
+    pool_backend_cls = SqlitePoolBackend
+
+
 def make_database(url: str, pool_size: int = 10) -> peewee_async.AioDatabase:
     """An async peewee database for the URL; sync queries stay forbidden so nothing blocks the loop."""
     parsed = parse_database_url(url)
     if parsed.engine == "sqlite":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # sqlite3's `timeout` is the busy timeout: a writer waits for the lock instead of failing at once.
-        return peewee_async.SqliteDatabase(parsed.database, timeout=15)
+        return PooledSqliteDatabase(parsed.database, timeout=15, pool_params={"pool_size": pool_size})
     return peewee_async.PostgresqlDatabase(
         parsed.database,
         user=parsed.user,
