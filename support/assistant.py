@@ -61,6 +61,8 @@ class Assistant:
                 change.wake(session.id)
             if chat is not None:
                 return Needs.NOTHING  # waiting for a manager already: no need to offer one
+            if answer.confident:
+                return Needs.NOTHING  # an answered question ends any streak of misses: nothing to read
             recent = await ChatMessage.select(ChatMessage.meta).where(
                 (ChatMessage.session == session.id) & (ChatMessage.sender == Sender.AI)
             ).order_by(ChatMessage.id.desc()).limit(self.advisor.misses_in_a_row + 1).aio_execute()

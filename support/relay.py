@@ -7,6 +7,7 @@ managers are one transaction; a manager's reply is a row the widget reads by eve
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from support.store import ChatStore
 from support.topics import Marker, Topics
 
 log = logging.getLogger("support")
+
+LAST_SEEN_PRECISION = dt.timedelta(seconds=60)
 
 
 class Relay:
@@ -86,7 +89,12 @@ class Relay:
                     raise
                 return existing
             change.wake(session.id)
-            await VisitorSession.update(last_seen_at=utcnow()).where(VisitorSession.id == session.id).aio_execute()
+            now = utcnow()
+            if session.last_seen_at is None or now - session.last_seen_at >= LAST_SEEN_PRECISION:
+                # A minute is precise enough for "last seen" and for expiring idle sessions; a write per
+                # message in a busy chat is not worth it.
+                await VisitorSession.update(last_seen_at=now).where(VisitorSession.id == session.id).aio_execute()
+                session.last_seen_at = now
             if chat is not None:
                 await SupportChat.update(last_activity_at=utcnow(), idle_warned_at=None).where(
                     SupportChat.id == chat.id).aio_execute()
