@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 from collections.abc import AsyncIterator
@@ -82,46 +83,90 @@ SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 
 
 class SqliteConnectionPool(AioSqlitePool):
-    """Keeps aiosqlite connections open between queries.
+    """Keeps at most `size` aiosqlite connections open between queries; callers beyond that wait their turn.
 
     peewee-async's own SQLite "pool" opens a connection (a thread, the file, the schema) for every query and
     closes it after; reusing them is most of the cost of a message on SQLite. A connection left inside a
-    transaction (a failed COMMIT) is closed rather than handed to the next caller.
+    transaction (a failed COMMIT) is closed rather than handed to the next caller. Waiting cannot deadlock:
+    outside `transaction()` a connection is held for one statement only.
     """
 
-    def __init__(self, database: str, *, max_idle: int, **connect_params: Any) -> None:
+    def __init__(self, database: str, *, size: int, **connect_params: Any) -> None:
         super().__init__(database, **connect_params)
-        self.max_idle = max_idle
+        self.size = max(1, size)
         self._idle: list[Any] = []
+        self._open = 0
+        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
 
     async def acquire(self) -> Any:
-        if self._closed:
-            raise RuntimeError("Cannot acquire connection after closing pool")
-        if self._idle:
-            return self._idle.pop()
+        while True:
+            if self._closed:
+                raise RuntimeError("Cannot acquire connection after closing pool")
+            if self._idle:
+                return self._idle.pop()
+            if self._open < self.size:
+                self._open += 1
+                try:
+                    return await self._connect()
+                except BaseException:
+                    self._open -= 1
+                    self._wake(None)
+                    raise
+            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                connection = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    await self.release(waiter.result())  # handed over just as we were cancelled: pass it on
+                raise
+            if connection is not None:
+                return connection
+            # None: a connection was closed, so there is room to open one; go round again.
+
+    async def _connect(self) -> Any:
         connection = await aiosqlite.connect(database=self.database, isolation_level=None, **self.connect_params)
-        for pragma in SQLITE_PRAGMAS:
-            await connection.execute(pragma)
+        try:
+            for pragma in SQLITE_PRAGMAS:
+                await connection.execute(pragma)
+        except BaseException:
+            await connection.close()
+            raise
         return connection
 
+    def _wake(self, connection: Any) -> bool:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return True
+        return False
+
     async def release(self, conn: Any) -> None:
-        if self._closed or conn.in_transaction or len(self._idle) >= self.max_idle:
+        if self._closed or conn.in_transaction:
+            self._open -= 1
             await conn.close()
-        else:
+            self._wake(None)
+        elif not self._wake(conn):
             self._idle.append(conn)
 
     async def close(self) -> None:
         self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
+            self._open -= 1
             await connection.close()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(RuntimeError("Cannot acquire connection after closing pool"))
 
 
 class SqlitePoolBackend(AioSqlitePoolBackend):
     async def create(self) -> None:
         params = dict(self.connect_params)
-        max_idle = int(params.pop("pool_size", 10))
-        self.pool = SqliteConnectionPool(database=self.database, max_idle=max_idle, **params)
+        size = int(params.pop("pool_size", 10))
+        self.pool = SqliteConnectionPool(database=self.database, size=size, **params)
 
 
 class PooledSqliteDatabase(peewee_async.SqliteDatabase):  # type: ignore[misc]
