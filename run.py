@@ -52,6 +52,19 @@ def configure_logging(level: str) -> None:
     logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, threshold))
 
 
+def raise_open_files_limit() -> None:
+    """Every widget WebSocket is a file descriptor; the usual soft limit (1024) would refuse visitors long
+    before memory or CPU run out, so take what the hard limit allows."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("Open files limit stays at %s: %s", soft, exc)
+
+
 async def serve(settings: Settings, *, migrate: bool) -> None:
     from app.product import Product
 
@@ -104,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("Configuration is valid: %s", settings.model_dump(mode="json", exclude={"telegram": {
                 "bot_token", "webhook_secret"}, "ai": {"api_key"}}))
             return 0
+        raise_open_files_limit()
         asyncio.run(serve(settings, migrate=args.migrate))
     except UnmigratedDatabaseError as exc:
         log.error("%s", exc)
