@@ -9,7 +9,7 @@ import contextvars
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
@@ -323,3 +323,45 @@ def _sqlite_can_write(path: str) -> None:
         connection.execute("ROLLBACK")
     finally:
         connection.close()
+
+
+class PreparedSelect:
+    """A select of fixed shape whose SQL text is built once per database, not on every call.
+
+    peewee renders SQL in Python each time a query runs; for the few selects every request makes (the visitor's
+    session, their open chat) that rendering cost more than the query. `build(key)` returns the select for one
+    key value; the text rendered for a marker key is kept and run as a raw query with the real key in its place.
+    Only for keys stored as they are given (str, int): the marker must reach the parameters unchanged.
+    """
+
+    _MARKERS: ClassVar[dict[type, Any]] = {str: "\x00prepared-key\x00", int: -7_340_023_817_215}
+
+    def __init__(self, model: type[peewee.Model], build: Any) -> None:
+        self.model = model
+        self.build = build
+        self._prepared: dict[tuple[str, str, type], tuple[str, list[Any], list[int]]] = {}
+
+    def _sql(self, key_type: type) -> tuple[str, list[Any], list[int]]:
+        # The text depends on the dialect only (placeholders, quoting); the database may be a proxy.
+        db = self.model._meta.database
+        cache_key = (db.param, db.quote, key_type)
+        prepared = self._prepared.get(cache_key)
+        if prepared is None:
+            marker = self._MARKERS[key_type]
+            sql, params = self.build(marker).sql()
+            slots = [index for index, value in enumerate(params) if value == marker and type(value) is key_type]
+            if not slots:
+                raise ValueError("the key does not reach the query's parameters unchanged")
+            prepared = self._prepared[cache_key] = (sql, list(params), slots)
+        return prepared
+
+    async def rows(self, key: str | int) -> list[Any]:
+        sql, params, slots = self._sql(type(key))
+        values = list(params)
+        for slot in slots:
+            values[slot] = key
+        return list(await self.model.raw(sql, *values).aio_execute())
+
+    async def first(self, key: str | int) -> Any:
+        rows = await self.rows(key)
+        return rows[0] if rows else None

@@ -18,7 +18,7 @@ import peewee
 import peewee_async
 
 from core.config import SupportSettings
-from core.db import transaction
+from core.db import PreparedSelect, transaction
 from models import ChatMessage, ChatParticipant, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession
 from support.attachments import AttachmentRejected, AttachmentStore
 from support.context import visitor_context
@@ -35,6 +35,10 @@ NOTIFICATION_EXCHANGES = 3  # question → answer pairs in the new-chat card
 class TopicPlacement(Protocol):
     async def place(self, calls: list[OutgoingCall]) -> list[OutgoingCall]: ...
 
+
+# Asked with every visitor message and AI answer: the same select each time, rendered once.
+_OPEN_CHAT_OF = PreparedSelect(SupportChat, lambda key: SupportChat.select().where(
+    (SupportChat.session == key) & (SupportChat.status.in_(ChatStatus.OPEN))).limit(1))
 
 _current: contextvars.ContextVar[Change | None] = contextvars.ContextVar("support_change", default=None)
 
@@ -153,9 +157,7 @@ class ChatStore:
         return await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
 
     async def open_chat_of(self, session: VisitorSession) -> SupportChat | None:
-        return await SupportChat.aio_get_or_none(
-            (SupportChat.session == session.id) & (SupportChat.status.in_(ChatStatus.OPEN))
-        )
+        return await _OPEN_CHAT_OF.first(session.id)  # type: ignore[no-any-return]
 
     async def joined(self, chat: SupportChat, manager: Manager) -> bool:
         return bool(await ChatParticipant.select().where(

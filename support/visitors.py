@@ -14,6 +14,7 @@ from typing import Any
 import peewee
 
 from core.config import IdentitySettings
+from core.db import PreparedSelect
 from models import Attachment, ChatMessage, Manager, VisitorIdentity, VisitorSession, utcnow
 from support.context import add_page, sibling_session_ids
 from support.contracts import (
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 SESSION_TOUCH_INTERVAL = dt.timedelta(hours=1)
 
 # What a widget may show of another device's messages: the text, never the other session's chat state.
+# Every widget request reads its session: the same select each time, rendered once.
+_SESSION_BY_ID = PreparedSelect(VisitorSession, lambda key: VisitorSession.select().where(
+    VisitorSession.session_id == key).limit(1))
+
 _SHARED_KEYS = ("id", "type", "text", "html", "more_html", "author", "created_at", "attachment")
 
 
@@ -145,7 +150,7 @@ class Visitors:
 
     async def session_by_id(self, session_id: str) -> VisitorSession:
         """A live session (SessionNotFound, or SessionExpired after `visitor_session_idle_days` without a visit)."""
-        session = await VisitorSession.aio_get_or_none(VisitorSession.session_id == session_id)
+        session = await _SESSION_BY_ID.first(session_id)
         if session is None:
             raise SessionNotFound(session_id)
         idle = utcnow() - session.last_seen_at
