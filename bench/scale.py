@@ -517,7 +517,8 @@ def socket_client(base: str, ids_path: str, concurrency: int) -> None:
     asyncio.run(run())
 
 
-async def idle_sockets(server: Server, count: int, clients: int, probes: int, workdir: Path) -> dict[str, float]:
+async def idle_sockets(server: Server, count: int, clients: int, probes: int, workdir: Path,
+                       profile: Path | None = None, label: str = "") -> dict[str, float]:
     sessions = insert_sessions(server.url, count + 1)
     probe_sid, held = sessions[0], sessions[1:]
     async with aiohttp.ClientSession() as http:  # warm the server up so the baseline memory is a working one
@@ -525,6 +526,7 @@ async def idle_sockets(server: Server, count: int, clients: int, probes: int, wo
             await send(http, server.base, probe_sid, f"разогрев {n}")
     await asyncio.sleep(0.5)
     before = rss_kb(server.process.pid)
+    spy = await start_spy(server, 4, profile, f"{server.kind}-{label}-opening-sockets")
     chunk = -(-count // clients)
     processes = []
     for n in range(clients):
@@ -539,6 +541,8 @@ async def idle_sockets(server: Server, count: int, clients: int, probes: int, wo
             assert process.stdout is not None
             line = await asyncio.wait_for(process.stdout.readline(), timeout=180)
             reports.append(json.loads(line))
+        if spy is not None:
+            await spy.wait()
         open_seconds = max(report["seconds"] for report in reports)
         failures = sum(report["failures"] for report in reports)
         await asyncio.sleep(1)
@@ -632,9 +636,11 @@ async def part_relay(dbs: Databases, args: argparse.Namespace, workdir: Path) ->
 async def part_sockets(dbs: Databases, args: argparse.Namespace, workdir: Path) -> None:
     url = dbs.create()
     async with running(start_product(url, workdir, label=f"sockets-{dbs.engine}")) as srv:
-        product = await idle_sockets(srv, args.sockets, args.socket_clients, args.rounds, workdir)
+        product = await idle_sockets(srv, args.sockets, args.socket_clients, args.rounds, workdir, args.profile,
+                                     dbs.engine)
     async with running(start_bare(url, workdir)) as srv:
-        bare = await idle_sockets(srv, args.sockets, args.socket_clients, args.rounds, workdir)
+        bare = await idle_sockets(srv, args.sockets, args.socket_clients, args.rounds, workdir, args.profile,
+                                  dbs.engine)
     memory_ratio = product["per_socket_kb"] / bare["per_socket_kb"]
     print(f"[{dbs.engine}] {args.sockets} idle WebSockets from {args.socket_clients} client processes:")
     for name, r in (("bare aiohttp", bare), ("product", product)):
