@@ -97,6 +97,8 @@ def manager_accepts(server: LiveServer) -> SentMessage:
     answer = press(server, offer, ACCEPT)
     assert "ваш" in str(answer["text"]), answer
     server.call(server.fake.wait_for_message(MANAGER.id, lambda m: "Режим ответа" in (m.text or "")))
+    # The offer becomes the chat card by an edit the outbox may send after the reply-mode message: wait for it.
+    server.call(server.fake.wait_for_edit(MANAGER.id, offer.message_id, lambda m: CLOSE in m.button_texts))
     return offer
 
 
