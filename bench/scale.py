@@ -207,7 +207,7 @@ def bench_config(workdir: Path) -> Path:
     """config.toml with the per-session and per-address caps lifted: the bench is one address and many visitors."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     for key, value in (("sessions_per_minute", "1000000"), ("messages_per_minute", "1000000"),
-                       ("max_active_chats", "100")):
+                       ("max_active_chats", "100"), ("connections_per_address", "1000000")):
         text = re.sub(rf"(?m)^{key}\s*=.*$", f"{key} = {value}", text)
     path = workdir / "bench-config.toml"
     path.write_text(text, encoding="utf-8")
