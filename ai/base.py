@@ -29,6 +29,8 @@ class AIAnswer:
     # The whole entry (Markdown) when `text` is only the sentences of it that answer the question:
     # the widget offers it behind «Подробнее». Empty when the text is already all there is.
     more: str = ""
+    # Related questions the widget offers as quick-reply chips under this answer (in the answer's language).
+    chips: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -38,6 +40,8 @@ class Consultant(Protocol):
     def stream(self, question: str, history: Sequence[Turn], locale: str = "ru") -> AsyncIterator[str]: ...
 
     async def summarize(self, history: Sequence[Turn], locale: str = "ru") -> str | None: ...
+
+    def quick_replies(self, locale: str = "ru") -> list[str]: ...
 
 
 class AnswerStream(AsyncIterator[str]):

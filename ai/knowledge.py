@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ai import texts
@@ -46,6 +46,14 @@ _HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
 _EN_HEADING = re.compile(r"^###\s+EN:\s*(.+?)\s*#*\s*$", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
+# `<!-- chip -->` (or `<!-- chip: Text -->`) makes an entry one of the questions the widget offers when it opens;
+# `<!-- see also: Heading | Heading -->` names the entries offered as chips after its answer. Neither is search text.
+_DIRECTIVE = re.compile(r"<!--\s*(chip|see also)\s*(?::\s*(.*?))?\s*-->", re.IGNORECASE | re.DOTALL)
+MAX_QUICK_REPLIES = 4  # the widget's opening chips
+MAX_RELATED_CHIPS = 3  # chips after an answer
+# Beyond its "see also", an answer offers the entries the question matched nearly as well as the one answered:
+# a far second ("Медосмотр" for "какие документы нужны") shares a word, not a subject.
+RELATED_SCORE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,16 @@ class Entry:
     source: Path
     en_topic: str = ""  # the `### EN:` heading, when the entry has an English version
     en_body: str = ""
+    chip: bool = False  # one of the top questions, offered as a chip when the widget opens
+    chip_text: str = ""  # the chip's own wording (`<!-- chip: … -->`), else the heading
+    en_chip_text: str = ""  # the same under `### EN:`
+    see_also: tuple[str, ...] = ()  # headings of the entries to offer after this one's answer
+
+    def question(self, english: bool = False) -> str | None:
+        """What a chip for this entry says (and sends); None in English when the entry has no English text."""
+        if english:
+            return (self.en_chip_text or self.en_topic) if self.en_body else None
+        return self.chip_text or self.topic
 
     def markdown(self, english: bool = False) -> str:
         """The whole entry as the visitor sees it: heading and body, in English when asked and written."""
@@ -80,21 +98,30 @@ def parse_markdown(text: str, source: Path) -> list[Entry]:
     en_lines: list[str] = []
     in_fence = False
 
-    def clean(raw_lines: list[str]) -> tuple[str, str]:
+    def clean(raw_lines: list[str]) -> tuple[str, str, list[tuple[str, str]]]:
         raw = "\n".join(raw_lines).strip()
-        return re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", raw)).strip(), " ".join(_COMMENT.findall(raw))
+        directives = [(kind.lower(), (value or "").strip()) for kind, value in _DIRECTIVE.findall(raw)]
+        raw = _DIRECTIVE.sub("", raw)
+        return (re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", raw)).strip(), " ".join(_COMMENT.findall(raw)),
+                directives)
 
     def flush() -> None:
         if topic is None:
             return
-        body, hidden = clean(lines)
-        en_body, _ = clean(en_lines)
+        body, hidden, directives = clean(lines)
+        en_body, _, en_directives = clean(en_lines)
         if body:
             # The English text stays out of the index: it would double some entries' length and shift
             # BM25 for Russian questions; English questions already meet entries through the synonyms.
             search_text = f"{body}\n{hidden}"
+            chips = [value for kind, value in directives if kind == "chip"]
+            en_chips = [value for kind, value in en_directives if kind == "chip"]
+            see_also = tuple(name.strip() for kind, value in directives + en_directives if kind == "see also"
+                             for name in value.split("|") if name.strip())
             entries.append(Entry(topic=topic, body=body, search_text=search_text, source=source,
-                                 en_topic=en_topic if en_body else "", en_body=en_body))
+                                 en_topic=en_topic if en_body else "", en_body=en_body,
+                                 chip=bool(chips or en_chips), chip_text=next(filter(None, chips), ""),
+                                 en_chip_text=next(filter(None, en_chips), ""), see_also=see_also))
         else:
             log.warning("knowledge entry %r in %s has no text, skipped", topic, source)
 
@@ -309,6 +336,11 @@ class KnowledgeBase:
                 log.warning("knowledge base %s has no `## ` entries; every answer will offer a manager", self.path)
             else:
                 log.info("knowledge base %s loaded: %d entries", self.path, len(index.entries))
+            topics = {entry.topic for entry in index.entries}
+            for entry in index.entries:
+                missing = [name for name in entry.see_also if name not in topics]
+                if missing:
+                    log.warning("knowledge entry %r: see also %s, which the base lacks", entry.topic, missing)
             self._signature, self._index = signature, index
 
     @property
@@ -406,9 +438,16 @@ class KnowledgeConsultant:
         if quick is not None:
             return quick
         matches = self.retrieve(question, history, limit=5)
+        asked = self._asked_entry(question)
+        if asked is not None:
+            # A chip sends its entry's question verbatim: that entry answers it, whatever BM25 makes of the words
+            # (an English heading has only the synonyms to meet the Russian index by).
+            answer = self._entry_answer(asked, question, locale)
+            return replace(answer, chips=self.related_chips(asked, matches, locale))
         for match in matches:
             if match.coverage >= self.threshold:
-                return self._entry_answer(match.entry, question, locale)
+                answer = self._entry_answer(match.entry, question, locale)
+                return replace(answer, chips=self.related_chips(match.entry, matches, locale))
         suggestions = [m.entry.topic for m in matches[:3] if m.coverage > 0]
         return AIAnswer(text=texts.not_sure(locale, suggestions), confident=False, topics=())
 
@@ -426,6 +465,37 @@ class KnowledgeConsultant:
             short = f"{texts.russian_only_note()}\n\n{short}"
         more = "" if whole else full
         return AIAnswer(text=short, confident=True, topics=(entry.topic,), more=more)
+
+    def _asked_entry(self, question: str) -> Entry | None:
+        """The entry whose heading or chip text the question is, word for word."""
+        asked = _plain(question)
+        for entry in self.knowledge.index.entries:
+            if asked in {_plain(text) for text in (entry.topic, entry.question(), entry.en_topic,
+                                                   entry.question(english=True)) if text}:
+                return entry
+        return None
+
+    def quick_replies(self, locale: str = "ru") -> list[str]:
+        """The top questions (entries marked `<!-- chip -->`, in the base's order) the widget offers on opening."""
+        english = texts.is_english(locale)
+        found = [entry.question(english) for entry in self.knowledge.index.entries if entry.chip]
+        return [question for question in found if question][:MAX_QUICK_REPLIES]
+
+    def related_chips(self, answered: Entry, matches: Sequence[Match], locale: str = "ru") -> tuple[str, ...]:
+        """Questions to offer after `answered`'s answer: its "see also" entries, then the other entries this
+        question matched confidently. Each chip is an entry's own question, so sending it finds that entry."""
+        english = texts.is_english(locale)
+        by_topic = {entry.topic: entry for entry in self.knowledge.index.entries}
+        related = [by_topic[name] for name in answered.see_also if name in by_topic]
+        answered_score = next((m.score for m in matches if m.entry.topic == answered.topic), 0.0)
+        related += [m.entry for m in matches if m.coverage >= self.threshold
+                    and m.score >= RELATED_SCORE_SHARE * answered_score]
+        chips: list[str] = []
+        for entry in related:
+            question = entry.question(english)
+            if entry.topic != answered.topic and question and question not in chips:
+                chips.append(question)
+        return tuple(chips[:MAX_RELATED_CHIPS])
 
     def entry(self, topic: str, locale: str = "ru") -> str | None:
         """The whole entry with this heading, as «Подробнее» shows it; None when there is none (any more)."""
@@ -467,6 +537,10 @@ class KnowledgeConsultant:
         else:
             latest = next((q for q in reversed(questions) if not wants_small_talk(q)), questions[-1])
         return texts.extractive_summary(locale, latest, topics)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.casefold().replace("ё", "е").split()).rstrip("?!. ")
 
 
 def answer_locale(question: str, locale: str) -> str:

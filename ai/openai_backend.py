@@ -104,6 +104,9 @@ class OpenAIConsultant:
         lines = [line.strip() for line in content.splitlines() if line.strip()]
         return "\n".join(lines[:2]) or None
 
+    def quick_replies(self, locale: str = "ru") -> list[str]:
+        return self.fallback.quick_replies(locale)
+
     # -- prompt ---------------------------------------------------------------------------------
 
     def grounding(self, question: str, history: Sequence[Turn]) -> list[Match]:
@@ -184,7 +187,8 @@ class OpenAIConsultant:
             stream.result = self.fallback.consult(question, history, locale)
             yield stream.result.text
             return
-        stream.result = AIAnswer(text="".join(sent), confident=True, topics=topics)
+        chips = self.fallback.related_chips(grounding[0].entry, grounding, locale) if grounding else ()
+        stream.result = AIAnswer(text="".join(sent), confident=True, topics=topics, chips=chips)
 
     def _timeout(self) -> aiohttp.ClientTimeout:
         seconds = self.settings.timeout_seconds

@@ -56,7 +56,8 @@ class Assistant:
                 await ChatMessage.aio_create(
                     session=session.id, sender=Sender.AI, text=answer.text, support_chat=chat.id if chat else None,
                     meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics),
-                                     **({"more": answer.more} if answer.more else {})}, ensure_ascii=False),
+                                     **({"more": answer.more} if answer.more else {}),
+                                     **({"chips": list(answer.chips)} if answer.chips else {})}, ensure_ascii=False),
                 )
                 change.wake(session.id)
             if chat is not None:
@@ -71,6 +72,14 @@ class Assistant:
             if self.advisor.advise(confident).offer and not self.advisor.advise(confident[:-1]).offer:
                 return Needs.NOT_ANSWERED
             return Needs.NOTHING
+
+    def quick_replies(self, locale: str) -> list[str]:
+        """The questions the widget offers as chips when it opens; none rather than a broken start."""
+        try:
+            return list(self.consultant.quick_replies(locale))
+        except Exception:
+            log.exception("No quick replies from the AI consultant")
+            return []
 
     async def offer_manager(self, session: VisitorSession, needs: Needs) -> None:
         """Show the visitor the «talk to a person» offer (unless they already have a support chat)."""

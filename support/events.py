@@ -88,6 +88,8 @@ def message_event(message: ChatMessage) -> dict[str, Any]:
         event["attachment"] = meta["attachment"]
     if message.sender == Sender.AI and meta.get("more"):
         event["more_html"] = render_markdown(meta["more"])  # the whole entry, behind «Подробнее»
+    if message.sender == Sender.AI and meta.get("chips"):
+        event["chips"] = meta["chips"]  # related questions; the widget shows them under its latest message only
     if message.sender == Sender.SYSTEM and meta:
         if "status" in meta:
             event["chat"] = {key: value for key, value in meta.items()

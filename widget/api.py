@@ -139,7 +139,8 @@ async def start_chat(request: web.Request) -> web.Response:
         page_url=body.page_url, locale=body.locale, name=body.name, phone=body.phone,
         visit=body.visit(request.headers.get("User-Agent")),
     )
-    return web.json_response({"session_id": session.session_id, "token": token}, status=201)
+    chips = request.app[SERVICE].assistant.quick_replies(session.locale)
+    return web.json_response({"session_id": session.session_id, "token": token, "chips": chips}, status=201)
 
 
 async def send_message(request: web.Request) -> web.Response:
@@ -262,7 +263,8 @@ async def chat_state(request: web.Request) -> web.Response:
     session = await authenticate(request, _session_param(request))
     service = request.app[SERVICE]
     # "email": the widget offers the transcript by email only where SMTP is set up.
-    return web.json_response({**await service.visitors.state(session), "email": service.transcripts.enabled})
+    return web.json_response({**await service.visitors.state(session), "email": service.transcripts.enabled,
+                              "chips": service.assistant.quick_replies(session.locale)})
 
 
 def _session_param(request: web.Request) -> str:
