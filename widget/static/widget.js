@@ -310,6 +310,8 @@
     if (ev.type == 'message_edited') return void ((el = msgs.querySelector('[data-id="' + ev.message_id + '"] .ilpo-text')) && (el.innerHTML = ev.html, el.dataset.ed = L.ed));
     var cls = TYPES[ev.type];
     if (!cls) return; // unknown types are skipped, but their id still counts
+    // Chips belong to the latest message only: anything newer takes them away (or brings its own).
+    if (id > topId) { topId = id; S.c = dirty = 1; chips(ev.type === 'ai_message' && ev.chips); }
 
     var stick = nearBottom();
     if (!(ev.type === 'user_message' && ev.client_message_id && confirm(ev.client_message_id, id))) {
@@ -347,6 +349,23 @@
   }
 
   function commit() { if (dirty) { dirty = false; save(); } }
+
+  // Quick-reply chips: the top questions when the chat opens empty, related ones under the latest AI answer.
+  var chipBox = null, topId = 0;
+  function chips(list) {
+    if (chipBox) chipBox.remove();
+    chipBox = null;
+    if (!list || !list.length) return;
+    var stick = nearBottom();
+    chipBox = h('div', 'ilpo-chips');
+    list.slice(0, 4).forEach(function (t) {
+      chipBox.appendChild(h('button', 'ilpo-chip', t, { type: 'button' })).onclick = function () { send(t); };
+    });
+    msgs.insertBefore(chipBox, typing);
+    if (stick) toBottom();
+  }
+  // S.c: this session has messages, so a /state answer that overtakes their replay brings no opening chips.
+  function openingChips(list) { if (!S.c && !chipBox && !msgs.querySelector('[data-id],[data-cmid]')) chips(list); }
 
   // A streamed AI answer grows in a draft bubble (text only) until the stored ai_message replaces it.
   var draft = null, draftTimer;
@@ -491,8 +510,9 @@
       var data = { page_url: HERE.url, page_title: HERE.title, locale: LOC, referrer: S.ref || document.referrer.slice(0, 2000),
         tz_offset: -new Date().getTimezoneOffset(), pages: S.p || [] };
       starting = api('POST', '/api/chat/start', data).then(function (d) {
-        S.sid = d.session_id; S.token = d.token; S.last = 0; S.read = 0; S.p = S.ref = null;
+        S.sid = d.session_id; S.token = d.token; S.last = S.read = S.c = 0; S.p = S.ref = null;
         save();
+        openingChips(d.chips);
         connect();
         identify();
       }).finally(function () { starting = null; });
@@ -529,8 +549,11 @@
     S.mgr = next.mgr || null;
     S.last = 0;
     S.read = +next.read || 0;
+    S.c = next.c;
     save();
     seen = {};
+    topId = 0;
+    chips();
     unread = 0;
     showUnread();
     var old = msgs.querySelectorAll('.ilpo-msg[data-id]');
@@ -557,6 +580,7 @@
       lead = hoursClosed || st.managers_online === false;
       opensAt = st.opens_at || null;
       mailBtn.hidden = !(mail = !!st.email);
+      openingChips(st.chips);
       applyHours();
       if (v !== modeVer) return;
       var s = st.status;
@@ -765,15 +789,15 @@
       });
   }
 
-  function send() {
-    var text = input.value.replace(/^\s+|\s+$/g, '');
+  function send(chip) {
+    var text = (chip || input.value).replace(/^\s+|\s+$/g, '');
     if (!text) return;
     if (text.length > MAXLEN) return showError(L.tooLong);
     var m = { id: uuid(), text: text };
     S.q.push(m);
     save();
-    input.value = '';
-    grow();
+    if (!chip) { input.value = ''; grow(); }
+    chips();
     bubble(m);
     if (gRule) { gTell('chat'); gRule = 0; }
     if (S.sid) flush(); else if (!starting) connect();
