@@ -316,6 +316,23 @@ class ChatTopic(BaseModel):
         )
 
 
+class AcceptButton(BaseModel):
+    """A details message that still shows «✅ Принять чат» for a waiting chat: once the chat is taken (or closed)
+    support.lifecycle queues an edit that drops the button, then forgets the row. The page and page count are
+    the ones the message shows, so its other buttons are drawn again as they were."""
+
+    support_chat = peewee.ForeignKeyField(SupportChat, on_delete="CASCADE")
+    telegram_chat_id = peewee.BigIntegerField()
+    message_id = peewee.BigIntegerField()
+    page = peewee.IntegerField(default=0)
+    pages = peewee.IntegerField(default=1)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "accept_buttons"
+        indexes = ((("telegram_chat_id", "message_id"), True),)
+
+
 class Attachment(BaseModel):
     """A file sent in a chat (a visitor's document photo, a manager's PDF); the bytes live on disk by hash."""
 
@@ -468,6 +485,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ChatTopic,
     CopilotSuggestion,
     ReplyTemplate,
+    AcceptButton,
 )
 
 

@@ -14,7 +14,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import ChatAction, ChatCallback, CloseChat, HistoryPage, MenuAction, MenuCallback
 from bot.i18n import _
 from bot.telegram_html import cut_html, markdown_to_telegram_html, telegram_quote
-from models import Attachment, ChatStatus, Outbox
+from models import AcceptButton, Attachment, ChatStatus, Outbox
 from support.attachments import IMAGE_TYPES
 from support.contracts import ChatCard, DailySummary, Exchange, HistoryEntry
 from support.localtime import as_local, default_zone, local_text, zone_label
@@ -279,6 +279,16 @@ class TelegramManagerChannel:
             text = card_text(card, self.zone) + f"\n\n🔒 Чат принял(а) {escape(card.manager_name or '?')}."
             markup = None
         return _edit_offer(card, offer, text, markup)
+
+    def accept_gone(self, card: ChatCard, button: AcceptButton, *, winner: bool) -> OutgoingCall:
+        """The details page keeps its text and page buttons; the accept button goes (the winner gets the chat's
+        reply/close buttons instead)."""
+        markup = history_keyboard(card, button.page, button.pages, can_act=winner)
+        params: dict = {"chat_id": button.telegram_chat_id, "message_id": button.message_id}
+        if markup is not None:  # no reply_markup at all: Telegram removes the keyboard
+            params["reply_markup"] = _markup(markup)
+        return OutgoingCall(chat_id=button.telegram_chat_id, method="editMessageReplyMarkup", params=params,
+                            purpose="offer_update", support_chat_id=card.chat_id)
 
     def queued_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall:
         text = card_text(card, self.zone) + (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from models import Outbox
+from models import AcceptButton, Outbox
 from support.outbox import OutgoingCall
 
 # --- errors the rooms translate into HTTP codes or polite bot replies -------------------------------
@@ -171,6 +171,9 @@ class ManagerChannel(Protocol):
     def offer(self, card: ChatCard, manager_telegram_id: int) -> OutgoingCall: ...
 
     def offer_taken(self, card: ChatCard, offer: Outbox, *, winner: bool) -> OutgoingCall: ...
+
+    def accept_gone(self, card: ChatCard, button: AcceptButton, *, winner: bool) -> OutgoingCall:
+        """A details message's buttons once its «✅ Принять чат» is stale (the chat was taken or closed)."""
 
     def queued_alert(self, card: ChatCard, admin_telegram_id: int) -> OutgoingCall: ...
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import peewee
 
-from models import ChatMessage, ChatStatus, CloseReason, Manager, SupportChat, VisitorSession, utcnow
+from core.db import is_sqlite
+from models import AcceptButton, ChatMessage, ChatStatus, CloseReason, Manager, SupportChat, VisitorSession, utcnow
 from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, NotAllowed, TransferResult
 from support.routing import Routing
 from support.search import phone_key
@@ -122,12 +123,48 @@ class Lifecycle:
             if assigned_by is not None and manager.telegram_id not in {offer.chat_id for offer in offers}:
                 calls.append(channel.transferred(card, manager.telegram_id, assigned_by, None))
             await change.send(calls)
+            await self._drop_accept_buttons(change, chat, card, winner_telegram_id=manager.telegram_id)
             await self.topics.open(change, chat, manager)
             for hook in self.on_taken:
                 await hook(change, chat, manager, card)
             await change.emit("chat.assigned", chat.id, assigned_by=assigned_by)
         await self.routing.announce_queue()
         return card
+
+    async def show_accept_button(
+        self, chat_id: int, telegram_chat_id: int, message_id: int, *, page: int, pages: int
+    ) -> bool:
+        """A details message now shows «✅ Принять чат»: remember it, so taking the chat drops the button there.
+        False when the chat is no longer waiting (taken while the page was drawn): its buttons are stale already.
+
+        The chat's row is locked first, so either this sees the chat taken or the taking sees this message."""
+        async with self.store.change():
+            status = SupportChat.select(SupportChat.status).where(SupportChat.id == chat_id)
+            if not is_sqlite(self.store.db):  # SQLite writes one at a time anyway
+                status = status.for_update()
+            chat = await status.aio_first()
+            if chat is None or chat.status != ChatStatus.WAITING:
+                return False
+            await AcceptButton.insert(
+                support_chat=chat_id, telegram_chat_id=telegram_chat_id, message_id=message_id, page=page,
+                pages=pages,
+            ).on_conflict(
+                conflict_target=[AcceptButton.telegram_chat_id, AcceptButton.message_id],
+                update={AcceptButton.support_chat: chat_id, AcceptButton.page: page, AcceptButton.pages: pages},
+            ).aio_execute()
+        return True
+
+    async def _drop_accept_buttons(
+        self, change: Change, chat: SupportChat, card: ChatCard, *, winner_telegram_id: int | None = None
+    ) -> None:
+        """The chat is no longer waiting: every details message still offering to accept it loses that button."""
+        buttons = list(await AcceptButton.select().where(AcceptButton.support_chat == chat.id).aio_execute())
+        if not buttons:
+            return
+        channel = self.store.channel
+        await change.send([channel.accept_gone(card, button, winner=button.telegram_chat_id == winner_telegram_id)
+                           for button in buttons])
+        await AcceptButton.delete().where(AcceptButton.id.in_([button.id for button in buttons])).aio_execute()
 
     async def transfer(self, manager: Manager, chat_id: int, to_telegram_id: int, note: str | None) -> ChatCard:
         """Hand an accepted chat to another online manager, with a note; the visitor is told."""
@@ -215,6 +252,7 @@ class Lifecycle:
         await change.system_message(session, chat, visitor_text(visitor_text_key, session.locale),
                                     {"status": ChatStatus.CLOSED})
         card = await self.store.card(chat)
+        await self._drop_accept_buttons(change, chat, card)
         await self.topics.closed(change, chat)
         if chat.manager_id:
             manager = await Manager.aio_get(Manager.id == chat.manager_id)

@@ -9,11 +9,11 @@ import datetime as dt
 import aiohttp
 
 from bot.telegram_html import cut_html, markdown_to_telegram_html
-from models import ChatMessage, Sender, SupportChat
+from models import AcceptButton, ChatMessage, Sender, SupportChat
 from sandbox.tg_html import parse_html
 from support.localtime import local_iso, local_text, zone_label
 from tests.clients import MANAGER, SECOND_MANAGER, Visitor, accepted_chat, go_online, offer_to, press, say
-from tests.conftest import Desk, start_desk
+from tests.conftest import Desk, eventually, start_desk
 
 # Everything a Markdown writer (the AI, a manager) may produce, and text that breaks naive HTML.
 TRICKY_MARKDOWN = (
@@ -159,14 +159,14 @@ async def test_new_chat_card_gist_skips_off_topic_and_shows_exchanges(desk: Desk
         assert answer.strip() and "**" not in answer
 
 
-async def test_a_details_page_loses_its_accept_button_once_the_chat_is_taken(desk: Desk) -> None:
+async def _both_look_at_a_waiting_chat(desk: Desk) -> tuple[Visitor, int, object, object, object]:
+    """MANAGER (on shift, offered the chat) and SECOND_MANAGER (registered, not on shift) both open the waiting
+    chat's details: each page offers «✅ Принять чат». Returns the visitor, the chat, the offer and both pages."""
     await go_online(desk, MANAGER)
-    assert "рабочее место менеджера" in await say(desk, SECOND_MANAGER, "/start")  # registered, not on shift
+    assert "рабочее место менеджера" in await say(desk, SECOND_MANAGER, "/start")
     visitor = await Visitor(desk.http, desk.base_url).start()
-    await visitor.transfer(name="Пётр")
+    result = await visitor.transfer(name="Пётр")
     offer = await offer_to(desk, MANAGER)
-
-    # Both look at the waiting chat's details: each page offers «✅ Принять чат».
     await press(desk, MANAGER, offer.message_id, "📋 Подробности")
     mine = await desk.fake.wait_for_message(MANAGER.id, lambda m: "История" in (m.text or ""))
     assert mine.button_texts == ["✅ Принять чат"]
@@ -175,18 +175,49 @@ async def test_a_details_page_loses_its_accept_button_once_the_chat_is_taken(des
     await press(desk, SECOND_MANAGER, listing.message_id, "📋")
     theirs = await desk.fake.wait_for_message(SECOND_MANAGER.id, lambda m: "История" in (m.text or ""))
     assert theirs.button_texts == ["✅ Принять чат"]
+    chat_id = int(result["support_chat_id"])
+
+    async def both_remembered() -> bool:
+        return await AcceptButton.select().where(AcceptButton.support_chat == chat_id).aio_count() == 2
+
+    await eventually(both_remembered)  # recorded once Telegram has answered with the message's id
+    return visitor, int(result["support_chat_id"]), offer, mine, theirs
+
+
+async def test_a_details_page_loses_its_accept_button_once_the_chat_is_taken(desk: Desk) -> None:
+    visitor, chat_id, offer, mine, theirs = await _both_look_at_a_waiting_chat(desk)
     their_text = theirs.text
 
-    # Accepting from the details page: that page's buttons become the chat's (no accept any more).
-    won = await press(desk, MANAGER, mine.message_id, "✅ Принять чат")
+    # MANAGER takes the chat from the offer; nobody touches either details page.
+    won = await press(desk, MANAGER, offer.message_id, "✅ Принять чат")
     assert "ваш" in str(won["text"])
-    refreshed = await desk.fake.wait_for_edit(MANAGER.id, mine.message_id)
-    assert refreshed.button_texts == ["💬 Ответить", "🔚 Завершить"]
     await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
 
-    # The colleague's old page is stale: tapping it says who took the chat and the button goes.
-    lost = await press(desk, SECOND_MANAGER, theirs.message_id, "✅ Принять чат")
-    assert lost["show_alert"] is True and "Анна Смирнова" in str(lost["text"])
+    # The colleague's page loses its accept button by itself; its text stays as it was.
     cleared = await desk.fake.wait_for_edit(SECOND_MANAGER.id, theirs.message_id)
-    assert "✅ Принять чат" not in cleared.button_texts
-    assert cleared.text == their_text  # only the buttons changed
+    assert cleared.button_texts == []
+    assert cleared.text == their_text
+    # The winner's page now carries the chat's own buttons.
+    refreshed = await desk.fake.wait_for_edit(MANAGER.id, mine.message_id)
+    assert refreshed.button_texts == ["💬 Ответить", "🔚 Завершить"]
+    # Done with: the rows are gone.
+    assert await AcceptButton.select().where(AcceptButton.support_chat == chat_id).aio_count() == 0
+
+
+async def test_a_details_page_loses_its_accept_button_when_a_waiting_chat_is_closed(desk: Desk) -> None:
+    _visitor, chat_id, _offer, mine, theirs = await _both_look_at_a_waiting_chat(desk)
+    await desk.service.lifecycle.close_from_outside(chat_id, by="CRM")
+    for user, page in ((MANAGER, mine), (SECOND_MANAGER, theirs)):
+        cleared = await desk.fake.wait_for_edit(user.id, page.message_id)
+        assert cleared.button_texts == []
+    assert await AcceptButton.select().where(AcceptButton.support_chat == chat_id).aio_count() == 0
+
+
+async def test_a_page_drawn_after_the_chat_was_taken_is_not_remembered(desk: Desk) -> None:
+    """The race the row lock settles: a page drawn as waiting but recorded after the chat was taken is told so
+    (its buttons are refreshed at once) instead of being remembered for an edit that will never come."""
+    _visitor, chat_id, _offer, _mine, theirs = await _both_look_at_a_waiting_chat(desk)
+    await desk.service.lifecycle.assign(chat_id, MANAGER.id, by="Админ")
+    assert not await desk.service.lifecycle.show_accept_button(chat_id, SECOND_MANAGER.id, theirs.message_id + 100,
+                                                              page=0, pages=1)
+    assert await AcceptButton.select().where(AcceptButton.support_chat == chat_id).aio_count() == 0

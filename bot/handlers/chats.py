@@ -81,13 +81,14 @@ async def accept_from_details(
     try:
         card = await service.lifecycle.accept(callback_data.chat_id, manager)
     finally:  # won or refused (the error handler shows who took it), the page's buttons are refreshed
-        await refresh_details_buttons(query, callback_data.chat_id, callback_data.page, service, manager)
+        if isinstance(query.message, Message):
+            await refresh_details_buttons(query.message, callback_data.chat_id, callback_data.page, service, manager)
     await query.answer(f"✅ Чат #{card.chat_id} ваш.")
     await enter_reply_mode(query.bot, state, manager, card, markup=assigned_keyboard(card))
 
 
 async def refresh_details_buttons(
-    query: CallbackQuery, chat_id: int, page: int, service: SupportService, manager: Manager
+    message: Message, chat_id: int, page: int, service: SupportService, manager: Manager
 ) -> None:
     """The details message's buttons as they are now (no accept once the chat is taken; reply/close for its
     manager); the text stays as the manager saw it."""
@@ -98,10 +99,9 @@ async def refresh_details_buttons(
         card, total = None, 1
     markup = history_keyboard(card, min(page, total - 1), total, can_act=card.manager_telegram_id == manager.telegram_id
                               ) if card is not None else None
-    if query.message is not None:
-        # Unchanged buttons ("message is not modified") need no edit.
-        with contextlib.suppress(TelegramBadRequest):
-            await query.message.edit_reply_markup(reply_markup=markup)  # type: ignore[union-attr]
+    # Unchanged buttons ("message is not modified") need no edit.
+    with contextlib.suppress(TelegramBadRequest):
+        await message.edit_reply_markup(reply_markup=markup)
 
 
 async def reply_mode(
@@ -152,11 +152,18 @@ async def show_history(
     page = max(0, min(page, len(pages) - 1))
     markup = history_keyboard(card, page, len(pages), can_act=card.manager_telegram_id == manager.telegram_id)
     await query.answer()
-    if edit and query.message is not None:
-        await query.message.edit_text(pages[page], reply_markup=markup)  # type: ignore[union-attr]
+    shown: Message | bool
+    if edit and isinstance(query.message, Message):
+        shown = await query.message.edit_text(pages[page], reply_markup=markup)
     else:
         assert query.bot is not None
-        await query.bot.send_message(manager.telegram_id, pages[page], reply_markup=markup)
+        shown = await query.bot.send_message(manager.telegram_id, pages[page], reply_markup=markup)
+    # A page offering «✅ Принять чат» is remembered: whoever takes the chat, the button goes from here too.
+    # Taken while the page was drawn: its buttons are stale at once.
+    if (card.status == ChatStatus.WAITING and isinstance(shown, Message)
+            and not await service.lifecycle.show_accept_button(chat_id, shown.chat.id, shown.message_id, page=page,
+                                                               pages=len(pages))):
+        await refresh_details_buttons(shown, chat_id, page, service, manager)
 
 
 async def call_client(
