@@ -12,7 +12,9 @@ Parts (each bounded in time; all of them take about 3–5 minutes at the default
 - relay: one message at a time, visitor → the Bot API call, and a Telegram update → the widget's socket
   (the fake Bot API runs in this process as its own server; the product is in webhook mode);
 - sockets: N idle widget WebSockets held by several client processes: server memory per socket, open rate,
-  and a message reaching one socket while all are held; the bare server is a plain aiohttp WebSocket server;
+  and a message reaching one socket while all are held; the bare server is a plain aiohttp WebSocket server
+  taking the token in the URL, the product's open rate counts POST /api/chat/ws-ticket before every socket
+  (a single-use ticket is part of what opening a widget socket costs);
 - cold: run.py started on a migrated database until /healthz answers 200, beside the bare server's start.
 
 The machine may be shared: only the same-run ratios mean much. `--profile DIR` runs the product under cProfile
@@ -372,8 +374,16 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {VISITOR_TOKEN}"}
 
 
-def ws_url(base: str, session_id: str) -> str:
-    return f"{base}/api/chat/ws?session_id={session_id}&token={VISITOR_TOKEN}&after=0"
+async def ws_url(http: aiohttp.ClientSession, kind: str, base: str, session_id: str) -> str:
+    """The product opens a socket only with a single-use ticket from POST /api/chat/ws-ticket (the widget's own
+    path, so its round trip is part of every product socket's cost); the bare server takes the token as it is."""
+    if kind != "product":
+        return f"{base}/api/chat/ws?session_id={session_id}&token={VISITOR_TOKEN}&after=0"
+    async with http.post(f"{base}/api/chat/ws-ticket", headers=auth(), json={"session_id": session_id}) as response:
+        if response.status != 200:
+            raise RuntimeError(f"ws-ticket {response.status}: {await response.text()}")
+        ticket = (await response.json())["ticket"]
+    return f"{base}/api/chat/ws?session_id={session_id}&ticket={ticket}&after=0"
 
 
 async def send(http: aiohttp.ClientSession, base: str, session_id: str, text: str) -> dict[str, Any]:
@@ -417,7 +427,7 @@ async def throughput(server: Server, sessions: list[str], seconds: float, profil
     sends: list[float] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        sockets = ([await http.ws_connect(ws_url(server.base, sid)) for sid in sessions]
+        sockets = ([await http.ws_connect(await ws_url(http, server.kind, server.base, sid)) for sid in sessions]
                    if server.kind == "product" else [None] * len(sessions))
         for sid, ws in zip(sessions, sockets, strict=True):  # warm-up: one message each, not counted
             await send(http, server.base, sid, QUESTION)
@@ -467,7 +477,7 @@ async def relay(server: Server, telegram: Any, rounds: int, gap: float) -> dict[
         offer = await telegram.wait_for_message(manager.id, lambda m: "✅ Принять чат" in m.button_texts, timeout=20)
         await telegram.press_button(manager, offer.message_id, "✅ Принять чат")
         await telegram.wait_for_message(manager.id, lambda m: "Режим ответа" in (m.text or ""), timeout=20)
-        async with http.ws_connect(ws_url(server.base, sid)) as ws:
+        async with http.ws_connect(await ws_url(http, server.kind, server.base, sid)) as ws:
             for n in range(rounds):
                 question = f"Вопрос {n}"
                 started = time.perf_counter()
@@ -488,8 +498,9 @@ async def relay(server: Server, telegram: Any, rounds: int, gap: float) -> dict[
 # --- idle sockets, held by client processes --------------------------------------------------------------------
 
 
-def socket_client(base: str, ids_path: str, concurrency: int) -> None:
-    """Opens one WebSocket per session id in the file, prints the seconds it took, holds them until stdin closes."""
+def socket_client(kind: str, base: str, ids_path: str, concurrency: int) -> None:
+    """Opens one WebSocket per session id in the file (for the product: a ticket, then the socket), prints the
+    seconds it took, holds them until stdin closes."""
     raise_fd_limit()
 
     ids = Path(ids_path).read_text().split()
@@ -504,8 +515,8 @@ def socket_client(base: str, ids_path: str, concurrency: int) -> None:
                 nonlocal failures
                 async with gate:
                     try:
-                        return await http.ws_connect(ws_url(base, sid), heartbeat=None, autoping=True)
-                    except (aiohttp.ClientError, OSError):
+                        return await http.ws_connect(await ws_url(http, kind, base, sid), heartbeat=None, autoping=True)
+                    except (aiohttp.ClientError, OSError, RuntimeError):
                         failures += 1
                         return None
 
@@ -536,7 +547,7 @@ async def idle_sockets(server: Server, count: int, clients: int, probes: int, wo
         part = workdir / f"sockets-{server.kind}-{n}.txt"
         part.write_text("\n".join(held[n * chunk:(n + 1) * chunk]))
         processes.append(await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--socket-client", server.base, str(part), cwd=ROOT,
+            sys.executable, __file__, "--socket-client", server.kind, server.base, str(part), cwd=ROOT,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE))
     try:
         reports = []
@@ -551,7 +562,8 @@ async def idle_sockets(server: Server, count: int, clients: int, probes: int, wo
         await asyncio.sleep(1)
         after = rss_kb(server.process.pid)
         reach: list[float] = []
-        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(server.base, probe_sid)) as ws:
+        async with aiohttp.ClientSession() as http, \
+                http.ws_connect(await ws_url(http, server.kind, server.base, probe_sid)) as ws:
             if server.kind == "product":
                 await frame_until(ws, "user_message", "разогрев 4")  # the replay of what is stored
             for n in range(probes):
@@ -645,7 +657,8 @@ async def part_sockets(dbs: Databases, args: argparse.Namespace, workdir: Path) 
         bare = await idle_sockets(srv, args.sockets, args.socket_clients, args.rounds, workdir, args.profile,
                                   dbs.engine)
     memory_ratio = product["per_socket_kb"] / bare["per_socket_kb"]
-    print(f"[{dbs.engine}] {args.sockets} idle WebSockets from {args.socket_clients} client processes:")
+    print(f"[{dbs.engine}] {args.sockets} idle WebSockets from {args.socket_clients} client processes "
+          f"(the product's open rate includes a POST /api/chat/ws-ticket per socket; the bare server's does not):")
     for name, r in (("bare aiohttp", bare), ("product", product)):
         print(f"    {name + ':':14} {r['per_socket_kb']:6.1f} KB/socket (RSS {r['rss_mb']:.0f} MB)   "
               f"opened {r['rate']:7.0f}/s ({r['failures']} failed)   "
@@ -747,7 +760,7 @@ if __name__ == "__main__":
         serve_bare(sys.argv[2], int(sys.argv[4]))
         sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "--socket-client":
-        socket_client(sys.argv[2], sys.argv[3], concurrency=100)
+        socket_client(sys.argv[2], sys.argv[3], sys.argv[4], concurrency=100)
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="sqlite")
