@@ -47,6 +47,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+async def ws_url(http: aiohttp.ClientSession, base: str, session: dict[str, str]) -> str:
+    """The widget's way in: a single-use ticket from POST /api/chat/ws-ticket, never the token in the URL."""
+    async with http.post(f"{base}/api/chat/ws-ticket", headers={"Authorization": f"Bearer {session['token']}"},
+                         json={"session_id": session["session_id"]}) as response:
+        if response.status != 200:
+            raise RuntimeError(f"ws-ticket {response.status}: {await response.text()}")
+        ticket = (await response.json())["ticket"]
+    return f"{base}/api/chat/ws?session_id={session['session_id']}&ticket={ticket}&after=0"
+
+
 async def main(visitors: int, messages: int, database_url: str) -> None:
     apply_migrations(database_url)
     settings = load_settings(ROOT / "config.toml", {
@@ -94,8 +104,7 @@ async def main(visitors: int, messages: int, database_url: str) -> None:
                     owner[chat.chat_id] = manager
 
             memory_before = rss_mb()
-            sockets = [await http.ws_connect(f"{base}/api/chat/ws?session_id={s['session_id']}&token={s['token']}")
-                       for s in sessions]
+            sockets = [await http.ws_connect(await ws_url(http, base, s)) for s in sessions]
             await asyncio.sleep(0.5)
             memory_after = rss_mb()
 
