@@ -36,8 +36,22 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test chromium lint
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
+# Every bench/*.py, the two multi-minute ones at small sizes so the whole run takes a few minutes on a shared
+# machine (their full sizes: run them without arguments, see their docstrings). bench/scale_out.py needs
+# PostgreSQL at BENCH_PG (the one on 127.0.0.1:5432 by default).
+BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/postgres
+BENCH_SCALE_ARGS ?= --visitors 50 --seconds 4 --rounds 10 --sockets 2000 --socket-clients 1 --cold-starts 1
+BENCH_SCALE_OUT_ARGS ?= --processes 1,2 --visitors 10 --messages 5 --rounds 10 --samples 100
+
 bench: $(VENV)/.installed-test
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*.py; do \
+		case $$script in \
+			bench/scale.py) args="$(BENCH_SCALE_ARGS)";; \
+			bench/scale_out.py) args="$(BENCH_SCALE_OUT_ARGS) --admin-url $(BENCH_PG)";; \
+			*) args="";; \
+		esac; \
+		echo "== $$script $$args"; $(BIN)/python $$script $$args || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
