@@ -1,7 +1,7 @@
 """A manager's Telegram update is never lost and never handled twice across run.py processes (webhook mode):
 the same update at several processes at once, a redelivery after success, and a process killed (SIGKILL)
 mid-handler, before and after the handler stored the message. The real aiogram stack, over HTTP, against the
-fake Bot API, with the round-robin proxy of tests/test_scale.py in front.
+fake Bot API, with the round-robin proxy of tests/procs.py in front.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from sandbox.bot_api import FakeBotAPI
 from tests.clients import MANAGER, Visitor
 from tests.conftest import eventually
-from tests.test_scale import SECRET, TOKEN, WEBHOOK_PATH, Desk, RoundRobinProxy, _env, _free_port, _say
+from tests.procs import SECRET, TOKEN, WEBHOOK_PATH, Desk, RoundRobinProxy, desk_env, free_port, say
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 # PostgreSQL only: SQLite is the one-process mode, so these are not run (nor skipped) on it.
@@ -68,11 +68,11 @@ async def test_an_update_is_handled_once_at_any_process_and_never_lost_when_its_
     pg_url: str, telegram: FakeBotAPI, tmp_path: Path,
 ) -> None:
     async with asyncio.timeout(240):
-        ports = [_free_port() for _ in range(3)]
+        ports = [free_port() for _ in range(3)]
         proxy = TrackingProxy([f"http://127.0.0.1:{port}" for port in ports])
         proxy_url = await proxy.start()
-        desk = Desk(url=proxy_url, env=_env(pg_url, telegram, TELEGRAM_WEBHOOK_URL=proxy_url,
-                                            TELEGRAM_WEBHOOK_SECRET=SECRET))
+        desk = Desk(url=proxy_url, env=desk_env(pg_url, telegram, TELEGRAM_WEBHOOK_URL=proxy_url,
+                                                 TELEGRAM_WEBHOOK_SECRET=SECRET))
         for port in ports:
             desk.spawn(tmp_path, port)
         async with aiohttp.ClientSession() as http:
@@ -87,8 +87,8 @@ async def test_an_update_is_handled_once_at_any_process_and_never_lost_when_its_
 
 async def _scenario(desk: Desk, proxy: TrackingProxy, telegram: FakeBotAPI, http: aiohttp.ClientSession) -> None:
     await desk.wait_ready(http)
-    await _say(telegram, MANAGER, "/start", "рабочее место менеджера")
-    await _say(telegram, MANAGER, "/online", "Смена начата")
+    await say(telegram, MANAGER, "/start", "рабочее место менеджера")
+    await say(telegram, MANAGER, "/online", "Смена начата")
     visitor = await Visitor(http, desk.url).start()
     await visitor.transfer(name="Пётр", phone="+7 900 123-45-67")
     offer = await telegram.wait_for_message(MANAGER.id, lambda m: "✅ Принять чат" in m.button_texts, timeout=15)
