@@ -32,7 +32,7 @@ from core.migrations import apply_migrations  # noqa: E402
 from sandbox.bot_api import FakeBotAPI  # noqa: E402
 from support.notify import ClusterEventHub, PgNotifier  # noqa: E402
 from tests.clients import MANAGER, Visitor  # noqa: E402
-from tests.test_scale import SECRET, TOKEN, Desk, RoundRobinProxy, _env, _free_port  # noqa: E402
+from tests.procs import SECRET, TOKEN, Desk, RoundRobinProxy, desk_env, free_port  # noqa: E402
 
 log = logging.getLogger("bench")
 
@@ -91,7 +91,7 @@ async def relay(http: aiohttp.ClientSession, base: str, telegram: FakeBotAPI, ro
     await telegram.wait_for_message(MANAGER.id, lambda m: "Режим ответа" in (m.text or ""), timeout=20)
     to_widget: list[float] = []
     to_telegram: list[float] = []
-    async with http.ws_connect(visitor.ws_url()) as ws:
+    async with http.ws_connect(await visitor.ws_url()) as ws:
         for n in range(rounds):
             text = f"Ответ {n}"
             started = time.perf_counter()
@@ -139,10 +139,10 @@ async def run_with(processes: int, args: argparse.Namespace) -> dict[str, float]
     url = create_database(args.admin_url)
     telegram = FakeBotAPI(TOKEN, webhook_retry_delay=0.2)
     await telegram.start()
-    ports = [_free_port() for _ in range(processes)]
+    ports = [free_port() for _ in range(processes)]
     proxy = RoundRobinProxy([f"http://127.0.0.1:{port}" for port in ports])
     proxy_url = await proxy.start()
-    env = _env(url, telegram, TELEGRAM_WEBHOOK_URL=proxy_url, TELEGRAM_WEBHOOK_SECRET=SECRET, LOG_LEVEL="WARNING")
+    env = desk_env(url, telegram, TELEGRAM_WEBHOOK_URL=proxy_url, TELEGRAM_WEBHOOK_SECRET=SECRET, LOG_LEVEL="WARNING")
     desk = Desk(url=proxy_url, env=env)
     logs = Path(tempfile.mkdtemp(prefix="ilpo-bench-"))
     for port in ports:
