@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from sandbox.bot_api import FakeUser
+from sandbox.bot_api import FakeUser, SentMessage
 from tests.conftest import ADMIN_ID, MANAGER_ID, SECOND_MANAGER_ID, STRANGER_ID, Desk
 
 MANAGER = FakeUser(id=MANAGER_ID, first_name="Анна", last_name="Смирнова", username="anna_ilpo")
@@ -142,6 +142,21 @@ async def close_chat(desk: Desk, user: FakeUser, message_id: int) -> dict[str, o
     assert asked.get("show_alert") in (None, False), asked
     confirmation = await desk.fake.wait_for_message(user.id, lambda m: "Да, завершить" in m.button_texts)
     return await press(desk, user, confirmation.message_id, "Да, завершить")
+
+
+async def admin_menu(desk: Desk, user: FakeUser = ADMIN) -> SentMessage:
+    await desk.fake.send_message(user, "/admin")
+    # An outbox alert (a queued chat) may reach the admin first: the menu is the message with the menu's buttons.
+    menu = await desk.fake.wait_for_message(user.id, lambda m: "📊 Статистика" in m.button_texts)
+    assert menu.button_texts[:3] == ["👥 Управление менеджерами", "📊 Статистика", "⏳ Очередь"], menu.text
+    assert "👋 Приветствия" in menu.button_texts and "📝 Шаблоны ответов" in menu.button_texts, menu.text
+    return menu
+
+
+async def forge(desk: Desk, user: FakeUser, message: SentMessage, callback_data: str) -> dict[str, object]:
+    """Press a button the bot never showed: modified clients can send any callback data."""
+    message.reply_markup = {"inline_keyboard": [[{"text": "?", "callback_data": callback_data}]]}
+    return await press(desk, user, message.message_id, callback_data)
 
 
 async def accepted_chat(desk: Desk, visitor: Visitor, user: FakeUser = MANAGER) -> int:

@@ -18,16 +18,21 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
 import psycopg2
 import pytest
+from aiohttp.test_utils import TestServer
 
 from core.config import Settings, load_settings
 from core.db import parse_database_url
 from core.migrations import apply_migrations
 from models import ALL_MODELS
+from tests.fakes import FakeOpenAI
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -175,15 +180,21 @@ async def start_desk(database_url: str, **env: str) -> Any:
     return product
 
 
-@pytest.fixture
-async def desk(clean_database: str) -> AsyncIterator[Desk]:
-    product = await start_desk(clean_database)
+async def running_desk(database_url: str, **env: str) -> AsyncIterator[Desk]:
+    """The product with extra settings, for a fixture of its own: `async for desk in running_desk(...)`."""
+    product = await start_desk(database_url, **env)
     async with aiohttp.ClientSession() as http:
         try:
             yield Desk(product=product, base_url=product.base_url, http=http)
         finally:
             await product.stop()
     assert product.fake.violations == [], f"calls outside the Bot API spec: {product.fake.violations}"
+
+
+@pytest.fixture
+async def desk(clean_database: str) -> AsyncIterator[Desk]:
+    async for running in running_desk(clean_database):
+        yield running
 
 
 class LiveServer(_ProductHandles):
@@ -241,6 +252,7 @@ def chromium_path() -> str:
 
 
 # Debian's Chromium, headless, without the background traffic this offline machine would refuse.
+WAIT = 10_000  # ms, every Playwright wait: generous for a loaded CI machine
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 
@@ -256,6 +268,51 @@ def browser(chromium_path: str) -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+class Opener(Protocol):
+    def __call__(self, path: str, prepare: Callable[[Page], None] | None = None) -> Page: ...
+
+
+@pytest.fixture
+def open_page(browser: Browser, live_server: LiveServer) -> Iterator[Opener]:
+    """Open a product page in a window of its own (visitor and manager are different people).
+
+    Every window must finish without a JavaScript error.
+    """
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def opener(path: str, prepare: Callable[[Page], None] | None = None) -> Page:
+        context = browser.new_context(viewport={"width": 1100, "height": 860}, locale="ru-RU")
+        context.set_default_timeout(WAIT)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{path}: {exc}"))
+        if prepare is not None:
+            prepare(page)  # e.g. network routes that must see the page's very first requests
+        page.goto(live_server.base_url + path)
+        return page
+
+    try:
+        yield opener
+    finally:
+        for context in contexts:
+            context.close()
+    assert errors == [], f"JavaScript errors on the pages: {errors}"
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[tuple[FakeOpenAI, str]]:
+    """A local Chat Completions server and its base URL."""
+    fake = FakeOpenAI()
+    server = TestServer(fake.app())
+    await server.start_server()
+    try:
+        yield fake, str(server.make_url("/v1"))
+    finally:
+        fake.shutdown.set()
+        await server.close()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 5.0) -> None:

@@ -19,7 +19,7 @@ from bot.states import ReplyMode
 from models import AuditLog, ChatMessage, FsmState, Manager, SupportChat, VisitorSession, utcnow
 from sandbox.bot_api import FakeUser, SentMessage
 from support.stats import CSV_COLUMNS
-from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, STRANGER, go_online, offer_to
+from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, STRANGER, admin_menu, forge, go_online, offer_to
 from tests.conftest import Desk
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -35,15 +35,6 @@ async def press(desk: Desk, user: FakeUser, message_id: int, button: str) -> dic
     return await desk.fake.wait_callback_answer(query_id)  # type: ignore[no-any-return]
 
 
-async def admin_menu(desk: Desk, user: FakeUser = ADMIN) -> SentMessage:
-    await desk.fake.send_message(user, "/admin")
-    # An outbox alert (a queued chat) may reach the admin first: the menu is the message with the menu's buttons.
-    menu = await desk.fake.wait_for_message(user.id, lambda m: "📊 Статистика" in m.button_texts)
-    assert menu.button_texts[:3] == ["👥 Управление менеджерами", "📊 Статистика", "⏳ Очередь"], menu.text
-    assert "👋 Приветствия" in menu.button_texts and "📝 Шаблоны ответов" in menu.button_texts, menu.text
-    return menu
-
-
 async def team_list(desk: Desk, user: FakeUser = ADMIN) -> SentMessage:
     menu = await admin_menu(desk, user)
     await press(desk, user, menu.message_id, "👥 Управление менеджерами")
@@ -52,12 +43,6 @@ async def team_list(desk: Desk, user: FakeUser = ADMIN) -> SentMessage:
 
 def team_button(action: TeamAction, telegram_id: int = 0) -> str:
     return TeamCallback(action=action, telegram_id=telegram_id).pack()
-
-
-async def forge(desk: Desk, user: FakeUser, message: SentMessage, callback_data: str) -> dict[str, Any]:
-    """Press a button the bot never showed: modified clients can send any callback data."""
-    message.reply_markup = {"inline_keyboard": [[{"text": "?", "callback_data": callback_data}]]}
-    return await press(desk, user, message.message_id, callback_data)
 
 
 async def open_card(desk: Desk, telegram_id: int, user: FakeUser = ADMIN) -> SentMessage:

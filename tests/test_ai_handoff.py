@@ -7,7 +7,7 @@ import aiohttp
 from models import ChatMessage, SupportChat
 from tests.clients import MANAGER, Visitor, go_online, is_type, offer_to, press, ws_receive_until
 from tests.conftest import Desk, start_desk
-from tests.test_ai_openai import PIECES, FakeOpenAI, fake  # noqa: F401 - the fake model server fixture
+from tests.fakes import PIECES, FakeOpenAI
 
 
 async def ask(visitor: Visitor, text: str) -> dict:
@@ -71,9 +71,9 @@ async def test_ai_is_silent_after_the_handoff_and_back_after_close(desk: Desk) -
 
 
 async def test_openai_backend_streams_pieces_and_summarizes_for_the_manager(
-    clean_database: str, fake: tuple[FakeOpenAI, str]  # noqa: F811 - the imported fixture
+    clean_database: str, fake_openai: tuple[FakeOpenAI, str]
 ) -> None:
-    fake_ai, base_url = fake
+    fake_ai, base_url = fake_openai
     fake_ai.first_piece_taken.set()  # the widget reads pieces as they come; no need to hold the stream
     product = await start_desk(clean_database, AI_BACKEND="openai", AI_BASE_URL=base_url, AI_MODEL="test-model",
                                AI_API_KEY="sk-test")

@@ -3,108 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from ai import AISettings, KnowledgeConsultant, OpenAIConsultant, Turn, build_consultant
 from ai.openai_backend import NO_ANSWER
+from tests.fakes import PIECES, FakeOpenAI
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
-PIECES = ["Аренда ", "эконом-класса ", "стоит от **1 900 ₽** ", "в сутки."]
 RENT_QUESTION = "можно ли взять машину в аренду"
-
-
-class FakeOpenAI:
-    """Chat Completions look-alike; `mode` picks how it answers the next requests."""
-
-    def __init__(self) -> None:
-        self.mode = "stream"
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.first_piece_taken = asyncio.Event()  # the test sets it once it holds the first piece
-        self.shutdown = asyncio.Event()
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.completions)
-        return app
-
-    async def hang(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.shutdown.wait(), 10)
-
-    async def completions(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        self.headers.append(dict(request.headers))
-        if self.mode == "500":
-            return web.json_response({"error": {"message": "overloaded"}}, status=500)
-        if self.mode == "slow":
-            await self.hang()
-            return web.json_response({})
-        if not body.get("stream"):
-            content = "Хочет арендовать машину эконом-класса.\nСпрашивает про залог.\nЛишняя строка."
-            return web.json_response({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
-        if self.mode == "json":
-            return web.json_response({"choices": [{"message": {"role": "assistant", "content": "Целиком."}}]})
-
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-
-        async def send(data: str) -> None:
-            await response.write(f"data: {data}\n\n".encode())
-
-        def chunk(content: str) -> str:
-            return json.dumps({"choices": [{"index": 0, "delta": {"content": content}}]}, ensure_ascii=False)
-
-        with contextlib.suppress(ConnectionResetError):
-            await send(json.dumps({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}))
-            await response.write(b": keep-alive comment\n\n")
-            if self.mode == "malformed":
-                await send("{not json")
-                return response
-            if self.mode == "no_answer":
-                for piece in ("[NO_", "ANSWER] Не знаю, ", "уточните у менеджера."):
-                    await send(chunk(piece))
-                await send("[DONE]")
-                return response
-            await send(chunk(PIECES[0]))
-            if self.mode == "stream":
-                # Holding the rest until the client has the first piece proves nothing is buffered.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.first_piece_taken.wait(), 5)
-            await send(chunk(PIECES[1]))
-            if self.mode == "stall_midway":
-                await self.hang()
-                return response
-            if self.mode == "malformed_midway":
-                await send('{"choices": "nope"}')
-                return response
-            for piece in PIECES[2:]:
-                await send(chunk(piece))
-            await send(json.dumps({"choices": [], "usage": {"total_tokens": 42}}))
-            await send("[DONE]")
-        return response
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    fake = FakeOpenAI()
-    server = TestServer(fake.app())
-    await server.start_server()
-    try:
-        yield fake, str(server.make_url("/v1"))
-    finally:
-        fake.shutdown.set()
-        await server.close()
 
 
 @pytest.fixture
@@ -125,9 +34,9 @@ def make(base_url: str, knowledge: KnowledgeConsultant, timeout: float = 2.0) ->
 
 
 async def test_stream_yields_pieces_as_they_arrive(
-    fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
 ) -> None:
-    server, url = fake
+    server, url = fake_openai
     stream = make(url, knowledge).stream(RENT_QUESTION, [])
     first = await asyncio.wait_for(anext(stream), 3)
     assert first == PIECES[0]
@@ -141,9 +50,9 @@ async def test_stream_yields_pieces_as_they_arrive(
 
 
 async def test_request_is_grounded_in_the_retrieved_entries(
-    fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
 ) -> None:
-    server, url = fake
+    server, url = fake_openai
     server.first_piece_taken.set()
     history = [Turn("user", "привет"), Turn("assistant", "Здравствуйте! Чем помочь?")]
     answer = await make(url, knowledge).answer(RENT_QUESTION, history)
@@ -170,18 +79,18 @@ async def test_request_is_grounded_in_the_retrieved_entries(
 
 
 async def test_question_already_in_history_is_not_sent_twice(
-    fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
 ) -> None:
-    server, url = fake
+    server, url = fake_openai
     server.first_piece_taken.set()
     await make(url, knowledge).answer(RENT_QUESTION, [Turn("user", RENT_QUESTION)])
     assert [m["role"] for m in server.requests[0]["messages"]] == ["system", "user"]
 
 
 async def test_english_locale_gets_the_english_prompt(
-    fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
 ) -> None:
-    server, url = fake
+    server, url = fake_openai
     server.first_piece_taken.set()
     await make(url, knowledge).answer("how much is the car rental", [], locale="en")
     system = server.requests[0]["messages"][0]["content"]
@@ -191,9 +100,9 @@ async def test_english_locale_gets_the_english_prompt(
 
 @pytest.mark.parametrize("mode", ["500", "slow", "malformed"])
 async def test_failure_before_any_piece_falls_back_to_the_knowledge_answer(
-    fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant, mode: str, caplog: pytest.LogCaptureFixture
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server, url = fake
+    server, url = fake_openai
     server.mode = mode
     consultant = make(url, knowledge, timeout=0.3)
     expected = await knowledge.answer(RENT_QUESTION, [])
@@ -210,9 +119,9 @@ async def test_failure_before_any_piece_falls_back_to_the_knowledge_answer(
 
 @pytest.mark.parametrize("mode", ["stall_midway", "malformed_midway"])
 async def test_failure_midway_keeps_what_was_said(
-    fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant, mode: str, caplog: pytest.LogCaptureFixture
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server, url = fake
+    server, url = fake_openai
     server.mode = mode
     server.first_piece_taken.set()
     with caplog.at_level(logging.WARNING, logger="ai.openai_backend"):
@@ -225,9 +134,9 @@ async def test_failure_midway_keeps_what_was_said(
 
 
 async def test_no_answer_marker_becomes_an_honest_not_sure(
-    fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
 ) -> None:
-    server, url = fake
+    server, url = fake_openai
     server.mode = "no_answer"
     answer = await make(url, knowledge).answer("какая погода в Париже", [])
     assert not answer.confident
@@ -236,32 +145,38 @@ async def test_no_answer_marker_becomes_an_honest_not_sure(
     assert "👤 Связаться с живым менеджером" in answer.text
 
 
-async def test_non_streaming_reply_is_accepted(fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant) -> None:
-    server, url = fake
+async def test_non_streaming_reply_is_accepted(
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
+) -> None:
+    server, url = fake_openai
     server.mode = "json"
     answer = await make(url, knowledge).answer(RENT_QUESTION, [])
     assert answer.text == "Целиком."
     assert answer.confident
 
 
-async def test_greeting_needs_no_model_call(fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant) -> None:
-    server, url = fake
+async def test_greeting_needs_no_model_call(
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
+) -> None:
+    server, url = fake_openai
     answer = await make(url, knowledge).answer("Здравствуйте!", [])
     assert answer.confident
     assert "ILPO-TAXI" in answer.text
     assert server.requests == []
 
 
-async def test_abandoned_stream_closes_cleanly(fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant) -> None:
-    server, url = fake
+async def test_abandoned_stream_closes_cleanly(
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant
+) -> None:
+    server, url = fake_openai
     stream = make(url, knowledge).stream(RENT_QUESTION, [])
     assert await anext(stream) == PIECES[0]
     await stream.aclose()
     server.first_piece_taken.set()
 
 
-async def test_summary_is_two_lines(fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant) -> None:
-    server, url = fake
+async def test_summary_is_two_lines(fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant) -> None:
+    server, url = fake_openai
     history = [Turn("user", RENT_QUESTION), Turn("assistant", "Да, от 1 900 ₽."), Turn("user", "а залог?")]
     summary = await make(url, knowledge).summarize(history)
     assert summary == "Хочет арендовать машину эконом-класса.\nСпрашивает про залог."
@@ -273,9 +188,9 @@ async def test_summary_is_two_lines(fake: tuple[FakeOpenAI, str], knowledge: Kno
 
 @pytest.mark.parametrize("mode", ["500", "slow"])
 async def test_summary_is_none_on_failure(
-    fake: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant, mode: str
+    fake_openai: tuple[FakeOpenAI, str], knowledge: KnowledgeConsultant, mode: str
 ) -> None:
-    server, url = fake
+    server, url = fake_openai
     server.mode = mode
     assert await make(url, knowledge, timeout=0.3).summarize([Turn("user", RENT_QUESTION)]) is None
 

@@ -1,5 +1,6 @@
 """The drawing of imports, checked: no module imports itself round a cycle, no room imports another round a
-cycle, and core/ (configuration, database, migrations) imports nothing of the rooms above it.
+cycle, core/ (configuration, database, migrations) imports nothing of the rooms above it, and no test module
+imports another test module (shared helpers live in tests/conftest.py, clients.py, browser.py, ...).
 
 `python tests/test_architecture.py` prints the rooms' arrows."""
 
@@ -113,9 +114,42 @@ def test_core_imports_nothing_above_it() -> None:
     assert above == set()
 
 
+def imported_test_modules(source: str) -> set[str]:
+    """The `tests.test_*` modules a test-side source imports (however spelled: `tests.test_x`, `from tests import
+    test_x`, or the bare `test_x` pytest's rootdir import would also resolve)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            base = node.module or ""
+            names = [f"{base}.{alias.name}" for alias in node.names] if base == "tests" else [base]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "tests":
+                parts = parts[1:]
+            if parts and parts[0].startswith("test_"):
+                found.add(parts[0])
+    return found
+
+
+# The only exception, temporary: engineer "benchfix" is moving test_scale's proxy/process helpers to tests/procs.py.
+PENDING = {("test_update_redelivery", "test_scale")}
+
+
+def test_no_test_module_imports_another() -> None:
+    crossing = {(path.stem, target) for path in (ROOT / "tests").rglob("*.py")
+                for target in imported_test_modules(path.read_text(encoding="utf-8")) if target != path.stem}
+    assert crossing - PENDING == set(), "move shared helpers and fixtures into tests/conftest.py or a helper module"
+
+
 def test_the_checks_can_fail() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert "support.store" in import_graph()["support.lifecycle"]
+    assert imported_test_modules("from tests.test_a import x\nimport tests.test_b\nfrom tests import test_c, clients\n"
+                        "from test_d import y\nfrom tests.conftest import Desk\nimport tests.browser\n") == {
+        "test_a", "test_b", "test_c", "test_d"}
 
 
 if __name__ == "__main__":

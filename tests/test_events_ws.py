@@ -11,15 +11,14 @@ import aiohttp
 import pytest
 
 from tests.clients import Visitor
-from tests.conftest import Desk
-from tests.test_identity import _desk
+from tests.conftest import Desk, running_desk
 
 API_KEY = "wallboard-key-0123456789"
 
 
 @pytest.fixture
 async def edesk(clean_database: str) -> AsyncIterator[Desk]:
-    async for desk in _desk(clean_database, INTEGRATION_API_KEYS=API_KEY):
+    async for desk in running_desk(clean_database, INTEGRATION_API_KEYS=API_KEY):
         yield desk
 
 

@@ -8,12 +8,11 @@ import hmac
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from models import VisitorIdentity, VisitorSession
 from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, accepted_chat, go_online, offer_to, say
-from tests.conftest import Desk, start_desk
+from tests.conftest import Desk, running_desk
 
 SECRET = "site-secret-0123456789abcdef"
 API_KEY = "crm-key-0123456789abcdef"
@@ -24,19 +23,9 @@ def site_hash(user_id: str, secret: str = SECRET) -> str:
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 
-async def _desk(database_url: str, **env: str) -> AsyncIterator[Desk]:
-    product = await start_desk(database_url, **env)
-    async with aiohttp.ClientSession() as http:
-        try:
-            yield Desk(product=product, base_url=product.base_url, http=http)
-        finally:
-            await product.stop()
-    assert product.fake.violations == [], f"calls outside the Bot API spec: {product.fake.violations}"
-
-
 @pytest.fixture
 async def idesk(clean_database: str) -> AsyncIterator[Desk]:
-    async for desk in _desk(clean_database, IDENTITY_SECRET=SECRET, INTEGRATION_API_KEYS=API_KEY):
+    async for desk in running_desk(clean_database, IDENTITY_SECRET=SECRET, INTEGRATION_API_KEYS=API_KEY):
         yield desk
 
 
@@ -93,7 +82,7 @@ async def test_a_wrong_hash_is_refused_and_nothing_is_merged(idesk: Desk) -> Non
 
 
 async def test_required_mode_refuses_unverified_ids(clean_database: str) -> None:
-    async for desk in _desk(clean_database, IDENTITY_SECRET=SECRET, IDENTITY_REQUIRED="true"):
+    async for desk in running_desk(clean_database, IDENTITY_SECRET=SECRET, IDENTITY_REQUIRED="true"):
         visitor = await Visitor(desk.http, desk.base_url).start()
         status, body = await identify(visitor, id="user-9", name="Без подписи")
         assert (status, body["error"]) == (401, "identity_required")

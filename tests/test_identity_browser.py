@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.browser import WAIT, manager_online, press
 from tests.clients import MANAGER
 from tests.conftest import LiveServer
-from tests.test_widget_browser import WAIT, manager_online, press
 
 pytestmark = pytest.mark.browser
 SECRET = "site-secret-0123456789abcdef"

@@ -11,19 +11,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import LiveServer
-from tests.test_sandbox_browser import (  # noqa: F401  (open_page is a fixture used by name)
-    ACCEPT,
-    Opener,
-    bot_says,
-    offer_card,
-    open_page,
-    open_sandbox,
-    persona_id,
-    press,
-    visitor_asks_for_manager,
-)
-from tests.test_widget_browser import ask, open_chat
+from tests.browser import ACCEPT, ask, open_chat
+from tests.conftest import LiveServer, Opener
+from tests.sandbox_page import bot_says, offer_card, open_sandbox, persona_id, press, visitor_asks_for_manager
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +29,7 @@ def live_server(clean_database: str) -> Iterator[LiveServer]:
     assert server.fake.violations == [], f"calls outside the Bot API spec: {server.fake.violations}"
 
 
-def test_topic_tabs_on_the_sandbox_page(live_server: LiveServer, open_page: Opener) -> None:  # noqa: F811
+def test_topic_tabs_on_the_sandbox_page(live_server: LiveServer, open_page: Opener) -> None:
     manager_id = persona_id(live_server, "manager")
     sandbox = open_sandbox(open_page, manager_id)
     box = sandbox.locator("#input")

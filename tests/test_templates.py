@@ -7,9 +7,19 @@ from html import escape
 
 from bot.callbacks import TemplateAction, TemplateCallback
 from models import AuditLog, ReplyTemplate
-from tests.clients import ADMIN, MANAGER, STRANGER, Visitor, accepted_chat, go_online, is_type, press
+from tests.clients import (
+    ADMIN,
+    MANAGER,
+    STRANGER,
+    Visitor,
+    accepted_chat,
+    admin_menu,
+    forge,
+    go_online,
+    is_type,
+    press,
+)
 from tests.conftest import Desk
-from tests.test_admin import admin_menu, forge
 
 GREETING = "Здравствуйте, {name}! Меня зовут {manager}, я помогу с подключением."
 DOCUMENTS = "Пришлите фото прав <b>и</b> паспорта сюда, в чат №{chat}."

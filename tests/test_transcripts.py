@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-import socket
 from collections.abc import AsyncIterator, Iterator
-from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
@@ -18,33 +14,9 @@ from app.product import Product
 from models import EmailDelivery, Manager, OutboxStatus
 from tests.clients import MANAGER, Visitor, accepted_chat, go_online
 from tests.conftest import Desk, start_desk
+from tests.fakes import Inbox, free_port, parts, smtp_env
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-class Inbox:
-    """aiosmtpd handler: every message the desk sends, parsed."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, _class=EmailMessage,
-                                                      policy=email.policy.default))
-        return "250 Message accepted for delivery"
-
-    async def wait(self, count: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.messages) < count:
-            assert asyncio.get_running_loop().time() < deadline, f"{len(self.messages)} of {count} emails arrived"
-            await asyncio.sleep(0.05)
-        return self.messages
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -63,11 +35,6 @@ def smtp(smtp_port: int) -> Iterator[Inbox]:
         controller.stop()
 
 
-def smtp_env(port: int, **extra: str) -> dict[str, str]:
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": "none",
-            "SMTP_FROM": "support@ilpo-taxi.test", **extra}
-
-
 @pytest.fixture
 async def mail_desk(clean_database: str, smtp_port: int) -> AsyncIterator[Desk]:
     product: Product = await start_desk(clean_database, **smtp_env(smtp_port, EMAIL_TRANSCRIPTS_TO="boss@ilpo.test"))
@@ -76,13 +43,6 @@ async def mail_desk(clean_database: str, smtp_port: int) -> AsyncIterator[Desk]:
             yield Desk(product=product, base_url=product.base_url, http=http)
         finally:
             await product.stop()
-
-
-def parts(message: EmailMessage) -> tuple[str, str]:
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert text is not None and html is not None, "both a text and an HTML part"
-    return text.get_content(), html.get_content()
 
 
 async def ask_transcript(visitor: Visitor, address: str) -> tuple[int, dict[str, Any]]:

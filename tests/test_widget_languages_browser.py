@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.browser import WAIT, ask_ai
 from tests.conftest import LiveServer
-from tests.test_widget_browser import WAIT, ask_ai
 
 pytestmark = pytest.mark.browser
 

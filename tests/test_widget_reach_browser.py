@@ -9,13 +9,11 @@ from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from models import GreetingShow
+from tests.browser import WAIT, ask_ai, open_chat
 from tests.conftest import LiveServer
-from tests.test_transcripts import Inbox, free_port, parts, smtp_env
-from tests.test_widget_browser import ask_ai, open_chat
+from tests.fakes import Inbox, free_port, parts, smtp_env
 
 pytestmark = pytest.mark.browser
-WAIT = 10_000
-expect.set_options(timeout=WAIT)
 
 
 @pytest.fixture

@@ -15,17 +15,18 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.conftest import LiveServer
-from tests.test_widget_browser import (
+from tests.browser import (
     MANAGER_NAME,
     WAIT,
     ask,
     drop_websockets,
     manager_accepts,
+    manager_closes,
     manager_online,
     open_chat,
     shot,
 )
+from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -161,8 +162,6 @@ def test_header_and_footer_follow_the_mode_and_the_queue_does_not_contradict_its
 
 
 def test_the_rating_comment_placeholder_fits(live_server: LiveServer, page: Page, device: str) -> None:
-    from tests.test_widget_browser import manager_closes
-
     manager_online(live_server)
     page.goto(live_server.base_url + "/")
     open_chat(page)
