@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from models import ChatMessage, Sender
+from tests.browser import WAIT, open_chat, shot
 from tests.conftest import LiveServer
-from tests.test_widget_browser import WAIT, open_chat, shot
 
 pytestmark = pytest.mark.browser
 
