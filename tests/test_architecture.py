@@ -134,14 +134,11 @@ def imported_test_modules(source: str) -> set[str]:
     return found
 
 
-# The only exception, temporary: engineer "benchfix" is moving test_scale's proxy/process helpers to tests/procs.py.
-PENDING = {("test_update_redelivery", "test_scale")}
-
 
 def test_no_test_module_imports_another() -> None:
     crossing = {(path.stem, target) for path in (ROOT / "tests").rglob("*.py")
                 for target in imported_test_modules(path.read_text(encoding="utf-8")) if target != path.stem}
-    assert crossing - PENDING == set(), "move shared helpers and fixtures into tests/conftest.py or a helper module"
+    assert crossing == set(), "move shared helpers and fixtures into tests/conftest.py or a helper module"
 
 
 def test_the_checks_can_fail() -> None:
