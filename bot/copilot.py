@@ -91,11 +91,12 @@ class TelegramCopilotView:
             self._inline = (now, bool(me.supports_inline_queries))
         return self._inline[1]
 
-    async def frame(self, manager_telegram_id: int, draft_id: int, text: str) -> bool:
+    async def frame(self, manager_telegram_id: int, draft_id: int, text: str, thread_id: int | None = None) -> bool:
         if not self._drafts:
             return False
         try:
-            await self.bot.send_message_draft(manager_telegram_id, draft_id=draft_id, text=escape(text))
+            await self.bot.send_message_draft(manager_telegram_id, draft_id=draft_id, text=escape(text),
+                                              message_thread_id=thread_id)
         except TelegramNotFound:
             log.info("This Bot API server has no sendMessageDraft: co-pilot suggestions arrive as messages only")
             self._drafts = False

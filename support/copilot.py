@@ -35,6 +35,7 @@ from support.markdown import markdown_to_plain
 from support.outbox import OutgoingCall
 from support.relay import Relay
 from support.store import Change, ChatStore
+from support.topics import Topics
 
 log = logging.getLogger("support")
 
@@ -66,14 +67,21 @@ class CopilotView(Protocol):
         """Whether the bot answers inline queries (then «✏️ Изменить» puts the text into the input field)."""
         ...
 
-    async def frame(self, manager_telegram_id: int, draft_id: int, text: str) -> bool:
-        """Show a draft's text so far; False when drafts are not supported (nothing more is tried)."""
+    async def frame(self, manager_telegram_id: int, draft_id: int, text: str, thread_id: int | None = None) -> bool:
+        """Show a draft's text so far (in the chat's topic when it has one); False when drafts are not supported
+        (nothing more is tried)."""
         ...
 
 
 class Copilot:
-    def __init__(self, store: ChatStore, assistant: Assistant, relay: Relay, view: CopilotView | None) -> None:
+    def __init__(
+        self, store: ChatStore, assistant: Assistant, relay: Relay, view: CopilotView | None,
+        topics: Topics | None = None,
+    ) -> None:
         self.store = store
+        # The brief and the suggestion reach the chat's topic by themselves (Change.send places a chat's
+        # messages); the draft frames are sent at once, so they ask the topic for its thread.
+        self.topics = topics
         self.assistant = assistant
         self.relay = relay
         self.view = view
@@ -151,7 +159,8 @@ class Copilot:
             return None
         session = await self.store.session_of(chat)
         history = await self.assistant.history(session, before=question.id)
-        answer = await self._draft(manager.telegram_id, question, history, session.locale)
+        thread_id = await self.topics.thread_of(chat_id, manager) if self.topics is not None else None
+        answer = await self._draft(manager.telegram_id, thread_id, question, history, session.locale)
         if not answer.confident or not answer.text.strip():
             return None  # an honest "not sure" is no help to a manager who knows better
         inline = await self.view.inline_mode()
@@ -165,22 +174,25 @@ class Copilot:
             await change.send([self.view.suggestion(card, manager.telegram_id, suggestion, inline=inline)])
         return suggestion
 
-    async def _draft(self, telegram_id: int, question: ChatMessage, history: list[Any], locale: str) -> AIAnswer:
+    async def _draft(
+        self, telegram_id: int, thread_id: int | None, question: ChatMessage, history: list[Any], locale: str
+    ) -> AIAnswer:
         """The consultant's answer, streamed into a Telegram draft (draft id = the question's id) as it grows."""
         assert self.view is not None
-        streaming = await self.view.frame(telegram_id, question.id, "")  # "Thinking…" until the first piece
+        streaming = await self.view.frame(telegram_id, question.id, "", thread_id)  # "Thinking…" until the first
         stream = self.consultant.stream(question.text, history, locale=locale)
         pieces: list[str] = []
         shown_at = time.monotonic()
         async for piece in stream:
             pieces.append(piece)
             if streaming and time.monotonic() - shown_at >= DRAFT_FRAME_SECONDS:
-                streaming = await self.view.frame(telegram_id, question.id, markdown_to_plain("".join(pieces)))
+                streaming = await self.view.frame(telegram_id, question.id, markdown_to_plain("".join(pieces)),
+                                                  thread_id)
                 shown_at = time.monotonic()
         result = getattr(stream, "result", None)
         answer = result if isinstance(result, AIAnswer) else AIAnswer("".join(pieces), bool(pieces))
         if streaming and answer.confident:
-            await self.view.frame(telegram_id, question.id, markdown_to_plain(answer.text))
+            await self.view.frame(telegram_id, question.id, markdown_to_plain(answer.text), thread_id)
         return answer
 
     async def suggestion_of(self, manager: Manager, suggestion_id: int) -> CopilotSuggestion:

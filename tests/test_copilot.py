@@ -4,6 +4,7 @@ call checked against the vendored spec), the real widget API, on SQLite and on P
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -12,13 +13,14 @@ import pytest
 from models import ChatMessage, CopilotSuggestion, Manager, Sender, SuggestionStatus
 from tests.clients import MANAGER, Visitor, accepted_chat, go_online, is_type, press
 from tests.conftest import Desk, start_desk
+from tests.test_topics import in_thread, take, topic_of
 
 QUESTION = "Какие документы нужны для подключения?"
 
 
-@pytest.fixture
-async def copilot_desk(clean_database: str) -> AsyncIterator[Desk]:
-    product = await start_desk(clean_database, SUPPORT_COPILOT="true")
+@contextlib.asynccontextmanager
+async def _copilot_desk(database_url: str, **env: str) -> AsyncIterator[Desk]:
+    product = await start_desk(database_url, SUPPORT_COPILOT="true", **env)
     product.fake.inline_mode = True  # BotFather's /setinline: getMe then says supports_inline_queries
     async with aiohttp.ClientSession() as http:
         try:
@@ -26,6 +28,19 @@ async def copilot_desk(clean_database: str) -> AsyncIterator[Desk]:
         finally:
             await product.stop()
     assert product.fake.violations == [], f"calls outside the Bot API spec: {product.fake.violations}"
+
+
+@pytest.fixture
+async def copilot_desk(clean_database: str) -> AsyncIterator[Desk]:
+    async with _copilot_desk(clean_database) as desk:
+        yield desk
+
+
+@pytest.fixture
+async def copilot_topic_desk(clean_database: str) -> AsyncIterator[Desk]:
+    """The co-pilot with topic mode on: each chat a manager takes has its own topic in their chat with the bot."""
+    async with _copilot_desk(clean_database, SANDBOX_TOPICS="1") as desk:
+        yield desk
 
 
 async def visitor_in_chat(desk: Desk) -> tuple[Visitor, int]:
@@ -151,3 +166,55 @@ async def test_the_desk_switch_turns_it_off_for_everyone(desk: Desk) -> None:
     texts = [m.text or "" for m in desk.fake.messages(MANAGER.id)]
     assert not any("Коротко о чате" in t or "Подсказка ИИ" in t for t in texts)
     assert await CopilotSuggestion.select().aio_count() == 0
+
+
+async def test_in_topic_mode_the_copilot_works_in_each_chats_topic(copilot_topic_desk: Desk) -> None:
+    desk = copilot_topic_desk
+    await go_online(desk, MANAGER)
+    alice = await Visitor(desk.http, desk.base_url).start()
+    ivan = await Visitor(desk.http, desk.base_url).start()
+    for visitor in (alice, ivan):
+        await visitor.send("Сколько вы берёте комиссию?")
+        await visitor.wait_for(is_type("ai_message"))
+    chat_a = await take(desk, alice, "Алиса")
+    chat_b = await take(desk, ivan, "Иван")
+    thread_a, thread_b = await topic_of(desk, MANAGER, "Алиса"), await topic_of(desk, MANAGER, "Иван")
+
+    # The brief comes into the chat's topic, after its card.
+    brief = await in_thread(desk, MANAGER, thread_a, f"Коротко о чате #{chat_a}")
+    assert brief.message_id > desk.fake.thread(MANAGER.id, thread_a)[0].message_id
+    await in_thread(desk, MANAGER, thread_b, f"Коротко о чате #{chat_b}")
+
+    # Both visitors ask at once: each draft streams in its own topic, each suggestion lands there too.
+    await asyncio.gather(alice.send(QUESTION), ivan.send("Как часто выплаты?"))
+    suggestion_a = await in_thread(desk, MANAGER, thread_a, "Подсказка ИИ")
+    suggestion_b = await in_thread(desk, MANAGER, thread_b, "Подсказка ИИ")
+    assert f"чат #{chat_a}" in suggestion_a.text and f"чат #{chat_b}" in suggestion_b.text
+    question_a = await ChatMessage.select().where(ChatMessage.text == QUESTION).aio_get()
+    (draft_a,) = [d for d in desk.fake.drafts(MANAGER.id) if d.draft_id == question_a.id]
+    assert draft_a.thread_id == thread_a and "паспорт" in draft_a.frames[-1].lower()
+    general = [m.text or "" for m in desk.fake.thread(MANAGER.id, None)]
+    assert not any("Подсказка ИИ" in t or "Коротко о чате" in t for t in general)
+    assert all(d.thread_id in (thread_a, thread_b) for d in desk.fake.drafts(MANAGER.id))
+
+    # «✅ Отправить» in Ivan's topic reaches Ivan, and only him.
+    answer = await press(desk, MANAGER, suggestion_b.message_id, "✅ Отправить")
+    assert answer["text"] == "✅ Отправлено клиенту"
+    sent = await ivan.wait_for(is_type("manager_message"))
+    assert "ежедневно" in sent["text"]
+    await desk.service.copilot.drain()
+    assert await manager_messages(alice) == []
+    stored = await ChatMessage.select().where(ChatMessage.sender == Sender.MANAGER).aio_execute()
+    assert [(m.support_chat_id, m.text) for m in stored] == [(chat_b, sent["text"])]
+
+    # «✏️ Изменить» through inline mode, chosen in Alice's topic: the topic decides, whatever chat the query
+    # named (here, on purpose, Ivan's).
+    query_id = await desk.fake.inline_query(MANAGER, f"#{chat_b} Пришлите права и паспорт")
+    await desk.fake.wait_inline_answer(query_id)
+    await desk.fake.choose_inline_result(MANAGER, query_id, "typed", thread_id=thread_a)
+    to_alice = await alice.wait_for(is_type("manager_message"))
+    assert to_alice["text"] == "Пришлите права и паспорт"
+    await in_thread(desk, MANAGER, thread_a, f"Отправлено клиенту (чат #{chat_a})")
+    assert len(await manager_messages(ivan)) == 1  # nothing more for Ivan
+    assert await ChatMessage.select().where(
+        (ChatMessage.sender == Sender.MANAGER) & (ChatMessage.support_chat == chat_b)).aio_count() == 1

@@ -58,10 +58,14 @@ async def edit_by_hand(
     await state.set_state(ReplyMode.active)
     await state.update_data(chat_id=chat_id)
     assert query.bot is not None
+    # Pressed in the chat's topic: the text to copy goes there too (what is sent in a topic reaches its client).
+    thread_id = (query.message.message_thread_id
+                 if isinstance(query.message, Message) and query.message.is_topic_message else None)
     await query.bot.send_message(
         manager.telegram_id,
         f"✏️ Нажмите на текст, чтобы скопировать, поправьте и отправьте — режим ответа в чат #{chat_id} включён "
-        f"(/cancel — выйти).\n\n<pre>{escape(markdown_to_plain(suggestion.text))}</pre>")
+        f"(/cancel — выйти).\n\n<pre>{escape(markdown_to_plain(suggestion.text))}</pre>",
+        message_thread_id=thread_id)
 
 
 async def toggle(query: CallbackQuery, service: SupportService, manager: Manager, is_admin: bool) -> None:

@@ -3,8 +3,9 @@
 A manager reaches them two ways: «📝 Шаблоны» on a chat's card lists them filled for that chat (a tap sends one),
 and inline mode («@bot #12 …» in the input field, which «🔎 Найти и изменить» and the co-pilot's «✏️ Изменить»
 put there) answers with the templates matching what is typed, plus what is typed itself. A result the manager
-chooses is sent into their chat with the bot; it carries a «💬 Чат #12» button, and that button's chat is where
-the text goes (the chat in reply mode when the query named none).
+chooses is sent into their chat with the bot; in a chat's topic it goes to that topic's client, elsewhere it
+carries a «💬 Чат #12» button, and that button's chat is where the text goes (the chat in reply mode when the
+query named none).
 """
 
 from __future__ import annotations
@@ -236,6 +237,12 @@ async def _chat_for(service: SupportService, manager: Manager, chat_id: int) -> 
     return card
 
 
+def _thread_of(query: CallbackQuery) -> int | None:
+    """The topic the pressed message is in: what it leads to goes there too (None: the general thread)."""
+    message = query.message
+    return message.message_thread_id if isinstance(message, Message) and message.is_topic_message else None
+
+
 async def for_chat(
     query: CallbackQuery, callback_data: ChatCallback, bot: Bot, service: SupportService, manager: Manager
 ) -> None:
@@ -259,7 +266,8 @@ async def for_chat(
     if (await bot.get_me()).supports_inline_queries:
         builder.row(InlineKeyboardButton(text="🔎 Найти и изменить",
                                          switch_inline_query_current_chat=chat_query(card.chat_id)))
-    await bot.send_message(manager.telegram_id, "\n".join(lines), reply_markup=builder.as_markup())
+    await bot.send_message(manager.telegram_id, "\n".join(lines), reply_markup=builder.as_markup(),
+                           message_thread_id=_thread_of(query))
 
 
 async def pick(
@@ -271,7 +279,7 @@ async def pick(
     await service.relay.manager_reply(manager, card.chat_id, text, telegram_callback_id=query.id)
     await query.answer("✅ Шаблон отправлен клиенту")
     await bot.send_message(manager.telegram_id, f"✅ Отправлено клиенту (чат #{card.chat_id}): "
-                           f"«{escape(template.title)}»\n\n{escape(text)}")
+                           f"«{escape(template.title)}»\n\n{escape(text)}", message_thread_id=_thread_of(query))
 
 
 def _article(result_id: str, title: str, text: str, chat_id: int) -> InlineQueryResultArticle:
@@ -330,11 +338,16 @@ def _chat_of_markup(message: Message) -> int | None:
 async def sent_via_inline(
     message: Message, bot: Bot, service: SupportService, manager: Manager, state: FSMContext
 ) -> None:
-    """A template or an edited suggestion the manager sent through inline mode: it goes to its chat's client."""
+    """A template or an edited suggestion the manager sent through inline mode: it goes to its chat's client —
+    the chat of the topic it was sent in, else the chat its «💬 Чат #N» button names."""
     assert message.via_bot is not None
     if message.via_bot.id != bot.id:
         raise SkipHandler  # another bot's inline result: reply mode treats it as any text
-    chat_id = _chat_of_markup(message)
+    chat_id: int | None = None
+    if message.is_topic_message and message.message_thread_id:
+        chat_id = await service.topics.chat_for_thread(manager, message.message_thread_id)
+    if chat_id is None:
+        chat_id = _chat_of_markup(message)
     if chat_id is None and await state.get_state() == ReplyMode.active.state:
         chat_id = (await state.get_data()).get("chat_id")
     if chat_id is None:
