@@ -15,7 +15,7 @@ import pytest
 
 from models import ChatMessage, ChatTopic, Outbox, OutboxStatus, TopicState
 from sandbox.model import SentMessage
-from tests.clients import MANAGER, SECOND_MANAGER, Visitor, close_chat, go_online, offer_to, press
+from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, close_chat, go_online, offer_to, press
 from tests.conftest import Desk, eventually, start_desk
 
 
@@ -249,3 +249,36 @@ async def test_visitor_typing_shows_in_the_topic_throttled(topic_desk: Desk) -> 
     async with desk.http.ws_connect(await visitor.ws_url()) as ws:
         await ws.send_str(json.dumps({"type": "typing"}))
         await eventually(lambda: len(desk.fake.chat_actions(MANAGER.id, thread)) == 2)
+
+
+async def test_saved_replies_from_a_topics_card_reach_that_topics_visitor(topic_desk: Desk) -> None:
+    desk = topic_desk
+    greeting = await desk.service.templates.add(ADMIN.id, "Приветствие", "Здравствуйте, {name}! Это {manager}.")
+    await go_online(desk, MANAGER)
+    alice = await Visitor(desk.http, desk.base_url).start()
+    ivan = await Visitor(desk.http, desk.base_url).start()
+    chat_a = await take(desk, alice, "Алиса")
+    await take(desk, ivan, "Иван")
+    thread_a = await topic_of(desk, MANAGER, "Алиса")
+    await topic_of(desk, MANAGER, "Иван")
+    card = await card_in(desk, MANAGER, thread_a)
+    assert "📝 Шаблоны" in card.button_texts
+
+    # The list opens in the topic, filled for its client; a tap sends the template to that client only.
+    await press(desk, MANAGER, card.message_id, "📝 Шаблоны")
+    listing = await in_thread(desk, MANAGER, thread_a, f"Шаблоны для чата #{chat_a}")
+    assert "Здравствуйте, Алиса! Это Анна Смирнова." in listing.text
+    answer = await press(desk, MANAGER, listing.message_id, "1. Приветствие")
+    assert answer["text"] == "✅ Шаблон отправлен клиенту"
+    sent = await alice.wait_for(lambda e: e["type"] == "manager_message")
+    assert sent["text"] == "Здравствуйте, Алиса! Это Анна Смирнова."
+    await in_thread(desk, MANAGER, thread_a, f"Отправлено клиенту (чат #{chat_a})")
+    stored = await ChatMessage.select().where(ChatMessage.sender == "manager").aio_execute()
+    assert [(m.support_chat_id, m.text) for m in stored] == [(chat_a, sent["text"])]
+    assert not [e for e in await ivan.poll(after=0) if e["type"] == "manager_message"]
+
+    # The admin deletes it meanwhile: its button gets a clear answer, not "something went wrong".
+    await desk.service.templates.delete(ADMIN.id, greeting.id)
+    answer = await press(desk, MANAGER, listing.message_id, "1. Приветствие")
+    assert answer["show_alert"] is True and "Этого шаблона уже нет" in answer["text"]
+    assert await ChatMessage.select().where(ChatMessage.sender == "manager").aio_count() == 1

@@ -9,6 +9,7 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from support.contracts import ChatAlreadyTaken, ChatClosed, ChatNotFound, NotAllowed, SupportError
+from support.templates import TemplateNotFound
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ def refusal(error: SupportError) -> str:
         return "Этот чат уже завершён."
     if isinstance(error, ChatNotFound):
         return "Чат не найден."
+    if isinstance(error, TemplateNotFound):
+        return "Этого шаблона уже нет: администратор удалил его. Откройте «📝 Шаблоны» заново."
     if isinstance(error, NotAllowed):
         return "⛔ Это чат другого менеджера: у вас нет к нему доступа."
     return "Не получилось выполнить действие."
