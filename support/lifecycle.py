@@ -58,6 +58,8 @@ class Lifecycle:
         async with self.store.change() as change:
             chat = await self.store.open_chat_of(session)
             if chat is not None:
+                if name:  # the form again, now with a name: the chat's topics stop saying "Гость #N"
+                    await self.topics.client_named(change, chat)
                 return TransferResult(status=_visible_status(chat), support_chat_id=chat.id)
             try:
                 chat = await SupportChat.aio_create(

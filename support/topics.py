@@ -11,9 +11,11 @@ the desk works in flat mode, as it always did.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +33,10 @@ log = logging.getLogger("support")
 TOPIC_NAME_LIMIT = 128
 TYPING_INTERVAL_SECONDS = 4.0
 RECREATE_AT_MOST_EVERY_SECONDS = 60.0
+# A manager can write in a topic the instant Telegram made it, before its thread id is stored (the outbox stores
+# it right after createForumTopic answers): a thread not found yet is looked up again for this long.
+THREAD_SETTLE_SECONDS = 3.0
+THREAD_SETTLE_STEP = 0.1
 # What Telegram answers when a call names a topic that no longer exists (or topic mode is off).
 THREAD_GONE = ("message thread not found", "TOPIC_DELETED", "TOPIC_ID_INVALID", "TOPIC_CLOSED")
 NOT_A_FORUM = "not a forum"
@@ -79,6 +85,15 @@ class TopicChannel(Protocol):
     def recreated(self, card: ChatCard, telegram_id: int) -> OutgoingCall: ...
 
     def went_flat(self, card: ChatCard, telegram_id: int) -> OutgoingCall: ...
+
+
+_MARKER = re.compile(r"^(⏰ \d+ мин ·|💬|⏳|✅|↪️) ")
+
+
+def marker_of(name: str) -> str:
+    """The status marker a topic's name starts with (the waiting one when the name has none)."""
+    found = _MARKER.match(name)
+    return found.group(1) if found else Marker.WAITING
 
 
 def topic_name(card: ChatCard, marker: str) -> str:
@@ -179,6 +194,18 @@ class Topics:
             card = card or await self.store.card(chat)
             await self._rename(change, topic, topic_name(card, marker))
 
+    async def client_named(self, change: Change, chat: SupportChat) -> None:
+        """The visitor gave their name after the topics were named ("Гость #N"): names and cards follow, each
+        topic keeping its status marker."""
+        if self.channel is None:
+            return
+        card: ChatCard | None = None
+        for topic in await self._of(chat, TopicState.CREATING, TopicState.OPEN, TopicState.CLOSED):
+            card = card or await self.store.card(chat)
+            await self._rename(change, topic, topic_name(card, marker_of(topic.name)))
+        if card is not None:
+            await self.refresh_cards(change, chat)
+
     async def handed_over(self, change: Change, chat: SupportChat, previous: Manager, target: Manager) -> None:
         """A transfer: the previous manager's topic rests (its card says to whom), the new one gets a topic."""
         if self.channel is not None:
@@ -246,11 +273,23 @@ class Topics:
 
     # --- reading ------------------------------------------------------------------------------------
 
-    async def chat_for_thread(self, manager: Manager, thread_id: int) -> int | None:
-        """The support chat a thread of this manager's private chat belongs to."""
-        topic = await ChatTopic.aio_get_or_none(
-            (ChatTopic.telegram_chat_id == manager.telegram_id) & (ChatTopic.thread_id == thread_id))
-        return topic.support_chat_id if topic is not None else None
+    async def chat_for_thread(
+        self, manager: Manager, thread_id: int, *, settle: float = THREAD_SETTLE_SECONDS
+    ) -> int | None:
+        """The support chat a thread of this manager's private chat belongs to. While one of their topics is
+        still being made, an unknown thread may be that one (its id not stored yet): asked again for `settle` s."""
+        deadline = time.monotonic() + settle
+        while True:
+            topic = await ChatTopic.aio_get_or_none(
+                (ChatTopic.telegram_chat_id == manager.telegram_id) & (ChatTopic.thread_id == thread_id))
+            if topic is not None:
+                return int(topic.support_chat_id)
+            creating = await ChatTopic.select().where(
+                (ChatTopic.telegram_chat_id == manager.telegram_id) & (ChatTopic.state == TopicState.CREATING)
+            ).aio_exists()
+            if not creating or time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(THREAD_SETTLE_STEP)
 
     async def thread_of(self, chat_id: int, manager: Manager) -> int | None:
         """The live topic of the chat in this manager's private chat, if any."""
@@ -354,7 +393,12 @@ class TopicDelivery:
                 return None
             return {**params, "message_thread_id": topic.thread_id}
         if method == "editMessageText":
-            return params if live else None  # the card is in the topic; gone with it
+            if not live:
+                return None  # the card is in the topic; gone with it
+            assert topic is not None
+            if row.purpose == "topic_card_update" and topic.card_id is not None and row.edits_id != topic.card_id:
+                return await self._current_card(topic, params)
+            return params
         if live:
             assert topic is not None
             return {**params, "message_thread_id": topic.thread_id}
@@ -362,6 +406,16 @@ class TopicDelivery:
             return None  # a card for a topic that never came: the general thread has its own
         params.pop("message_thread_id", None)
         return params  # flat mode: the general thread, as without topics
+
+    @staticmethod
+    async def _current_card(topic: ChatTopic, params: dict[str, Any]) -> dict[str, Any] | None:
+        """An edit queued for the card of a topic that was re-created since: the old card went with the old
+        topic, so the edit goes to the current card. If that card is not sent yet, it is sent with the chat as
+        it is now, so the edit has nothing to add."""
+        current = await Outbox.aio_get_or_none(Outbox.id == topic.card_id)
+        if current is None or current.telegram_message_id is None:
+            return None
+        return {**params, "message_id": current.telegram_message_id}
 
     async def delivered(self, row: Outbox, result: Any) -> None:
         if row.method == "createForumTopic":

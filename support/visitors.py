@@ -28,7 +28,8 @@ from support.contracts import (
 )
 from support.events import message_event
 from support.hours import is_open, next_opening
-from support.store import ChatStore
+from support.store import Change, ChatStore
+from support.topics import Topics
 
 log = logging.getLogger(__name__)
 SESSION_TOUCH_INTERVAL = dt.timedelta(hours=1)
@@ -71,9 +72,12 @@ class IdentityClaim:
 
 
 class Visitors:
-    def __init__(self, store: ChatStore, identity: IdentitySettings | None = None) -> None:
+    def __init__(
+        self, store: ChatStore, identity: IdentitySettings | None = None, topics: Topics | None = None
+    ) -> None:
         self.store = store
         self.identity = identity or IdentitySettings()
+        self.topics = topics
 
     async def start_session(
         self, *, page_url: str | None = None, locale: str = "ru", name: str | None = None,
@@ -120,12 +124,14 @@ class Visitors:
             raise IdentityRequired(session.session_id)
         contact = {key: value for key, value in (("name", claim.name), ("phone", claim.phone),
                                                   ("email", claim.email)) if value}
-        async with self.store.change():
+        async with self.store.change() as change:
             if not verified:
                 if session.identity_id is not None:
                     raise IdentityConflict(session.session_id)
                 await VisitorSession.update(claimed_id=claim.external_id, **contact).where(
                     VisitorSession.id == session.id).aio_execute()
+                if claim.name:
+                    await self._named(change, session)
                 return False
             identity = await VisitorIdentity.aio_get_or_none(VisitorIdentity.external_id == claim.external_id)
             if identity is None:
@@ -144,9 +150,17 @@ class Visitors:
                 VisitorSession.id == session.id).aio_execute()
             for key, value in {**known, **contact}.items():
                 setattr(session, key, value)
+            if "name" in known or "name" in contact:
+                await self._named(change, session)
         session.identity_id = identity.id
         log.info("Visitor session %s verified as %s", session.session_id, claim.external_id)
         return True
+
+    async def _named(self, change: Change, session: VisitorSession) -> None:
+        """A name given after the chat was opened: its topics stop saying "Гость #N"."""
+        chat = await self.store.open_chat_of(session)
+        if chat is not None and self.topics is not None:
+            await self.topics.client_named(change, chat)
 
     async def session_by_id(self, session_id: str) -> VisitorSession:
         """A live session (SessionNotFound, or SessionExpired after `visitor_session_idle_days` without a visit)."""

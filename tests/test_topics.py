@@ -6,7 +6,9 @@ against the vendored api.json (the desk fixtures assert no violations)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 
 from models import ChatMessage, ChatTopic, Outbox, OutboxStatus, TopicState
 from sandbox.model import SentMessage
+from support.topics import TopicView
 from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, close_chat, go_online, offer_to, press
 from tests.conftest import Desk, eventually, start_desk
 
@@ -282,3 +285,89 @@ async def test_saved_replies_from_a_topics_card_reach_that_topics_visitor(topic_
     answer = await press(desk, MANAGER, listing.message_id, "1. Приветствие")
     assert answer["show_alert"] is True and "Этого шаблона уже нет" in answer["text"]
     assert await ChatMessage.select().where(ChatMessage.sender == "manager").aio_count() == 1
+
+
+async def test_the_topic_takes_the_visitors_name_when_they_give_it_later(topic_desk: Desk) -> None:
+    desk = topic_desk
+    await go_online(desk, MANAGER)
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    chat_id = int((await visitor.transfer())["support_chat_id"])  # no name yet
+    offer = await offer_to(desk, MANAGER)
+    await press(desk, MANAGER, offer.message_id, "✅ Принять чат")
+    thread = await topic_of(desk, MANAGER, f"Гость #{chat_id}")
+    card = await card_in(desk, MANAGER, thread)
+    await desk.fake.send_message(MANAGER, "Как к вам обращаться?", thread_id=thread)
+    await visitor.wait_for(lambda e: e["type"] == "manager_message")
+    await eventually(lambda: name_of(desk, MANAGER, thread) == f"💬 Гость #{chat_id}")
+
+    # The request form again, now with a name: the topic and its card say it, the status marker stays.
+    await visitor.transfer(name="Зоя", phone="+7 900 555-44-33")
+    await eventually(lambda: name_of(desk, MANAGER, thread) == "💬 Зоя")
+    await eventually(lambda: "Зоя" in (desk.fake.message(MANAGER.id, card.message_id).text or ""))
+    assert "🔚 Завершить" in desk.fake.message(MANAGER.id, card.message_id).button_texts
+
+    # The site identifies the visitor with a fuller name (unverified: no secret configured): the same.
+    async with desk.http.post(f"{desk.base_url}/api/chat/identify", headers=visitor.auth, json={
+            "session_id": visitor.session_id, "id": "crm-7", "name": "Зоя Петрова"}) as response:
+        assert response.status == 200, await response.text()
+    await eventually(lambda: name_of(desk, MANAGER, thread) == "💬 Зоя Петрова")
+    await eventually(lambda: "Зоя Петрова" in (desk.fake.message(MANAGER.id, card.message_id).text or ""))
+
+
+async def test_after_a_topic_is_made_again_card_edits_go_to_the_new_card(
+    topic_desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    desk = topic_desk
+    await go_online(desk, MANAGER)
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    chat_id = await take(desk, visitor, "Ольга")
+    thread = await topic_of(desk, MANAGER, "Ольга")
+    await card_in(desk, MANAGER, thread)
+    topic = await ChatTopic.aio_get(ChatTopic.support_chat == chat_id)
+    old_card = topic.card_id
+
+    await desk.fake.delete_topic(MANAGER, thread)
+    await visitor.send("После удаления темы")
+    fresh = await topic_of(desk, MANAGER, "Ольга")
+    new_card = await in_thread(desk, MANAGER, fresh, "Чат поддержки")
+    await in_thread(desk, MANAGER, fresh, "После удаления темы")
+
+    # An edit of the card queued before the topic was made again (a rating, a colleague joining) still names the
+    # old card, which went with the old topic: it edits the current card instead, and nothing is logged as failed.
+    chat = await desk.service.store.chat(chat_id)
+    card = await desk.service.store.card(chat)
+    channel = desk.service.topics.channel
+    assert channel is not None
+    with caplog.at_level(logging.ERROR):
+        async with desk.service.store.change() as change:
+            (row,) = await change.send([dataclasses.replace(
+                channel.card_update(card, MANAGER.id, old_card, TopicView(owner=True, rating=4)), topic_id=topic.id)])
+        await eventually(lambda: "Оценка клиента: 4/5" in (desk.fake.message(MANAGER.id, new_card.message_id).text
+                                                          or ""))
+    assert (await Outbox.aio_get(Outbox.id == row.id)).status == OutboxStatus.SENT
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+    # Closing now renames the new topic and edits the new card; the old one is gone with its topic.
+    await desk.service.lifecycle.close_from_outside(chat_id, by="test")
+    await eventually(lambda: name_of(desk, MANAGER, fresh) == "✅ Ольга")
+    await eventually(lambda: "🔚 закрыт" in (desk.fake.message(MANAGER.id, new_card.message_id).text or ""))
+    assert not await Outbox.select().where(Outbox.status == OutboxStatus.FAILED).aio_exists()
+
+
+async def test_writing_in_a_topic_before_its_thread_id_is_stored(topic_desk: Desk) -> None:
+    desk = topic_desk
+    await go_online(desk, MANAGER)
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    chat_id = await take(desk, visitor, "Нина")
+    thread = await topic_of(desk, MANAGER, "Нина")
+    await card_in(desk, MANAGER, thread)
+    # The instant between Telegram making the topic and the outbox storing its thread id, held open on purpose.
+    await ChatTopic.update(state=TopicState.CREATING, thread_id=None).where(
+        ChatTopic.support_chat == chat_id).aio_execute()
+    await desk.fake.send_message(MANAGER, "Сразу в новую тему", thread_id=thread)
+    await asyncio.sleep(0.5)
+    await ChatTopic.update(state=TopicState.OPEN, thread_id=thread).where(
+        ChatTopic.support_chat == chat_id).aio_execute()
+    got = await visitor.wait_for(lambda e: e["type"] == "manager_message")
+    assert got["text"] == "Сразу в новую тему"
+    assert not [m for m in desk.fake.messages(MANAGER.id) if "не связана с чатом" in (m.text or "")]
