@@ -247,7 +247,9 @@ class Product:
         from sandbox.bot_api import FakeBotAPI, FakeUser
         from sandbox.web import setup_sandbox
 
-        self.fake = fake = FakeBotAPI(token, topics_enabled=self.settings.telegram.sandbox_topics)
+        # Inline mode on, as after BotFather's /setinline: saved replies' «🔎 Найти и изменить» and the co-pilot's
+        # «✏️ Изменить» put «@bot …» into the input field, and the /sandbox page shows the results.
+        self.fake = fake = FakeBotAPI(token, topics_enabled=self.settings.telegram.sandbox_topics, inline_mode=True)
         fake.register(app, prefix=SANDBOX_PREFIX)
         people = self.personas()
         users = [FakeUser(id=p.telegram_id, first_name=p.first_name) for p in people]

@@ -273,7 +273,9 @@ class ActorAPI(FakeState):
         """The user taps a result: it is sent into their chat with the bot (via the bot) and the bot gets
         that message, then a ``chosen_inline_result``. Only article results with text are modelled."""
         state = self._inline_queries.get(query_id)
-        if state is None or state.answer is None:
+        if state is None or state.user_id != user.id:
+            raise LookupError(f"no inline query {query_id} of user {user.id}")  # only its author sees the results
+        if state.answer is None:
             raise LookupError(f"inline query {query_id} has no answer to choose from")
         result = next((r for r in state.answer["results"] if str(r.get("id")) == result_id), None)
         if result is None:

@@ -27,6 +27,7 @@ from .tg_render import render_html
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LONG_POLL_SECONDS = 25.0
 CALLBACK_WAIT_SECONDS = 5.0
+INLINE_QUERY_LIMIT = 256  # Telegram's limit for what follows «@bot »
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -53,6 +54,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "noAnswer": "Бот не ответил на нажатие (нет answerCallbackQuery)", "buttonFailed": "Кнопка не сработала: ",
         "offline": "нет связи с сервером, повтор…", "noPersonas": "Персоны не настроены",
         "bytes": "Б", "kb": "КБ", "mb": "МБ",
+        "inlineTitle": "Результаты бота (inline-режим)", "inlineNone": "Нет результатов",
+        "inlineWaiting": "Бот не ответил на inline-запрос", "copied": "Скопировано: ",
     },
     "en": {
         "title": "Telegram sandbox · ILPO-TAXI", "heading": "Telegram sandbox",
@@ -71,6 +74,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "noAnswer": "The bot did not answer the press (no answerCallbackQuery)", "buttonFailed": "The button failed: ",
         "offline": "no connection to the server, retrying…", "noPersonas": "No personas configured",
         "bytes": "B", "kb": "KB", "mb": "MB",
+        "inlineTitle": "The bot's results (inline mode)", "inlineNone": "No results",
+        "inlineWaiting": "The bot did not answer the inline query", "copied": "Copied: ",
     },
 }
 # The product labels its personas in Russian; the English page shows these instead.
@@ -150,6 +155,11 @@ class _Sandbox:
                     kind, extra = "callback", {"data": button["callback_data"]}
                 elif "url" in button:
                     kind, extra = "url", {"url": button["url"]}
+                elif "switch_inline_query_current_chat" in button:
+                    # Telegram puts «@bot query» into the input field and shows the bot's inline results.
+                    kind, extra = "inline", {"query": button["switch_inline_query_current_chat"]}
+                elif "copy_text" in button:
+                    kind, extra = "copy", {"copy": (button["copy_text"] or {}).get("text", "")}
                 else:
                     kind, extra = "other", {}
                 rendered_row.append({"text": str(button.get("text", "")), "type": kind, **extra})
@@ -298,6 +308,52 @@ class _Sandbox:
             answer = None
         return web.json_response({"callback_query_id": cq_id, "answer": answer})
 
+    async def inline_query(self, request: web.Request) -> web.Response:
+        """The persona types «@bot query»: the bot's answerInlineQuery, as the result list Telegram shows."""
+        persona = self.persona(request)
+        payload = await _json_body(request)
+        query = str(payload.get("query") or "")
+        if not self.fake.inline_mode:
+            raise web.HTTPBadRequest(text="inline mode is off for this bot")
+        if len(query) > INLINE_QUERY_LIMIT:
+            raise web.HTTPBadRequest(text=f"an inline query is at most {INLINE_QUERY_LIMIT} characters")
+        query_id = await self.fake.inline_query(persona, query)
+        try:
+            answer = await self.fake.wait_inline_answer(query_id, timeout=CALLBACK_WAIT_SECONDS)
+        except TimeoutError:
+            return web.json_response({"query_id": query_id, "answered": False, "results": [], "button": None})
+        results = []
+        for result in answer.get("results") or []:
+            content = result.get("input_message_content") or {}
+            results.append({
+                "id": str(result.get("id")),
+                "title": str(result.get("title") or ""),
+                "description": str(result.get("description") or ""),
+                # Only text results can be chosen here (the fake models those).
+                "choosable": "message_text" in content,
+            })
+        button = answer.get("button")
+        return web.json_response({
+            "query_id": query_id, "answered": True, "results": results,
+            "button": {"text": str(button.get("text", ""))} if isinstance(button, dict) else None,
+        })
+
+    async def choose_inline(self, request: web.Request) -> web.Response:
+        """The persona taps an inline result: it is sent into the chat (the topic shown) via the bot."""
+        persona = self.persona(request)
+        payload = await _json_body(request)
+        try:
+            query_id, result_id = str(payload["query_id"]), str(payload["result_id"])
+        except KeyError:
+            raise web.HTTPBadRequest(text="query_id and result_id are required") from None
+        thread = payload.get("thread_id")
+        try:
+            thread_id = int(thread) if thread not in (None, "") else None
+            message = await self.fake.choose_inline_result(persona, query_id, result_id, thread_id=thread_id)
+        except (LookupError, ValueError, TypeError) as err:
+            raise web.HTTPBadRequest(text=str(err)) from None
+        return web.json_response({"message_id": message["message_id"]})
+
     async def events(self, request: web.Request) -> web.Response:
         try:
             since = int(request.query.get("since", "-1"))
@@ -355,5 +411,7 @@ def setup_sandbox(
     router.add_get(prefix + "/api/chats/{user_id}", sandbox.chat)
     router.add_post(prefix + "/api/chats/{user_id}/messages", sandbox.send)
     router.add_post(prefix + "/api/chats/{user_id}/press", sandbox.press)
+    router.add_post(prefix + "/api/chats/{user_id}/inline", sandbox.inline_query)
+    router.add_post(prefix + "/api/chats/{user_id}/inline/choose", sandbox.choose_inline)
     router.add_get(prefix + "/api/events", sandbox.events)
     router.add_get(prefix + "/api/files/{file_id}", sandbox.file)

@@ -17,8 +17,18 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.filters import CommandStart
-from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.filters import Command, CommandStart
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    CopyTextButton,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQuery,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+)
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -55,9 +65,26 @@ def _router() -> Router:
             ),
         )
 
+    @router.message(Command("buttons"))
+    async def buttons(message: Message) -> None:
+        await message.answer("Кнопки", reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
+            InlineKeyboardButton(text="Найти", switch_inline_query_current_chat="#5 "),
+            InlineKeyboardButton(text="Копировать", copy_text=CopyTextButton(text="текст"))]]))
+
     @router.callback_query(F.data == "accept")
     async def accept(query: CallbackQuery) -> None:
         await query.answer("Принято!", show_alert=True)
+
+    @router.inline_query()
+    async def inline(query: InlineQuery) -> None:
+        await query.answer([InlineQueryResultArticle(
+            id="echo", title=f"Эхо: {query.query}", description="отправить как есть",
+            input_message_content=InputTextMessageContent(message_text=f"эхо {html.escape(query.query)}"))],
+            is_personal=True, cache_time=0)
+
+    @router.message(F.via_bot)
+    async def via_bot(message: Message) -> None:
+        await message.answer(f"Пришло через inline: {html.escape(message.text or '')}")
 
     @router.message(F.reply_to_message)
     async def replied(message: Message) -> None:
@@ -177,3 +204,43 @@ async def test_unknown_persona_and_bad_input(sandbox: tuple[TestClient, FakeBotA
         f"/sandbox/api/chats/{MANAGER.id}/press", json={"message_id": 999, "callback_data": "x"}
     )
     assert resp.status == 400
+
+
+async def test_inline_mode_results_and_choosing_one(sandbox: tuple[TestClient, FakeBotAPI]) -> None:
+    client, fake = sandbox
+    url = f"/sandbox/api/chats/{MANAGER.id}/inline"
+    resp = await client.post(url, json={"query": "привет"})
+    assert resp.status == 400 and "inline mode is off" in await resp.text()  # as without BotFather's /setinline
+
+    fake.inline_mode = True
+    await client.post(f"/sandbox/api/chats/{MANAGER.id}/messages", json={"text": "/start"})
+    resp = await client.post(url, json={"query": "x" * 257})
+    assert resp.status == 400
+    resp = await client.post(url, json={"query": "привет"})
+    assert resp.status == 200
+    answer = await resp.json()
+    assert answer["answered"] is True and answer["button"] is None
+    assert answer["results"] == [{"id": "echo", "title": "Эхо: привет", "description": "отправить как есть",
+                                  "choosable": True}]
+
+    choose = f"/sandbox/api/chats/{OUTSIDER.id}/inline/choose"
+    resp = await client.post(choose, json={"query_id": answer["query_id"], "result_id": "echo"})
+    assert resp.status == 400  # another persona's results are not theirs to choose
+    choose = f"/sandbox/api/chats/{MANAGER.id}/inline/choose"
+    resp = await client.post(choose, json={"query_id": answer["query_id"], "result_id": "nope"})
+    assert resp.status == 400
+    resp = await client.post(choose, json={"query_id": answer["query_id"], "result_id": "echo"})
+    assert resp.status == 200
+    chat = await _chat_until(client, MANAGER.id, lambda c: any(
+        "Пришло через inline: эхо привет" in (m["html"] or "") for m in c["messages"]))
+    sent = next(m for m in chat["messages"] if m["html"] == "эхо привет")
+    assert sent["from_bot"] is False
+
+
+async def test_inline_and_copy_buttons_are_described_for_the_page(sandbox: tuple[TestClient, FakeBotAPI]) -> None:
+    client, _fake = sandbox
+    await client.post(f"/sandbox/api/chats/{MANAGER.id}/messages", json={"text": "/buttons"})
+    chat = await _chat_until(client, MANAGER.id, lambda c: any(m["html"] == "Кнопки" for m in c["messages"]))
+    (message,) = [m for m in chat["messages"] if m["html"] == "Кнопки"]
+    assert message["buttons"] == [[{"text": "Найти", "type": "inline", "query": "#5 "},
+                                   {"text": "Копировать", "type": "copy", "copy": "текст"}]]

@@ -6,6 +6,7 @@ manager types in that tab reaches the visitor's widget, and an edit there rewrit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -75,3 +76,45 @@ def test_topic_tabs_on_the_sandbox_page(live_server: LiveServer, open_page: Open
     live_server.call(edit())
     edited = visitor.locator(".manager-message .ilpo-text[data-ed]")
     expect(edited).to_have_text("Сейчас подскажу подробно")
+
+
+def test_saved_replies_through_inline_mode_on_the_sandbox_page(
+    live_server: LiveServer, open_page: Opener  # noqa: F811
+) -> None:
+    """The sandbox's bot has inline mode: «🔎 Найти и изменить» puts «@bot #N » into the input, the page lists the
+    bot's results, a tap on one sends it in the chat's topic, and it reaches that chat's visitor."""
+    live_server.call(live_server.service.templates.add(1, "Приветствие", "Здравствуйте, {name}! Чем помочь?"))
+    live_server.call(live_server.service.templates.add(1, "Документы", "Пришлите фото прав и паспорта."))
+    manager_id = persona_id(live_server, "manager")
+    sandbox = open_sandbox(open_page, manager_id)
+    box = sandbox.locator("#input")
+    for command in ("/start", "/online"):
+        box.fill(command)
+        box.press("Enter")
+    bot_says(sandbox, "Смена начата")
+    visitor = open_page("/")
+    open_chat(visitor)
+    visitor_asks_for_manager(visitor, name="Софья", phone="+7 900 222-33-44")
+    press(offer_card(sandbox), ACCEPT)
+    sandbox.locator("#topics .chip", has_text="Софья").click()
+
+    press(bot_says(sandbox, "Пишите прямо в эту тему"), "📝 Шаблоны")
+    listing = bot_says(sandbox, "Шаблоны для чата")  # in the topic, where the button was pressed
+    press(listing, "🔎 Найти и изменить")
+    bot = live_server.fake.bot_user()["username"]
+    expect(box).to_have_value(re.compile(rf"^@{bot} #\d+ $"))
+    results = sandbox.locator("#inline .iresult")
+    expect(results).to_have_count(2)
+    expect(results.first).to_contain_text("Документы")
+
+    box.press_sequentially("здравств")  # typing filters, as Telegram asks the bot again
+    expect(results).to_have_count(2)  # what is typed itself, then the one template that matches
+    expect(results.nth(0)).to_contain_text("Отправить этот текст")
+    expect(results.nth(1)).to_contain_text("Здравствуйте, Софья! Чем помочь?")
+    results.nth(1).click()
+
+    expect(box).to_have_value("")
+    expect(sandbox.locator("#inline")).to_be_hidden()
+    expect(sandbox.locator(".row.mine", has_text="Здравствуйте, Софья! Чем помочь?")).to_be_visible()
+    expect(visitor.locator(".manager-message", has_text="Здравствуйте, Софья! Чем помочь?")).to_be_visible()
+    bot_says(sandbox, "Отправлено клиенту")
