@@ -368,6 +368,6 @@ async def test_writing_in_a_topic_before_its_thread_id_is_stored(topic_desk: Des
     await asyncio.sleep(0.5)
     await ChatTopic.update(state=TopicState.OPEN, thread_id=thread).where(
         ChatTopic.support_chat == chat_id).aio_execute()
-    got = await visitor.wait_for(lambda e: e["type"] == "manager_message")
+    got = await visitor.wait_for(lambda e: e["type"] == "manager_message", timeout=10)  # the wait is on purpose
     assert got["text"] == "Сразу в новую тему"
     assert not [m for m in desk.fake.messages(MANAGER.id) if "не связана с чатом" in (m.text or "")]
