@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from sandbox.bot_api import FakeUser, SentMessage
-from tests.conftest import ADMIN_ID, MANAGER_ID, SECOND_MANAGER_ID, STRANGER_ID, Desk
+from tests.conftest import ADMIN_ID, MANAGER_ID, SECOND_MANAGER_ID, STRANGER_ID, Desk, eventually
 
 MANAGER = FakeUser(id=MANAGER_ID, first_name="Анна", last_name="Смирнова", username="anna_ilpo")
 SECOND_MANAGER = FakeUser(id=SECOND_MANAGER_ID, first_name="Борис", username="boris_ilpo")
@@ -181,3 +181,40 @@ async def raw_request(base_url: str, head: bytes, body: bytes = b"", *, close_ea
     writer.close()
     status_line, _, rest = data.partition(b"\r\n")
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+# Topic mode: shared by the topic, co-pilot and saved-reply tests.
+
+
+async def take(desk: Desk, visitor: Visitor, name: str, user: Any = MANAGER) -> int:
+    """The visitor asks for a person and `user` accepts; returns the support chat id."""
+    result = await visitor.transfer(name=name, phone="+7 900 000-00-00")
+    offer = await desk.fake.wait_for_message(
+        user.id, lambda m: "✅ Принять чат" in m.button_texts and name in (m.text or ""))
+    answer = await press(desk, user, offer.message_id, "✅ Принять чат")
+    assert "ваш" in str(answer["text"])
+    return int(result["support_chat_id"])
+
+
+async def topic_of(desk: Desk, user: Any, name_part: str) -> int:
+    """The thread id of the live topic whose name contains `name_part`, once Telegram has it."""
+    found: list[int] = []
+
+    def there() -> bool:
+        found[:] = [t.message_thread_id for t in desk.fake.topics(user.id) if name_part in t.name]
+        return len(found) == 1
+
+    await eventually(there)
+    return found[0]
+
+
+async def in_thread(desk: Desk, user: Any, thread_id: int | None, text: str) -> SentMessage:
+    found: list[SentMessage] = []
+
+    def there() -> bool:
+        found[:] = [m for m in desk.fake.thread(user.id, thread_id)
+                    if m.from_bot and text in (m.text or m.caption or "")]
+        return bool(found)
+
+    await eventually(there)
+    return found[0]

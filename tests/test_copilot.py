@@ -11,9 +11,8 @@ import aiohttp
 import pytest
 
 from models import ChatMessage, CopilotSuggestion, Manager, Sender, SuggestionStatus
-from tests.clients import MANAGER, Visitor, accepted_chat, go_online, is_type, press
+from tests.clients import MANAGER, Visitor, accepted_chat, go_online, in_thread, is_type, press, take, topic_of
 from tests.conftest import Desk, start_desk
-from tests.test_topics import in_thread, take, topic_of
 
 QUESTION = "Какие документы нужны для подключения?"
 

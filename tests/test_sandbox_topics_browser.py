@@ -79,7 +79,7 @@ def test_topic_tabs_on_the_sandbox_page(live_server: LiveServer, open_page: Open
 
 
 def test_saved_replies_through_inline_mode_on_the_sandbox_page(
-    live_server: LiveServer, open_page: Opener  # noqa: F811
+    live_server: LiveServer, open_page: Opener
 ) -> None:
     """The sandbox's bot has inline mode: «🔎 Найти и изменить» puts «@bot #N » into the input, the page lists the
     bot's results, a tap on one sends it in the chat's topic, and it reaches that chat's visitor."""

@@ -18,7 +18,19 @@ import pytest
 from models import ChatMessage, ChatTopic, Outbox, OutboxStatus, TopicState
 from sandbox.model import SentMessage
 from support.topics import TopicView
-from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, close_chat, go_online, offer_to, press
+from tests.clients import (
+    ADMIN,
+    MANAGER,
+    SECOND_MANAGER,
+    Visitor,
+    close_chat,
+    go_online,
+    in_thread,
+    offer_to,
+    press,
+    take,
+    topic_of,
+)
 from tests.conftest import Desk, eventually, start_desk
 
 
@@ -33,44 +45,10 @@ async def topic_desk(clean_database: str) -> AsyncIterator[Desk]:
     assert product.fake.violations == [], f"calls outside the Bot API spec: {product.fake.violations}"
 
 
-async def take(desk: Desk, visitor: Visitor, name: str, user: Any = MANAGER) -> int:
-    """The visitor asks for a person and `user` accepts; returns the support chat id."""
-    result = await visitor.transfer(name=name, phone="+7 900 000-00-00")
-    offer = await desk.fake.wait_for_message(
-        user.id, lambda m: "✅ Принять чат" in m.button_texts and name in (m.text or ""))
-    answer = await press(desk, user, offer.message_id, "✅ Принять чат")
-    assert "ваш" in str(answer["text"])
-    return int(result["support_chat_id"])
-
-
-async def topic_of(desk: Desk, user: Any, name_part: str) -> int:
-    """The thread id of the live topic whose name contains `name_part`, once Telegram has it."""
-    found: list[int] = []
-
-    def there() -> bool:
-        found[:] = [t.message_thread_id for t in desk.fake.topics(user.id) if name_part in t.name]
-        return len(found) == 1
-
-    await eventually(there)
-    return found[0]
-
-
 def name_of(desk: Desk, user: Any, thread_id: int) -> str:
     topic = desk.fake.topic(user.id, thread_id)
     assert topic is not None
     return str(topic.name)
-
-
-async def in_thread(desk: Desk, user: Any, thread_id: int | None, text: str) -> SentMessage:
-    found: list[SentMessage] = []
-
-    def there() -> bool:
-        found[:] = [m for m in desk.fake.thread(user.id, thread_id)
-                    if m.from_bot and text in (m.text or m.caption or "")]
-        return bool(found)
-
-    await eventually(there)
-    return found[0]
 
 
 async def card_in(desk: Desk, user: Any, thread_id: int) -> SentMessage:
