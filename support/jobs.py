@@ -85,7 +85,8 @@ class SupportJobs:
     async def prune_delivered_calls(self) -> int:
         """Pending calls are never touched: only what Telegram took (or refused for good) long ago."""
         return int(await Outbox.delete().where(
-            (Outbox.status != OutboxStatus.PENDING) & (Outbox.created_at < utcnow() - DELIVERED_CALLS_KEPT)
+            Outbox.status.in_([OutboxStatus.SENT, OutboxStatus.FAILED])  # never one still queued or in flight
+            & (Outbox.created_at < utcnow() - DELIVERED_CALLS_KEPT)
         ).aio_execute())
 
     async def topics_pass(self) -> None:

@@ -32,7 +32,9 @@ async def all_sent(count: int) -> bool:
 
 
 async def nothing_pending() -> bool:
-    return not await Outbox.select().where(Outbox.status == OutboxStatus.PENDING).aio_execute()
+    """Nothing queued and nothing on its way (a call in flight is marked sending)."""
+    return not await Outbox.select().where(
+        Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING])).aio_execute()
 
 
 def texts(desk: Desk, chat_id: int) -> list[str]:
