@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -14,8 +13,6 @@ from .model import (
     ChatState,
     FakeUser,
     InlineQueryState,
-    MessageState,
-    SentMessage,
     UploadedFile,
 )
 from .state import FakeState
@@ -47,24 +44,14 @@ class ActorAPI(FakeState):
         chat.started = True
         chat.blocked = False
         self._user_thread(chat, thread_id)
-        entities = detect_entities(text)
-        stored = self._store(
+        return self._user_sends(
             chat,
-            SentMessage(
-                message_id=0,
-                chat_id=user.id,
-                date=int(time.time()),
-                from_bot=False,
-                text=text,
-                raw_text=text,
-                entities=entities,
-                reply_to=reply_to_message_id,
-                thread_id=thread_id,
-            ),
+            text=text,
+            raw_text=text,
+            entities=detect_entities(text),
+            reply_to=reply_to_message_id,
+            thread_id=thread_id,
         )
-        message = self._message_json(stored)
-        self._enqueue("message", message)
-        return message
 
     async def send_document(
         self,
@@ -81,23 +68,9 @@ class ActorAPI(FakeState):
         chat.started = True
         self._user_thread(chat, thread_id)
         upload = self._remember_file(UploadedFile(filename, data, content_type))
-        stored = self._store(
-            chat,
-            SentMessage(
-                message_id=0,
-                chat_id=user.id,
-                date=int(time.time()),
-                from_bot=False,
-                caption=caption,
-                raw_caption=caption,
-                document=upload,
-                kind="document",
-                thread_id=thread_id,
-            ),
+        return self._user_sends(
+            chat, caption=caption, raw_caption=caption, document=upload, kind="document", thread_id=thread_id
         )
-        message = self._message_json(stored)
-        self._enqueue("message", message)
-        return message
 
     async def forward_message_from(
         self,
@@ -124,22 +97,7 @@ class ActorAPI(FakeState):
         else:
             origin = {"type": "user", "date": int(time.time()) - 60, "sender_user": original_sender.to_api()}
         body = text if text is not None else f"Сообщение от {original_sender.full_name}"
-        stored = self._store(
-            chat,
-            SentMessage(
-                message_id=0,
-                chat_id=user.id,
-                date=int(time.time()),
-                from_bot=False,
-                text=body,
-                raw_text=body,
-                entities=detect_entities(body),
-                forward_from=origin,
-            ),
-        )
-        message = self._message_json(stored)
-        self._enqueue("message", message)
-        return message
+        return self._user_sends(chat, text=body, raw_text=body, entities=detect_entities(body), forward_from=origin)
 
     async def press_button(self, user: FakeUser, message_id: int, button: str) -> str:
         """Press an inline button found by callback_data or by its visible text.
@@ -164,12 +122,7 @@ class ActorAPI(FakeState):
             raise ValueError(f"button {chosen.get('text')!r} is not a callback button: {chosen}")
         cq_id = str(secrets.randbits(63))
         self._callbacks[cq_id] = CallbackQueryState(
-            id=cq_id,
-            user_id=user.id,
-            chat_id=user.id,
-            message_id=message_id,
-            data=str(chosen["callback_data"]),
-            answered=asyncio.Event(),
+            id=cq_id, user_id=user.id, chat_id=user.id, message_id=message_id, data=str(chosen["callback_data"])
         )
         chat_instance = str(int(hashlib.sha1(f"{self.bot_id}:{user.id}".encode()).hexdigest()[:15], 16))
         self._enqueue(
@@ -191,13 +144,9 @@ class ActorAPI(FakeState):
     ) -> dict[str, Any]:
         """The answerCallbackQuery params (text, show_alert, url, cache_time) for that press."""
         query = self._callbacks.get(cq_id)
-        if query is None or query.answered is None:
+        if query is None:
             raise LookupError(f"unknown callback query {cq_id}")
-        try:
-            await asyncio.wait_for(query.answered.wait(), timeout)
-        except TimeoutError:
-            raise TimeoutError(f"callback query {cq_id} ({query.data!r}) not answered in {timeout}s") from None
-        return dict(query.answer or {})
+        return await query.wait(f"callback query {cq_id} ({query.data!r})", timeout)
 
     def callback_answer(self, cq_id: str) -> dict[str, Any] | None:
         query = self._callbacks.get(cq_id)
@@ -234,9 +183,7 @@ class ActorAPI(FakeState):
             raise LookupError(f"no text message {message_id} of user {user.id} to edit")
         if not text.strip():
             raise ValueError("an edit cannot empty the message")
-        message.history.append(
-            MessageState(message.text, message.caption, message.entities, message.reply_markup, message.edit_date)
-        )
+        message.history.append(message.snapshot())
         message.text = message.raw_text = text
         message.entities = detect_entities(text)
         message.edit_date = int(time.time())
@@ -251,7 +198,7 @@ class ActorAPI(FakeState):
         if len(query) > 256:
             raise ValueError("inline queries are at most 256 characters")
         query_id = str(secrets.randbits(63))
-        self._inline_queries[query_id] = InlineQueryState(query_id, user.id, query, offset, answered=asyncio.Event())
+        self._inline_queries[query_id] = InlineQueryState(query_id, user.id, query, offset)
         payload = {"id": query_id, "from": user.to_api(), "query": query, "offset": offset, "chat_type": "sender"}
         self._enqueue("inline_query", payload)
         return query_id
@@ -259,13 +206,9 @@ class ActorAPI(FakeState):
     async def wait_inline_answer(self, query_id: str, timeout: float = 5.0) -> dict[str, Any]:
         """The answerInlineQuery params (results, is_personal, cache_time...) for that query."""
         state = self._inline_queries.get(query_id)
-        if state is None or state.answered is None:
+        if state is None:
             raise LookupError(f"unknown inline query {query_id}")
-        try:
-            await asyncio.wait_for(state.answered.wait(), timeout)
-        except TimeoutError:
-            raise TimeoutError(f"inline query {query_id} ({state.query!r}) not answered in {timeout}s") from None
-        return dict(state.answer or {})
+        return await state.wait(f"inline query {query_id} ({state.query!r})", timeout)
 
     async def choose_inline_result(
         self, user: FakeUser, query_id: str, result_id: str, *, thread_id: int | None = None
@@ -286,24 +229,22 @@ class ActorAPI(FakeState):
         formatted = format_text(str(content["message_text"]), content.get("parse_mode"), content.get("entities"))
         chat = self._chat_for_user(user)
         self._user_thread(chat, thread_id)
-        stored = self._store(
+        message = self._user_sends(
             chat,
-            SentMessage(
-                message_id=0,
-                chat_id=user.id,
-                date=int(time.time()),
-                from_bot=False,
-                text=formatted.text,
-                raw_text=str(content["message_text"]),
-                entities=formatted.entities,
-                reply_markup=result.get("reply_markup"),
-                thread_id=thread_id,
-                via_bot=True,
-            ),
+            text=formatted.text,
+            raw_text=str(content["message_text"]),
+            entities=formatted.entities,
+            reply_markup=result.get("reply_markup"),
+            thread_id=thread_id,
+            via_bot=True,
         )
-        message = self._message_json(stored)
-        self._enqueue("message", message)
         self._enqueue("chosen_inline_result", {"result_id": result_id, "from": user.to_api(), "query": state.query})
+        return message
+
+    def _user_sends(self, chat: ChatState, **fields: Any) -> dict[str, Any]:
+        """Stores what the user sent into ``chat`` and queues the ``message`` update the bot gets for it."""
+        message = self._message_json(self._store_new(chat, from_bot=False, **fields))
+        self._enqueue("message", message)
         return message
 
     def _member_update(self, user: FakeUser, old: str, new: str) -> dict[str, Any]:

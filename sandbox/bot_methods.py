@@ -6,9 +6,9 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from .model import FakeUser, bad_request
+from .model import FakeUser, PendingQuery, bad_request
 from .state import FakeState
 from .text import format_text
 from .transport import check_reply_markup
@@ -16,6 +16,17 @@ from .transport import check_reply_markup
 log = logging.getLogger(__name__)
 
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+_Query = TypeVar("_Query", bound=PendingQuery)
+
+
+def _unanswered(queries: Mapping[str, _Query], query_id: Any) -> _Query:
+    """The query an answer* call names, if the bot has not answered it yet."""
+    query = queries.get(str(query_id))
+    if query is None or query.answer is not None:
+        raise bad_request("query is too old and response timeout expired or query ID is invalid")
+    return query
 
 
 class BotMethods(FakeState):
@@ -40,27 +51,23 @@ class BotMethods(FakeState):
         return True
 
     async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
-        query = self._callbacks.get(str(params["callback_query_id"]))
-        if query is None or query.answer is not None:
-            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        query = _unanswered(self._callbacks, params["callback_query_id"])
         text = params.get("text")
         if text is not None and len(str(text)) > 200:
             raise bad_request("MESSAGE_TOO_LONG")
-        query.answer = {
-            "text": text,
-            "show_alert": bool(params.get("show_alert", False)),
-            "url": params.get("url"),
-            "cache_time": params.get("cache_time"),
-        }
-        if query.answered is not None:
-            query.answered.set()
+        query.resolve(
+            {
+                "text": text,
+                "show_alert": bool(params.get("show_alert", False)),
+                "url": params.get("url"),
+                "cache_time": params.get("cache_time"),
+            }
+        )
         self._bump()
         return True
 
     async def _m_answerInlineQuery(self, params: dict[str, Any]) -> bool:
-        query = self._inline_queries.get(str(params["inline_query_id"]))
-        if query is None or query.answer is not None:
-            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        query = _unanswered(self._inline_queries, params["inline_query_id"])
         results = params["results"]
         if not isinstance(results, list):
             raise bad_request("can't parse inline query results JSON object")
@@ -81,15 +88,15 @@ class BotMethods(FakeState):
                 format_text(str(content["message_text"]), content.get("parse_mode"), content.get("entities"))
             if isinstance(result.get("reply_markup"), dict):
                 check_reply_markup(result["reply_markup"])
-        query.answer = {
-            "results": results,
-            "cache_time": params.get("cache_time"),
-            "is_personal": bool(params.get("is_personal", False)),
-            "next_offset": params.get("next_offset"),
-            "button": params.get("button"),
-        }
-        if query.answered is not None:
-            query.answered.set()
+        query.resolve(
+            {
+                "results": results,
+                "cache_time": params.get("cache_time"),
+                "is_personal": bool(params.get("is_personal", False)),
+                "next_offset": params.get("next_offset"),
+                "button": params.get("button"),
+            }
+        )
         self._bump()
         return True
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .model import ChatEvent, ChatState, MessageState, SentMessage, TelegramError, UploadedFile, bad_request
+from .model import ChatEvent, ChatState, SentMessage, TelegramError, UploadedFile, bad_request
 from .state import FakeState
 from .text import MAX_CAPTION, MAX_TEXT, format_text
 
@@ -29,28 +29,26 @@ class MessageMethods(FakeState):
             self._violation(warning)
         return formatted.text, formatted.entities
 
+    def _bot_sends(self, chat: ChatState, params: dict[str, Any], **content: Any) -> SentMessage:
+        """Stores a send* call's message with what every send* shares: markup, reply target, topic."""
+        return self._store_new(
+            chat,
+            from_bot=True,
+            reply_markup=params.get("reply_markup"),
+            reply_to=self._reply_target(chat, params),
+            thread_id=self._thread_for(chat, params),
+            params=params,
+            **content,
+        )
+
     async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._target_chat(params["chat_id"], sending=True)
         raw_text = str(params["text"])
         text, entities = self._format(
             raw_text, params.get("parse_mode"), params.get("entities"), MAX_TEXT, caption=False
         )
-        message = self._store(
-            chat,
-            SentMessage(
-                message_id=0,
-                chat_id=chat.user.id,
-                date=int(time.time()),
-                from_bot=True,
-                text=text,
-                raw_text=raw_text,
-                parse_mode=params.get("parse_mode"),
-                entities=entities,
-                reply_markup=params.get("reply_markup"),
-                reply_to=self._reply_target(chat, params),
-                thread_id=self._thread_for(chat, params),
-                params=params,
-            ),
+        message = self._bot_sends(
+            chat, params, text=text, raw_text=raw_text, parse_mode=params.get("parse_mode"), entities=entities
         )
         # The finished message replaces the draft the user was watching in that thread.
         for draft in chat.drafts.values():
@@ -84,25 +82,16 @@ class MessageMethods(FakeState):
         upload = self._upload_from(params[kind], kind)
         raw_caption = params.get("caption")
         caption, entities = self._caption(params)
-        message = self._store(
+        message = self._bot_sends(
             chat,
-            SentMessage(
-                message_id=0,
-                chat_id=chat.user.id,
-                date=int(time.time()),
-                from_bot=True,
-                caption=caption or None,
-                raw_caption=str(raw_caption) if raw_caption else None,
-                parse_mode=params.get("parse_mode"),
-                entities=entities,
-                reply_markup=params.get("reply_markup"),
-                reply_to=self._reply_target(chat, params),
-                thread_id=self._thread_for(chat, params),
-                document=upload if kind == "document" else None,
-                photo=upload if kind == "photo" else None,
-                kind=kind,
-                params=params,
-            ),
+            params,
+            caption=caption or None,
+            raw_caption=str(raw_caption) if raw_caption else None,
+            parse_mode=params.get("parse_mode"),
+            entities=entities,
+            document=upload if kind == "document" else None,
+            photo=upload if kind == "photo" else None,
+            kind=kind,
         )
         return self._message_json(message)
 
@@ -116,23 +105,14 @@ class MessageMethods(FakeState):
         chat = self._target_chat(params["chat_id"], sending=True)
         raw_caption = params.get("caption")
         caption, entities = self._caption(params)
-        message = self._store(
+        message = self._bot_sends(
             chat,
-            SentMessage(
-                message_id=0,
-                chat_id=chat.user.id,
-                date=int(time.time()),
-                from_bot=True,
-                caption=caption,
-                raw_caption=str(raw_caption) if raw_caption else None,
-                entities=entities,
-                reply_markup=params.get("reply_markup"),
-                reply_to=self._reply_target(chat, params),
-                thread_id=self._thread_for(chat, params),
-                kind=method,
-                media=_media_fields(method, params),
-                params=params,
-            ),
+            params,
+            caption=caption,
+            raw_caption=str(raw_caption) if raw_caption else None,
+            entities=entities,
+            kind=method,
+            media=_media_fields(method, params),
         )
         return self._message_json(message)
 
@@ -165,7 +145,7 @@ class MessageMethods(FakeState):
         reply_markup: dict[str, Any] | None,
         parse_mode: str | None,
     ) -> dict[str, Any]:
-        before = MessageState(message.text, message.caption, message.entities, message.reply_markup, message.edit_date)
+        before = message.snapshot()
         after_markup = reply_markup if reply_markup and reply_markup.get("inline_keyboard") else None
         if (text, caption, entities, after_markup) == (
             message.text,

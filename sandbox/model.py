@@ -11,8 +11,6 @@ from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 FaultKind = Literal["429", "5xx", "timeout", "network"]
 
 
@@ -36,6 +34,12 @@ def bad_request(detail: str) -> TelegramError:
     return TelegramError(400, f"Bad Request: {detail}")
 
 
+def with_present(data: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``data`` plus those optional fields that are set: Telegram leaves empty fields out of its JSON."""
+    data.update({name: value for name, value in optional.items() if value})
+    return data
+
+
 @dataclass
 class FakeUser:
     id: int
@@ -47,22 +51,19 @@ class FakeUser:
     has_topics_enabled: bool | None = None
 
     def to_api(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
-        if self.last_name:
-            data["last_name"] = self.last_name
-        if self.username:
-            data["username"] = self.username
-        if self.language_code:
-            data["language_code"] = self.language_code
-        return data
+        return with_present(
+            {"id": self.id, "is_bot": False, "first_name": self.first_name},
+            last_name=self.last_name,
+            username=self.username,
+            language_code=self.language_code,
+        )
 
     def chat_api(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "type": "private", "first_name": self.first_name}
-        if self.last_name:
-            data["last_name"] = self.last_name
-        if self.username:
-            data["username"] = self.username
-        return data
+        return with_present(
+            {"id": self.id, "type": "private", "first_name": self.first_name},
+            last_name=self.last_name,
+            username=self.username,
+        )
 
     @property
     def full_name(self) -> str:
@@ -130,6 +131,10 @@ class SentMessage:
     params: dict[str, Any] = field(default_factory=dict)
     thread_id: int | None = None  # the private-chat topic the message is in (message_thread_id)
     via_bot: bool = False  # sent by the user through the bot's inline mode
+
+    def snapshot(self) -> MessageState:
+        """What the message showed before an edit, for its ``history``."""
+        return MessageState(self.text, self.caption, self.entities, self.reply_markup, self.edit_date)
 
     @property
     def contact(self) -> dict[str, Any] | None:
@@ -226,14 +231,31 @@ class ChatAction:
     time: float
 
 
+@dataclass(kw_only=True)
+class PendingQuery:
+    """A query the bot answers once (callback or inline); the test side waits for that answer."""
+
+    answer: dict[str, Any] | None = None
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def resolve(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+        self.answered.set()
+
+    async def wait(self, label: str, timeout: float) -> dict[str, Any]:
+        try:
+            await asyncio.wait_for(self.answered.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{label} not answered in {timeout}s") from None
+        return dict(self.answer or {})
+
+
 @dataclass
-class InlineQueryState:
+class InlineQueryState(PendingQuery):
     id: str
     user_id: int
     query: str
     offset: str
-    answer: dict[str, Any] | None = None
-    answered: asyncio.Event | None = None
 
 
 @dataclass
@@ -249,14 +271,12 @@ class ChatState:
 
 
 @dataclass
-class CallbackQueryState:
+class CallbackQueryState(PendingQuery):
     id: str
     user_id: int
     chat_id: int
     message_id: int
     data: str
-    answer: dict[str, Any] | None = None
-    answered: asyncio.Event | None = None
 
 
 class Signal:

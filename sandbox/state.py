@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import itertools
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,7 @@ from .model import (
     UploadedFile,
     bad_request,
     image_size,
+    with_present,
 )
 from .spec import ApiSpec, load_spec
 
@@ -251,6 +253,12 @@ class FakeState:
         self._bump()
         return message
 
+    def _store_new(self, chat: ChatState, *, from_bot: bool, **fields: Any) -> SentMessage:
+        """Stores a message sent into ``chat`` just now; ``fields`` are the SentMessage's content."""
+        return self._store(
+            chat, SentMessage(message_id=0, chat_id=chat.user.id, date=int(time.time()), from_bot=from_bot, **fields)
+        )
+
     def _enqueue(self, update_type: str, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_seq), update_type: payload}
         self._updates.append(update)
@@ -316,14 +324,12 @@ class FakeState:
 
     @staticmethod
     def _document_json(upload: UploadedFile) -> dict[str, Any]:
-        data: dict[str, Any] = {"file_id": upload.file_id, "file_unique_id": upload.file_unique_id}
-        if upload.filename:
-            data["file_name"] = upload.filename
-        if upload.content_type:
-            data["mime_type"] = upload.content_type
-        if upload.data:
-            data["file_size"] = upload.size
-        return data
+        return with_present(
+            {"file_id": upload.file_id, "file_unique_id": upload.file_unique_id},
+            file_name=upload.filename,
+            mime_type=upload.content_type,
+            file_size=upload.size,
+        )
 
     @staticmethod
     def _file_path(upload: UploadedFile) -> str:
