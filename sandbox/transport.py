@@ -134,17 +134,11 @@ class Transport(FakeState):
             return await self._apply_fault(request, fault)
 
         try:
-            params = self._validate(spec, raw)
-            call.params = params
-            self.flood.admit(spec.name, params.get("chat_id"))
-            result = await self._dispatch(spec, params)
+            result = await self._execute(spec, call, raw)
         except TelegramError as err:
-            call.ok = False
-            call.error = err.description
             if err.code != 409:
                 log.info("fake Bot API: %s -> %s %s", spec.name, err.code, err.description)
             return web.json_response(err.body(), status=err.code)
-        call.ok = True
         return web.json_response({"ok": True, "result": result})
 
     async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -155,11 +149,15 @@ class Transport(FakeState):
         raw = dict(params or {})
         call = ApiCall(method=spec.name, params=raw, time=time.time())
         self.calls.append(call)
+        return await self._execute(spec, call, raw)
+
+    async def _execute(self, spec: MethodSpec, call: ApiCall, raw: dict[str, Any]) -> Any:
+        """Checks a call against the spec and the flood limits, runs it and records how it went on ``call``."""
         try:
-            validated = self._validate(spec, raw)
-            call.params = validated
-            self.flood.admit(spec.name, validated.get("chat_id"))
-            result = await self._dispatch(spec, validated)
+            params = self._validate(spec, raw)
+            call.params = params
+            self.flood.admit(spec.name, params.get("chat_id"))
+            result = await self._dispatch(spec, params)
         except TelegramError as err:
             call.ok, call.error = False, err.description
             raise
