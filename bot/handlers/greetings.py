@@ -6,11 +6,13 @@ three yes/no options on buttons and «Сохранить». /cancel leaves at an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -95,38 +97,34 @@ async def start_rule(query: CallbackQuery, state: FSMContext) -> None:
         await query.message.answer(ASK_PATTERN)
 
 
-async def got_pattern(message: Message, state: FSMContext) -> None:
+async def _accept_step(
+    message: Message, state: FSMContext, check: Callable[[str], object], key: str, next_step: State
+) -> bool:
+    """Keeps one checked answer of the form and moves to ``next_step``; a bad answer gets its reason instead."""
     try:
-        pattern = check_pattern(message.text or "")
+        value = check(message.text or "")
     except GreetingError as exc:
         await message.answer(f"⚠️ {exc}")
-        return
-    await state.update_data(url_pattern=pattern)
-    await state.set_state(GreetingForm.delay)
-    await message.answer(ASK_DELAY)
+        return False
+    await state.update_data({key: value})
+    await state.set_state(next_step)
+    return True
+
+
+async def got_pattern(message: Message, state: FSMContext) -> None:
+    if await _accept_step(message, state, check_pattern, "url_pattern", GreetingForm.delay):
+        await message.answer(ASK_DELAY)
 
 
 async def got_delay(message: Message, state: FSMContext) -> None:
-    try:
-        delay = check_delay(message.text or "")
-    except GreetingError as exc:
-        await message.answer(f"⚠️ {exc}")
-        return
-    await state.update_data(delay_seconds=delay)
-    await state.set_state(GreetingForm.text)
-    await message.answer(ASK_TEXT)
+    if await _accept_step(message, state, check_delay, "delay_seconds", GreetingForm.text):
+        await message.answer(ASK_TEXT)
 
 
 async def got_text(message: Message, state: FSMContext) -> None:
-    try:
-        text = check_text(message.text or "")
-    except GreetingError as exc:
-        await message.answer(f"⚠️ {exc}")
-        return
-    await state.update_data(text=text)
-    await state.set_state(GreetingForm.options)
-    text, markup = options_view(await state.get_data())
-    await message.answer(text, reply_markup=markup)
+    if await _accept_step(message, state, check_text, "text", GreetingForm.options):
+        text, markup = options_view(await state.get_data())
+        await message.answer(text, reply_markup=markup)
 
 
 def options_view(data: dict[str, object]) -> tuple[str, InlineKeyboardMarkup]:
