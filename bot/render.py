@@ -16,7 +16,7 @@ from bot.i18n import _
 from bot.telegram_html import cut_html, markdown_to_telegram_html, telegram_quote
 from models import AcceptButton, Attachment, ChatStatus, Outbox
 from support.attachments import IMAGE_TYPES
-from support.contracts import ChatCard, DailySummary, Exchange, HistoryEntry
+from support.contracts import ChatCard, DailySummary, Exchange, HistoryEntry, VisitorContext
 from support.localtime import as_local, default_zone, local_text, zone_label
 from support.outbox import Coalesce, OutgoingCall, Priority
 from support.stats import format_duration
@@ -59,6 +59,13 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc or _shorten(url, 60)
 
 
+def _client_clock(context: VisitorContext, fmt: str) -> str | None:
+    """The visitor's local time with its UTC offset, when the widget reported both."""
+    if context.local_time is None or context.tz_offset is None:
+        return None
+    return f"{context.local_time:{fmt}} ({_offset(context.tz_offset)})"
+
+
 def context_lines(card: ChatCard) -> list[str]:
     """The visitor's context in a few short lines for the card (details_pages shows all of it)."""
     context = card.context
@@ -73,8 +80,8 @@ def context_lines(card: ChatCard) -> list[str]:
         lines.append(f"📄 Страниц за визит: {len(context.pages)}")
     if context.device:
         lines.append(f"💻 {escape(context.device)}")
-    if context.local_time is not None and context.tz_offset is not None:
-        lines.append(f"🕰 У клиента сейчас {context.local_time:%H:%M} ({_offset(context.tz_offset)})")
+    if clock := _client_clock(context, "%H:%M"):
+        lines.append(f"🕰 У клиента сейчас {clock}")
     if context.returning:
         chats = ", ".join(f"#{past.chat_id}" for past in context.earlier_chats)
         lines.append(f"🔁 Возвращается: прошлые чаты {chats}")
@@ -100,8 +107,8 @@ def context_details(card: ChatCard) -> list[str]:
         lines.append(f"🏷 {escape(key)}: {escape(_shorten(value, 100))}")
     if context.device:
         lines.append(f"💻 Устройство: {escape(context.device)}")
-    if context.local_time is not None and context.tz_offset is not None:
-        lines.append(f"🕰 Время клиента: {context.local_time:%d.%m %H:%M} ({_offset(context.tz_offset)})")
+    if clock := _client_clock(context, "%d.%m %H:%M"):
+        lines.append(f"🕰 Время клиента: {clock}")
     if context.pages:
         lines.append(f"📄 <b>Страницы за визит ({len(context.pages)}):</b>")
         lines += [f"{n}. {escape(_shorten(title, 60)) + ' — ' if title else ''}{escape(_shorten(url, 120))}"
