@@ -41,6 +41,10 @@ class ManagerContext(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         service: SupportService = data["service"]
         manager = await service.team.manager_by_telegram_id(user.id) if user else None
+        if manager is None and user is not None and service.team.is_configured(user.id):
+            # Listed in MANAGER_IDS/ADMIN_IDS but never wrote /start: their first word (often /online) must work.
+            manager = await service.team.register_manager(user.id, name=user.full_name, username=user.username)
+            manager = manager if manager is not None and manager.is_active else None
         data["manager"] = manager
         data["is_admin"] = bool(user) and service.team.is_admin(manager, user.id)
         return await handler(event, data)

@@ -69,6 +69,10 @@ class TeamService:
         self.admin_ids = frozenset(admin_ids)
         self.manager_ids = frozenset(manager_ids)
 
+    def is_configured(self, telegram_id: int) -> bool:
+        """Listed in MANAGER_IDS or ADMIN_IDS: allowed in without an admin adding them."""
+        return telegram_id in self.manager_ids or telegram_id in self.admin_ids
+
     def is_config_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admin_ids
 
@@ -81,7 +85,7 @@ class TeamService:
         """Register (or refresh) a manager allowed by MANAGER_IDS/ADMIN_IDS or added by an admin."""
         manager = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
         if manager is None:
-            if telegram_id not in self.manager_ids and telegram_id not in self.admin_ids:
+            if not self.is_configured(telegram_id):
                 return None
             try:
                 return await Manager.aio_create(telegram_id=telegram_id, name=name, username=username,

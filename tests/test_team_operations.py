@@ -9,7 +9,19 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from models import Manager, SupportChat
-from tests.clients import ADMIN, MANAGER, SECOND_MANAGER, Visitor, close_chat, go_online, is_type, offer_to, press
+from tests.clients import (
+    ADMIN,
+    MANAGER,
+    SECOND_MANAGER,
+    STRANGER,
+    Visitor,
+    close_chat,
+    go_online,
+    is_type,
+    offer_to,
+    press,
+    say,
+)
 from tests.conftest import Desk, eventually, start_desk
 
 
@@ -32,6 +44,15 @@ async def rewind(chat_id: int, **fields: dt.timedelta) -> None:
     chat = await SupportChat.aio_get(SupportChat.id == chat_id)
     await SupportChat.update({getattr(SupportChat, name): getattr(chat, name) - delta
                               for name, delta in fields.items()}).where(SupportChat.id == chat_id).aio_execute()
+
+
+async def test_a_configured_manager_may_start_with_online_before_ever_writing_start(desk: Desk) -> None:
+    # MANAGER_IDS lets them in: the seed's order (/start, then /online) is the usual one, not the only one.
+    assert "Смена начата" in await say(desk, MANAGER, "/online")
+    manager = await Manager.aio_get(Manager.telegram_id == MANAGER.id)
+    assert manager.is_online
+    assert "нет доступа" in await say(desk, STRANGER, "/online")  # nobody else is let in that way
+    assert not await Manager.select().where(Manager.telegram_id == STRANGER.id).aio_exists()
 
 
 async def test_least_busy_online_manager_gets_the_chat_and_offline_ones_never(desk: Desk) -> None:
