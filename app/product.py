@@ -46,6 +46,7 @@ from support.outbox import OutboxWorker
 from support.pacing import PacedRequests, PaceLimits, Pacer
 from support.service import SupportService, log_delivery
 from support.topics import TopicDelivery, Topics
+from support.update_claims import last_update_id
 from webhook.outgoing import IntegrationWorker
 
 log = logging.getLogger("ilpo")
@@ -201,6 +202,8 @@ class Product:
         app[COORDINATOR] = coordinator
         if sandbox:
             self._mount_sandbox(app, token)
+            assert self.fake is not None
+            self.fake.continue_updates_after(await last_update_id())
         self.runner = web.AppRunner(app, access_log_class=QuietAccessLogger, shutdown_timeout=5.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http.host, settings.http.port)

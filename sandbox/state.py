@@ -104,6 +104,14 @@ class FakeState:
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
 
+
+    def continue_updates_after(self, update_id: int) -> None:
+        """Number the next updates after `update_id`, as Telegram's own ids keep growing across a bot's restarts.
+
+        The desk remembers handled update ids (a redelivery must do nothing): a sandbox that started again at its
+        first id would have its updates ignored as repeats after every restart on the same database."""
+        self._update_seq = itertools.count(max(10_000, update_id + 1))
+
     def register_user(self, user: FakeUser, *, started: bool = True) -> None:
         """Make a user known to "Telegram". ``started=False``: the user never opened the bot,
         so the bot gets 403 "bot can't initiate conversation" when writing to them."""

@@ -36,6 +36,12 @@ DEFAULT_LEASE_SECONDS = 10.0
 POLL_SECONDS = 0.5
 
 
+async def last_update_id() -> int:
+    """The highest update id this desk has seen (0 for none): a restarted sandbox numbers its updates after it."""
+    row = await ProcessedUpdate.select(peewee.fn.MAX(ProcessedUpdate.update_id).alias("last")).aio_get()
+    return int(row.last or 0)
+
+
 class UpdateClaims:
     def __init__(self, *, lease_seconds: float = DEFAULT_LEASE_SECONDS, poll_seconds: float = POLL_SECONDS) -> None:
         self.lease = lease_seconds

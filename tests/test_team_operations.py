@@ -22,7 +22,7 @@ from tests.clients import (
     press,
     say,
 )
-from tests.conftest import Desk, eventually, start_desk
+from tests.conftest import Desk, eventually, running_desk, start_desk
 
 
 def is_offer(message: object) -> bool:
@@ -351,3 +351,11 @@ async def test_housekeeping_trims_old_records_but_never_pending_calls(desk: Desk
     assert await Outbox.aio_get_or_none(Outbox.id == pending.id) is not None
     assert sorted(u.update_id for u in await ProcessedUpdate.select().aio_execute()) == [2, 4]
     await Outbox.delete().where(Outbox.id == pending.id).aio_execute()
+
+
+async def test_a_restarted_sandbox_is_heard_on_the_same_database(clean_database: str) -> None:
+    # The desk remembers handled update ids; a sandbox numbering its updates from the start again after a restart
+    # had every message ignored as a repeat ("make run" twice was enough).
+    for attempt in range(2):
+        async for desk in running_desk(clean_database):
+            assert "рабочее место" in await say(desk, MANAGER, "/start"), attempt
