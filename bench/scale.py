@@ -108,43 +108,24 @@ class Databases:
     urls: list[str] = field(default_factory=list)
 
     def create(self) -> str:
-        from core.db import parse_database_url
-        from core.migrations import apply_migrations
-
         if self.engine == "sqlite":
-            url = f"sqlite:///{self.workdir}/bench-{uuid.uuid4().hex[:8]}.db"
-        else:
-            import psycopg2
+            from core.migrations import apply_migrations
 
-            admin = parse_database_url(self.admin_url)
-            name = f"ilpo_bench_{uuid.uuid4().hex[:8]}"
-            connection = psycopg2.connect(dbname=admin.database, user=admin.user, password=admin.password,
-                                          host=admin.host, port=admin.port)
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{name}"')
-            connection.close()
-            auth = (admin.user or "") + (f":{admin.password}" if admin.password else "")
-            url = f"postgresql://{auth}@{admin.host}:{admin.port}/{name}"
-        apply_migrations(url)
+            url = f"sqlite:///{self.workdir}/bench-{uuid.uuid4().hex[:8]}.db"
+            apply_migrations(url)
+        else:
+            from bench.pgdb import create_database
+
+            url = create_database(self.admin_url)
         self.urls.append(url)
         return url
 
     def drop_all(self) -> None:
         if self.engine != "postgresql":
             return
-        import psycopg2
+        from bench.pgdb import drop_databases
 
-        from core.db import parse_database_url
-
-        admin = parse_database_url(self.admin_url)
-        connection = psycopg2.connect(dbname=admin.database, user=admin.user, password=admin.password,
-                                      host=admin.host, port=admin.port)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            for url in self.urls:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{parse_database_url(url).database}" WITH (FORCE)')
-        connection.close()
+        drop_databases(self.admin_url, self.urls)
 
 
 def insert_sessions(url: str, count: int) -> list[str]:

@@ -18,17 +18,15 @@ import logging
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
-import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pgdb import create_database, drop_databases  # noqa: E402
 from core.db import parse_database_url  # noqa: E402
-from core.migrations import apply_migrations  # noqa: E402
 from sandbox.bot_api import FakeBotAPI  # noqa: E402
 from support.notify import ClusterEventHub, PgNotifier  # noqa: E402
 from tests.clients import MANAGER, Visitor  # noqa: E402
@@ -40,31 +38,6 @@ log = logging.getLogger("bench")
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-def create_database(admin_url: str) -> str:
-    admin = parse_database_url(admin_url)
-    name = f"ilpo_bench_{uuid.uuid4().hex[:8]}"
-    connection = psycopg2.connect(dbname=admin.database, user=admin.user, password=admin.password,
-                                  host=admin.host, port=admin.port)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
-    auth = (admin.user or "") + (f":{admin.password}" if admin.password else "")
-    url = f"postgresql://{auth}@{admin.host}:{admin.port}/{name}"
-    apply_migrations(url)
-    return url
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    admin = parse_database_url(admin_url)
-    connection = psycopg2.connect(dbname=admin.database, user=admin.user, password=admin.password,
-                                  host=admin.host, port=admin.port)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{parse_database_url(url).database}" WITH (FORCE)')
-    connection.close()
 
 
 async def throughput(http: aiohttp.ClientSession, base: str, visitors: int, messages: int) -> tuple[float, list[float]]:
@@ -159,7 +132,7 @@ async def run_with(processes: int, args: argparse.Namespace) -> dict[str, float]
         desk.stop_all()
         await proxy.stop()
         await telegram.stop()
-        drop_database(args.admin_url, url)
+        drop_databases(args.admin_url, [url])
     return {"rate": rate, "send50": pct(sends, 0.5), "send99": pct(sends, 0.99),
             "tw50": pct(to_widget, 0.5), "tw99": pct(to_widget, 0.99),
             "tt50": pct(to_telegram, 0.5), "tt99": pct(to_telegram, 0.99)}
@@ -179,7 +152,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         local, remote = await cross_process_delay(url, args.samples)
     finally:
-        drop_database(args.admin_url, url)
+        drop_databases(args.admin_url, [url])
     print(f"wake-up, {args.samples} samples: in-process (baseline) p50 {pct(local, 0.5):.2f} ms, "
           f"p99 {pct(local, 0.99):.2f} ms; across processes via LISTEN/NOTIFY p50 {pct(remote, 0.5):.2f} ms, "
           f"p99 {pct(remote, 0.99):.2f} ms")
