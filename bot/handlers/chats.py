@@ -275,24 +275,33 @@ async def file_to_client(
         await message.answer("Чтобы отправить файл клиенту, нажмите «💬 Ответить» у его чата "
                              "или ответьте (reply) файлом на его сообщение.")
         return
+    if await relay_manager_file(message, bot, service, manager, int(chat_id)):
+        await message.reply(f"✅ Файл отправлен клиенту (чат #{chat_id}).")
+
+
+async def relay_manager_file(message: Message, bot: Bot, service: SupportService, manager: Manager,
+                             chat_id: int) -> bool:
+    """Sends the manager's photo or document to the chat's visitor; a refusal is explained to the manager and
+    gives False. Shared by the reply mode and topic mode, which differ only in how they find the chat."""
     if message.document is not None:
         file_id, size, filename = message.document.file_id, message.document.file_size, message.document.file_name
     else:
         assert message.photo
         best = message.photo[-1]  # the largest size Telegram made
         file_id, size, filename = best.file_id, best.file_size, "photo.jpg"
+    # Refused before downloading: a file over the widget's cap is not worth fetching from Telegram.
     if service.attachments is not None and size and size > service.attachments.max_bytes:
         await message.answer(FILE_REFUSALS["file_too_large"])
-        return
+        return False
     buffer = await bot.download(file_id)
     assert buffer is not None
     try:
-        await service.relay.manager_file(manager, int(chat_id), buffer.read(), filename=filename,
+        await service.relay.manager_file(manager, chat_id, buffer.read(), filename=filename,
                                          caption=message.caption, telegram_message_id=message.message_id)
     except AttachmentRejected as exc:
         await message.answer(FILE_REFUSALS.get(exc.code, "Этот файл нельзя отправить в веб-чат."))
-        return
-    await message.reply(f"✅ Файл отправлен клиенту (чат #{chat_id}).")
+        return False
+    return True
 
 
 async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> None:

@@ -7,11 +7,10 @@ from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import ChatAction, ChatCallback
-from bot.handlers.chats import FILE_REFUSALS
+from bot.handlers.chats import relay_manager_file
 from bot.middlewares import IsManager
 from bot.render import client_label
 from models import Manager
-from support.attachments import AttachmentRejected
 from support.service import SupportService
 
 NOT_A_CHAT_TOPIC = ("Эта тема не связана с чатом клиента. Пишите в тему нужного чата или в общий чат "
@@ -34,22 +33,8 @@ async def file_in_topic(message: Message, bot: Bot, service: SupportService, man
     if chat_id is None:
         await message.answer(NOT_A_CHAT_TOPIC)
         return
-    if message.document is not None:
-        file_id, size, filename = message.document.file_id, message.document.file_size, message.document.file_name
-    else:
-        assert message.photo
-        best = message.photo[-1]
-        file_id, size, filename = best.file_id, best.file_size, "photo.jpg"
-    if service.attachments is not None and size and size > service.attachments.max_bytes:
-        await message.answer(FILE_REFUSALS["file_too_large"])
-        return
-    buffer = await bot.download(file_id)
-    assert buffer is not None
-    try:
-        await service.relay.manager_file(manager, chat_id, buffer.read(), filename=filename, caption=message.caption,
-                                         telegram_message_id=message.message_id)
-    except AttachmentRejected as exc:
-        await message.answer(FILE_REFUSALS.get(exc.code, "Этот файл нельзя отправить в веб-чат."))
+    # The topic is the conversation: no confirmation, as for text.
+    await relay_manager_file(message, bot, service, manager, chat_id)
 
 
 async def unsupported_in_topic(message: Message, service: SupportService, manager: Manager) -> None:
