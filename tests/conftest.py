@@ -270,6 +270,37 @@ def browser(chromium_path: str) -> Iterator[Any]:
             browser.close()
 
 
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture
+def device() -> str:
+    """The screen `context` emulates; a module runs on both with `pytest.mark.parametrize("device", VIEWPORTS)`."""
+    return "desktop"
+
+
+@pytest.fixture
+def context(browser: Browser, device: str) -> Iterator[BrowserContext]:
+    """A fresh browser window (Russian locale) sized as `device`; a phone also gets touch and mobile layout."""
+    phone = device == "phone"
+    context = browser.new_context(viewport=VIEWPORTS[device], locale="ru-RU", is_mobile=phone, has_touch=phone)
+    context.set_default_timeout(WAIT)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page in `context` that must finish without a JavaScript error."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
 class Opener(Protocol):
     def __call__(self, path: str, prepare: Callable[[Page], None] | None = None) -> Page: ...
 
@@ -300,6 +331,15 @@ def open_page(browser: Browser, live_server: LiveServer) -> Iterator[Opener]:
         for context in contexts:
             context.close()
     assert errors == [], f"JavaScript errors on the pages: {errors}"
+
+
+@pytest.fixture
+async def bot(fake: Any) -> AsyncIterator[Any]:
+    """A real aiogram Bot over HTTP to the module's own ``fake`` fixture (see tests.fake_telegram.running_fake)."""
+    from tests.fake_telegram import running_bot
+
+    async for running in running_bot(fake):
+        yield running
 
 
 @pytest.fixture

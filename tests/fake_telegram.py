@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiogram import Bot
@@ -9,7 +10,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from sandbox import FakeBotAPI
+from sandbox import FakeBotAPI, FakeUser
 
 TOKEN = "123456789:AAFakeTokenForTests-abcdefghijklmnopq"
 
@@ -33,3 +34,23 @@ def bot_for(fake: FakeBotAPI) -> Bot:
     assert fake.base_url is not None, "start the fake first"
     session = LocalSession(api=TelegramAPIServer.from_base(fake.base_url), timeout=5)
     return Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+async def running_fake(*users: FakeUser, **options: Any) -> AsyncIterator[FakeBotAPI]:
+    """A started fake that knows ``users``, for a module's own ``fake`` fixture (``async for api in ...``)."""
+    api = await start_fake(**options)
+    for user in users:
+        api.register_user(user)
+    try:
+        yield api
+    finally:
+        await api.stop()
+
+
+async def running_bot(fake: FakeBotAPI) -> AsyncIterator[Bot]:
+    """The real aiogram Bot on ``fake``, its session closed afterwards."""
+    bot = bot_for(fake)
+    try:
+        yield bot
+    finally:
+        await bot.session.close()

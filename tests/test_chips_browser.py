@@ -5,44 +5,15 @@ reload), gone once the visitor writes. Screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from models import ChatMessage, Sender
-from tests.browser import WAIT, open_chat, shot
-from tests.conftest import LiveServer
+from tests.browser import open_chat, shot
+from tests.conftest import VIEWPORTS, LiveServer
 
-pytestmark = pytest.mark.browser
-
-VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture(params=list(VIEWPORTS))
-def device(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def context(browser: Browser, device: str) -> Iterator[BrowserContext]:
-    phone = device == "phone"
-    context = browser.new_context(viewport=VIEWPORTS[device], locale="ru-RU", is_mobile=phone, has_touch=phone)
-    context.set_default_timeout(WAIT)
-    try:
-        yield context
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    assert errors == [], f"JavaScript errors on the page: {errors}"
-
+pytestmark = [pytest.mark.browser, pytest.mark.parametrize("device", list(VIEWPORTS))]
 
 def inside_panel(page: Page, selector: str) -> bool:
     """Every element matching `selector` lies within the panel's width (nothing cut off on a phone)."""

@@ -14,7 +14,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BufferedInputFile
 
 from sandbox import FakeBotAPI, FakeUser, TelegramError, check_html
-from tests.fake_telegram import bot_for, start_fake
+from tests.fake_telegram import running_fake
 
 USER = FakeUser(id=7001, first_name="Вера")
 PREFIX = "Bad Request: can't parse entities: "
@@ -78,17 +78,8 @@ def test_check_html_accepts_what_telegram_accepts(
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotAPI]:
-    api = await start_fake()
-    api.register_user(USER)
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI) -> AsyncIterator[Bot]:
-    bot = bot_for(fake)
-    yield bot
-    await bot.session.close()
+    async for api in running_fake(USER):
+        yield api
 
 
 async def test_every_text_path_is_checked_over_http(fake: FakeBotAPI, bot: Bot) -> None:

@@ -10,25 +10,15 @@ from aiogram.exceptions import TelegramRetryAfter
 
 from sandbox import FakeBotAPI, FakeUser
 from sandbox.limits import FloodLimits
-from tests.fake_telegram import bot_for, start_fake
+from tests.fake_telegram import running_bot, running_fake
 
 USERS = [FakeUser(id=7100 + i, first_name=f"Менеджер {i}") for i in range(4)]
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotAPI]:
-    api = await start_fake(flood_limits=True)
-    for user in USERS:
-        api.register_user(user)
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI) -> AsyncIterator[Bot]:
-    bot = bot_for(fake)
-    yield bot
-    await bot.session.close()
+    async for api in running_fake(*USERS, flood_limits=True):
+        yield api
 
 
 async def test_a_chat_takes_a_burst_of_three_then_429(fake: FakeBotAPI, bot: Bot) -> None:
@@ -67,13 +57,8 @@ async def test_injected_429_is_counted_and_limits_can_be_switched_off(fake: Fake
 
 
 async def test_limits_are_off_by_default() -> None:
-    api = await start_fake()
-    api.register_user(USERS[0])
-    bot = bot_for(api)
-    try:
-        for n in range(10):
-            await bot.send_message(USERS[0].id, f"{n}")
-    finally:
-        await bot.session.close()
-        await api.stop()
-    assert api.flood.hits == []
+    async for api in running_fake(USERS[0]):
+        async for bot in running_bot(api):
+            for n in range(10):
+                await bot.send_message(USERS[0].id, f"{n}")
+        assert api.flood.hits == []

@@ -20,7 +20,7 @@ from aiogram.types import (
 )
 
 from sandbox import FakeBotAPI, FakeUser
-from tests.fake_telegram import bot_for, start_fake
+from tests.fake_telegram import running_fake
 
 MANAGER = FakeUser(id=7201, first_name="Анна")
 OTHER = FakeUser(id=7202, first_name="Борис", has_topics_enabled=False)
@@ -28,18 +28,8 @@ OTHER = FakeUser(id=7202, first_name="Борис", has_topics_enabled=False)
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotAPI]:
-    api = await start_fake(topics_enabled=True, inline_mode=True)
-    api.register_user(MANAGER)
-    api.register_user(OTHER)
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI) -> AsyncIterator[Bot]:
-    bot = bot_for(fake)
-    yield bot
-    await bot.session.close()
+    async for api in running_fake(MANAGER, OTHER, topics_enabled=True, inline_mode=True):
+        yield api
 
 
 async def test_get_me_reports_topic_and_inline_mode(fake: FakeBotAPI, bot: Bot) -> None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser import (
     MANAGER_NAME,
-    WAIT,
     ask,
     drop_websockets,
     manager_accepts,
@@ -26,37 +24,9 @@ from tests.browser import (
     open_chat,
     shot,
 )
-from tests.conftest import LiveServer
+from tests.conftest import VIEWPORTS, LiveServer
 
-pytestmark = pytest.mark.browser
-
-VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture(params=list(VIEWPORTS))
-def device(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def context(browser: Browser, device: str) -> Iterator[BrowserContext]:
-    phone = device == "phone"
-    context = browser.new_context(viewport=VIEWPORTS[device], locale="ru-RU", is_mobile=phone, has_touch=phone)
-    context.set_default_timeout(WAIT)
-    try:
-        yield context
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    assert errors == [], f"JavaScript errors on the page: {errors}"
-
+pytestmark = [pytest.mark.browser, pytest.mark.parametrize("device", list(VIEWPORTS))]
 
 def png(width: int, height: int) -> bytes:
     """A real, decodable PNG (a flat colour), so the browser lays it out at its true size."""
