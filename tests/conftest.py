@@ -334,6 +334,27 @@ def open_page(browser: Browser, live_server: LiveServer) -> Iterator[Opener]:
 
 
 @pytest.fixture
+async def telegram() -> AsyncIterator[Any]:
+    """A fake Bot API on a port of its own for a desk started with TELEGRAM_API_BASE (token tests.procs.TOKEN)."""
+    from sandbox.bot_api import FakeBotAPI
+    from tests.procs import TOKEN
+
+    fake = FakeBotAPI(TOKEN, webhook_retry_delay=0.2)
+    await fake.start()
+    yield fake
+    await fake.stop()
+    assert fake.violations == []
+
+
+@pytest.fixture
+def pg_url(clean_database: str) -> str:
+    """The run's PostgreSQL database, for tests a module marks PostgreSQL-only (SQLite is the one-process mode)."""
+    if not clean_database.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite is the one-process mode")
+    return clean_database
+
+
+@pytest.fixture
 async def bot(fake: Any) -> AsyncIterator[Any]:
     """A real aiogram Bot over HTTP to the module's own ``fake`` fixture (see tests.fake_telegram.running_fake)."""
     from tests.fake_telegram import running_bot

@@ -4,41 +4,33 @@ call checked against the vendored spec), the real widget API, on SQLite and on P
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from models import ChatMessage, CopilotSuggestion, Manager, Sender, SuggestionStatus
 from tests.clients import MANAGER, Visitor, accepted_chat, go_online, in_thread, is_type, press, take, topic_of
-from tests.conftest import Desk, start_desk
+from tests.conftest import Desk, running_desk
 
 QUESTION = "Какие документы нужны для подключения?"
 
 
-@contextlib.asynccontextmanager
 async def _copilot_desk(database_url: str, **env: str) -> AsyncIterator[Desk]:
-    product = await start_desk(database_url, SUPPORT_COPILOT="true", **env)
-    product.fake.inline_mode = True  # BotFather's /setinline: getMe then says supports_inline_queries
-    async with aiohttp.ClientSession() as http:
-        try:
-            yield Desk(product=product, base_url=product.base_url, http=http)
-        finally:
-            await product.stop()
-    assert product.fake.violations == [], f"calls outside the Bot API spec: {product.fake.violations}"
+    async for desk in running_desk(database_url, SUPPORT_COPILOT="true", **env):
+        desk.fake.inline_mode = True  # BotFather's /setinline: getMe then says supports_inline_queries
+        yield desk
 
 
 @pytest.fixture
 async def copilot_desk(clean_database: str) -> AsyncIterator[Desk]:
-    async with _copilot_desk(clean_database) as desk:
+    async for desk in _copilot_desk(clean_database):
         yield desk
 
 
 @pytest.fixture
 async def copilot_topic_desk(clean_database: str) -> AsyncIterator[Desk]:
     """The co-pilot with topic mode on: each chat a manager takes has its own topic in their chat with the bot."""
-    async with _copilot_desk(clean_database, SANDBOX_TOPICS="1") as desk:
+    async for desk in _copilot_desk(clean_database, SANDBOX_TOPICS="1"):
         yield desk
 
 

@@ -4,7 +4,6 @@ is sent again once, visibly marked, instead of silently twice or never."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -15,17 +14,7 @@ from sandbox.bot_api import FakeBotAPI
 from support.outbox import REPEAT_MARKER, OutgoingCall, enqueue
 from tests.clients import MANAGER
 from tests.conftest import Desk, eventually, start_desk
-
-TOKEN = "424242:outbox-fault-token"
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeBotAPI]:
-    fake = FakeBotAPI(TOKEN)
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert fake.violations == []
+from tests.procs import TOKEN
 
 
 async def test_a_non_json_5xx_from_the_bot_api_is_retried_with_backoff_and_counted(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +18,10 @@ import pytest
 from sandbox.bot_api import FakeBotAPI
 from tests.clients import MANAGER, Visitor
 from tests.conftest import eventually
-from tests.procs import SECRET, TOKEN, WEBHOOK_PATH, Desk, RoundRobinProxy, desk_env, free_port, say
+from tests.procs import SECRET, WEBHOOK_PATH, Desk, RoundRobinProxy, desk_env, free_port, say
 
 # PostgreSQL only: SQLite is the one-process mode, so these are not run (nor skipped) on it.
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
-
-
-@pytest.fixture
-def pg_url(clean_database: str) -> str:
-    if not clean_database.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite is the one-process mode")
-    return clean_database
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeBotAPI]:
-    fake = FakeBotAPI(TOKEN, webhook_retry_delay=0.2)
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert fake.violations == []
 
 
 class SocketVisitor:

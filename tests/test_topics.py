@@ -12,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from models import ChatMessage, ChatTopic, Outbox, OutboxStatus, TopicState
@@ -31,18 +30,13 @@ from tests.clients import (
     take,
     topic_of,
 )
-from tests.conftest import Desk, eventually, start_desk
+from tests.conftest import Desk, eventually, running_desk
 
 
 @pytest.fixture
 async def topic_desk(clean_database: str) -> AsyncIterator[Desk]:
-    product = await start_desk(clean_database, SANDBOX_TOPICS="1", TOPIC_DELETE_AFTER_DAYS="3")
-    async with aiohttp.ClientSession() as http:
-        try:
-            yield Desk(product=product, base_url=product.base_url, http=http)
-        finally:
-            await product.stop()
-    assert product.fake.violations == [], f"calls outside the Bot API spec: {product.fake.violations}"
+    async for desk in running_desk(clean_database, SANDBOX_TOPICS="1", TOPIC_DELETE_AFTER_DAYS="3"):
+        yield desk
 
 
 def name_of(desk: Desk, user: Any, thread_id: int) -> str:

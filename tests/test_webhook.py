@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -11,8 +11,8 @@ import pytest
 from sandbox.bot_api import FakeBotAPI
 from tests.clients import MANAGER, raw_request
 from tests.conftest import Desk, start_desk
+from tests.procs import TOKEN
 
-TOKEN = "424242:webhook-test-token"
 SECRET = "s3cret-Token_1"
 
 
@@ -22,23 +22,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeBotAPI]:
-    fake = FakeBotAPI(TOKEN)
-    await fake.start()
-    yield fake
-    await fake.stop()
-    assert fake.violations == []
+async def _webhook_desk(database_url: str, telegram: FakeBotAPI, port: int) -> Any:
+    """The product in webhook mode on ``port``, Telegram being the ``telegram`` fake."""
+    return await start_desk(
+        database_url, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=str(telegram.base_url),
+        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}", TELEGRAM_WEBHOOK_SECRET=SECRET, HTTP_PORT=str(port),
+    )
 
 
 async def test_webhook_checks_the_secret_and_handles_each_update_once(
     clean_database: str, telegram: FakeBotAPI
 ) -> None:
     port = _free_port()
-    product = await start_desk(
-        clean_database, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=str(telegram.base_url),
-        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}", TELEGRAM_WEBHOOK_SECRET=SECRET, HTTP_PORT=str(port),
-    )
+    product = await _webhook_desk(clean_database, telegram, port)
     try:
         async with aiohttp.ClientSession() as http:
             health = await (await http.get(f"{product.base_url}/healthz")).json()
@@ -125,10 +121,7 @@ async def test_webhook_refuses_a_non_ascii_secret_and_a_broken_body_without_a_50
     clean_database: str, telegram: FakeBotAPI
 ) -> None:
     port = _free_port()
-    product = await start_desk(
-        clean_database, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=str(telegram.base_url),
-        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}", TELEGRAM_WEBHOOK_SECRET=SECRET, HTTP_PORT=str(port),
-    )
+    product = await _webhook_desk(clean_database, telegram, port)
     try:
         head = (f"POST /telegram/webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
                 "Connection: close\r\nContent-Length: 2\r\n").encode()
