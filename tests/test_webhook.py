@@ -139,13 +139,11 @@ async def test_webhook_refuses_a_non_ascii_secret_and_a_broken_body_without_a_50
         await product.stop()
 
 
+# A file lock is SQLite's: this runs on SQLite alone (not skipped on PostgreSQL, whose outage the next test covers).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_healthz_is_503_while_the_sqlite_file_is_write_locked(desk: Desk) -> None:
     import sqlite3
 
-    from core.db import is_sqlite
-
-    if not is_sqlite(desk.product.db):
-        pytest.skip("a file lock is SQLite's; PostgreSQL's outage is covered by the test below")
     holder = sqlite3.connect(str(desk.product.db.database), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process writing, for as long as it likes
     try:
