@@ -347,18 +347,24 @@ class Attachment(BaseModel):
         table_name = "attachments"
 
 
-class IntegrationDelivery(BaseModel):
-    """One event for one external system (a CRM's webhook): stored with its cause, delivered with retries."""
+class QueuedDelivery(BaseModel):
+    """What every persisted delivery queue row carries (support/delivery.py sends them): its state and retries.
+    Not a table of its own: the CRM deliveries and the transcript emails are."""
 
-    url = peewee.TextField()
-    event = peewee.CharField(max_length=64)
-    payload = peewee.TextField()  # the JSON body, exactly as signed and sent
     status = peewee.CharField(max_length=16, default=OutboxStatus.PENDING)
     attempts = peewee.IntegerField(default=0)
     next_attempt_at = peewee.DateTimeField(default=utcnow)
     last_error = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     sent_at = peewee.DateTimeField(null=True)
+
+
+class IntegrationDelivery(QueuedDelivery):
+    """One event for one external system (a CRM's webhook): stored with its cause, delivered with retries."""
+
+    url = peewee.TextField()
+    event = peewee.CharField(max_length=64)
+    payload = peewee.TextField()  # the JSON body, exactly as signed and sent
 
     class Meta:
         table_name = "integration_deliveries"
@@ -409,7 +415,7 @@ class GreetingShow(BaseModel):
         indexes = ((("rule", "visitor", "day"), True), (("shown_at",), False))
 
 
-class EmailDelivery(BaseModel):
+class EmailDelivery(QueuedDelivery):
     """One transcript email waiting for SMTP, or sent (support/mailer.py delivers the queue). The body is made
     when it is sent, so a transcript asked for at closing time has the closing message in it too."""
 
@@ -417,12 +423,6 @@ class EmailDelivery(BaseModel):
     session = peewee.ForeignKeyField(VisitorSession, on_delete="CASCADE")
     support_chat = peewee.ForeignKeyField(SupportChat, null=True, on_delete="CASCADE")  # None: the whole session
     locale = peewee.CharField(max_length=8, default="ru")
-    status = peewee.CharField(max_length=16, default=OutboxStatus.PENDING)
-    attempts = peewee.IntegerField(default=0)
-    next_attempt_at = peewee.DateTimeField(default=utcnow)
-    last_error = peewee.TextField(null=True)
-    created_at = peewee.DateTimeField(default=utcnow)
-    sent_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = "email_deliveries"
