@@ -1,5 +1,5 @@
 """The widget's weight on a fleet's page: its JS and CSS as served (minified at serve time by widget/pages.py),
-gzipped, beside the source files as a baseline (budget: 15 KB gzipped together, as served).
+gzipped, beside the source (widget.js: widget/script/ joined) as a baseline (budget: 15 KB gzipped together, as served).
 
     python bench/widget_size.py
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from widget.pages import STATIC_DIR, served_bytes  # noqa: E402
+from widget.pages import served_bytes, source_text  # noqa: E402
 
 BUDGET = 15 * 1024
 
@@ -25,7 +25,7 @@ def _gz(data: bytes) -> int:
 def main() -> None:
     totals = {"source": 0, "served": 0}
     for name in ("widget.js", "widget.css"):
-        source, served = _gz((STATIC_DIR / name).read_bytes()), _gz(served_bytes(name))
+        source, served = _gz(source_text(name).encode()), _gz(served_bytes(name))
         totals["source"] += source
         totals["served"] += served
         print(f"{name:<11} {served:>6} bytes gzipped as served   (source file: {source:>6})")

@@ -541,5 +541,7 @@ async def test_the_widget_event_carries_the_whole_entry_behind_more(consultant: 
     assert event["html"].startswith("<p>Нет, можно взять в аренду")
     assert "<strong>Требования к своему автомобилю</strong>" in event["more_html"]
     assert "Эконом" in event["more_html"] and "Эконом" not in event["html"]
-    widget_js = (KNOWLEDGE.parent / "widget" / "static" / "widget.js").read_text(encoding="utf-8")
+    from widget.pages import source_text
+
+    widget_js = source_text("widget.js")
     assert "more: 'Подробнее'" in widget_js and "ev.more_html" in widget_js

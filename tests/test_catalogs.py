@@ -64,7 +64,9 @@ def test_a_language_code_finds_its_catalog_or_falls_back_to_russian() -> None:
 
 def test_the_widget_speaks_both_languages_completely() -> None:
     """The widget keeps its own small table (no catalog round trip before it can draw); both halves match."""
-    source = (ROOT / "widget" / "static" / "widget.js").read_text(encoding="utf-8")
+    from widget.pages import source_text
+
+    source = source_text("widget.js")  # its parts in widget/script/, as served (joined)
     tables = {lang: re.search(rf"\n    {lang}: \{{(.*?)\n    \}}", source, re.S) for lang in LANGUAGES}
     keys = {}
     for lang, found in tables.items():

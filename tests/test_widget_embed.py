@@ -171,7 +171,7 @@ def test_without_options_the_widget_uses_its_defaults(live_server: LiveServer, b
 
 
 def test_the_widget_is_served_minified_and_compressed(live_server: LiveServer) -> None:
-    from widget.pages import STATIC_DIR
+    from widget.pages import source_text
 
     for name, minify in (("widget.js", minify_js), ("widget.css", minify_css)):
         request = urllib.request.Request(f"{live_server.base_url}/{name}", headers={"Accept-Encoding": "gzip"})
@@ -179,7 +179,7 @@ def test_the_widget_is_served_minified_and_compressed(live_server: LiveServer) -
             assert response.headers["Content-Encoding"] == "gzip"
             assert response.headers["Access-Control-Allow-Origin"] == "*"
             body = gzip.decompress(response.read()).decode()
-        source = (STATIC_DIR / name).read_text(encoding="utf-8")
+        source = source_text(name)  # widget.js: its parts in widget/script/, joined
         assert body == minify(source) and len(body) < len(source)
     js = minify_js("/*! banner */\nvar a = 1; // note\n\n    // a comment line\n  /* a block */\n"
                    "  if (a) {\n    b();\n  }\n")

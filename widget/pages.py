@@ -13,7 +13,11 @@ from aiohttp import web
 from core.config import SETTINGS
 
 STATIC_DIR = Path(__file__).parent / "static"
+SCRIPT_DIR = Path(__file__).parent / "script"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+# widget.js is one script for a fleet's site (one tag, one request, one closure) kept as a few files by job: the
+# parts of one function, joined as written in this order (setup.js opens it, boot.js closes it).
+WIDGET_JS_PARTS = ("setup.js", "render.js", "session.js", "transport.js", "boot.js")
 
 
 @aiohttp_jinja2.template("index.html")
@@ -42,25 +46,37 @@ MINIFIERS = {".js": minify_js, ".css": minify_css}
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css"}
 
 
+def source_files(name: str) -> list[Path]:
+    """The files a served widget file is made of, in order."""
+    if name == "widget.js":
+        return [SCRIPT_DIR / part for part in WIDGET_JS_PARTS]
+    return [STATIC_DIR / name]
+
+
+def source_text(name: str) -> str:
+    """The readable source of a served widget file (widget.js: its parts joined)."""
+    return "".join(path.read_text(encoding="utf-8") for path in source_files(name))
+
+
 def served_bytes(name: str) -> bytes:
     """The widget file as a fleet's visitors download it (bench/widget_size.py weighs exactly this)."""
-    path = STATIC_DIR / name
-    return MINIFIERS[path.suffix](path.read_text(encoding="utf-8")).encode()
+    return MINIFIERS[Path(name).suffix](source_text(name)).encode()
 
 
 def _static_file(name: str):  # type: ignore[no-untyped-def]
-    cache: dict[float, bytes] = {}  # by mtime: an edited file is served fresh without a restart
+    cache: dict[tuple[float, ...], bytes] = {}  # by mtimes: an edited file is served fresh without a restart
+    suffix = Path(name).suffix
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        path = STATIC_DIR / name
-        if not path.exists():
-            raise web.HTTPNotFound(text=f"{name} is missing from widget/static")
-        mtime = path.stat().st_mtime
-        if mtime not in cache:
+        paths = source_files(name)
+        if not all(path.exists() for path in paths):
+            raise web.HTTPNotFound(text=f"{name} is missing from widget/")
+        mtimes = tuple(path.stat().st_mtime for path in paths)
+        if mtimes not in cache:
             cache.clear()
-            cache[mtime] = served_bytes(name)
+            cache[mtimes] = served_bytes(name)
         # Sites embed the widget across origins and deploys replace it: cache briefly, revalidate.
-        response = web.Response(body=cache[mtime], content_type=CONTENT_TYPES[path.suffix], charset="utf-8",
+        response = web.Response(body=cache[mtimes], content_type=CONTENT_TYPES[suffix], charset="utf-8",
                                 headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
         response.enable_compression()  # gzip when the visitor's browser takes it and no proxy does it first
         return response
