@@ -15,8 +15,10 @@ from typing import Any
 from aiogram.types import TelegramObject
 from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
 
-from core.i18n import DEFAULT_LOCALE, LOCALES_DIR, catalogs, language
-from models import Manager, Outbox
+from core.i18n import DEFAULT_LOCALE, LOCALES_DIR, N_, catalogs, language
+from models import AcceptButton, Manager, Outbox
+
+__all__ = ["N_", "Localised", "ManagerI18n", "ManagerLanguages", "_", "i18n", "ngettext"]
 
 
 class Catalogs(I18n):
@@ -29,8 +31,13 @@ class Catalogs(I18n):
 i18n = Catalogs(path=LOCALES_DIR, default_locale=DEFAULT_LOCALE)
 
 
-def _(singular: str, plural: str | None = None, n: int = 1) -> str:
+def _(message: str) -> str:
     """The text in the current manager's language (Russian outside any update or outgoing message)."""
+    return i18n.gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of a text that fits the number `n`, in the current manager's language (Russian has three)."""
     return i18n.gettext(singular, plural, n)
 
 
@@ -73,13 +80,16 @@ class ManagerI18n(SimpleI18nMiddleware):
 
 
 def _recipient(bound: inspect.BoundArguments) -> int | None:
-    """Who an outgoing message goes to: the argument naming a Telegram chat, or the offer being edited."""
+    """Who an outgoing message goes to: the argument naming a Telegram chat, or the offer (or details page's
+    accept button) being edited."""
     for name, value in bound.arguments.items():
         if isinstance(value, int) and not isinstance(value, bool) and (name.endswith("telegram_id")
                                                                          or name == "chat_id"):
             return value
         if isinstance(value, Outbox):
             return value.chat_id
+        if isinstance(value, AcceptButton):
+            return value.telegram_chat_id
     return None
 
 
