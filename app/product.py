@@ -239,6 +239,8 @@ class Product:
             return bool((await bot.get_me()).has_topics_enabled)
 
         async def create_now(chat_id: int, name: str) -> int:
+            if topics.channel is not None:  # the name as the channel shows it: in the manager's language
+                name = topics.channel.create(chat_id, name).params["name"]
             return (await bot.create_forum_topic(chat_id, name)).message_thread_id
 
         async def typing(chat_id: int, thread_id: int) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
+from core.i18n import N_
 from models import ChatStatus, ChatTopic, Manager, Outbox, SupportChat, TopicState, VisitorSession, utcnow
 from support.contracts import ChatCard
 from support.outbox import OutgoingCall
@@ -87,6 +88,7 @@ class TopicChannel(Protocol):
     def went_flat(self, card: ChatCard, telegram_id: int) -> OutgoingCall: ...
 
 
+GUEST = N_("Гость #{chat_id}")  # shown translated by bot.topic_render.display_name
 _MARKER = re.compile(r"^(⏰ \d+ мин ·|💬|⏳|✅|↪️) ")
 
 
@@ -97,7 +99,7 @@ def marker_of(name: str) -> str:
 
 
 def topic_name(card: ChatCard, marker: str) -> str:
-    client = card.client_name or f"Гость #{card.chat_id}"
+    client = card.client_name or GUEST.format(chat_id=card.chat_id)
     name = f"{marker} {client}"
     return name if len(name) <= TOPIC_NAME_LIMIT else name[: TOPIC_NAME_LIMIT - 1] + "…"
 
