@@ -190,7 +190,7 @@ class Product:
             email=settings.email,
             topic_channel=Localised(TelegramTopicChannel(settings.support.zone), languages),
             topic_delete_after_days=settings.telegram.topic_delete_after_days,
-            copilot_view=TelegramCopilotView(self.bot),
+            copilot_view=Localised(TelegramCopilotView(self.bot), languages),
         )
         self._wire_topics(self.bot, self.service.topics)
         self.worker.threads = TopicDelivery(self.service.topics)

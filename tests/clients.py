@@ -128,7 +128,9 @@ async def go_online(desk: Desk, user: FakeUser) -> None:
 
 
 async def offer_to(desk: Desk, user: FakeUser) -> object:
-    return await desk.fake.wait_for_message(user.id, lambda m: "✅ Принять чат" in m.button_texts)
+    """The chat offer sent to `user`, in Russian or, for a manager whose Telegram speaks English, in English."""
+    return await desk.fake.wait_for_message(user.id, lambda m: bool({"✅ Принять чат", "✅ Take chat"}
+                                                                      & set(m.button_texts)))
 
 
 async def press(desk: Desk, user: FakeUser, message_id: int, button: str) -> dict[str, object]:

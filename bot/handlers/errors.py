@@ -8,27 +8,28 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
+from bot.i18n import N_, _
 from support.contracts import ChatAlreadyTaken, ChatClosed, ChatNotFound, NotAllowed, SupportError
 from support.templates import TemplateNotFound
 
 log = logging.getLogger(__name__)
 
-SORRY = "😔 Что-то пошло не так. Попробуйте ещё раз; если не выйдет — напишите администратору."
+SORRY = N_("😔 Что-то пошло не так. Попробуйте ещё раз; если не выйдет — напишите администратору.")
 
 
 def refusal(error: SupportError) -> str:
     """What a manager reads when the chat service refuses an action."""
     if isinstance(error, ChatAlreadyTaken):
-        return f"Этот чат уже принял(а) {error.manager_name}."
+        return _("Этот чат уже принял(а) {manager}.").format(manager=error.manager_name)
     if isinstance(error, ChatClosed):
-        return "Этот чат уже завершён."
+        return _("Этот чат уже завершён.")
     if isinstance(error, ChatNotFound):
-        return "Чат не найден."
+        return _("Чат не найден.")
     if isinstance(error, TemplateNotFound):
-        return "Этого шаблона уже нет: администратор удалил его. Откройте «📝 Шаблоны» заново."
+        return _("Этого шаблона уже нет: администратор удалил его. Откройте «📝 Шаблоны» заново.")
     if isinstance(error, NotAllowed):
-        return "⛔ Это чат другого менеджера: у вас нет к нему доступа."
-    return "Не получилось выполнить действие."
+        return _("⛔ Это чат другого менеджера: у вас нет к нему доступа.")
+    return _("Не получилось выполнить действие.")
 
 
 async def on_refusal(event: ErrorEvent) -> bool:
@@ -40,7 +41,7 @@ async def on_refusal(event: ErrorEvent) -> bool:
 
 async def on_error(event: ErrorEvent) -> bool:
     log.exception("Unhandled error in update %s", event.update.update_id, exc_info=event.exception)
-    await _tell(event, SORRY)
+    await _tell(event, _(SORRY))
     return True
 
 

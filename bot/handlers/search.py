@@ -6,6 +6,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import InlineKeyboardMarkup, Message
 
+from bot.i18n import _
 from bot.middlewares import IsManager
 from bot.render import FIND_USAGE, find_results
 from models import Manager
@@ -16,10 +17,10 @@ from support.service import SupportService
 async def find(message: Message, command: CommandObject, service: SupportService, manager: Manager) -> None:
     text = (command.args or "").strip()
     if not text:
-        await message.answer(FIND_USAGE)
+        await message.answer(_(FIND_USAGE))
         return
     if len(text) > MAX_QUERY:
-        await message.answer(f"Слишком длинный запрос: не больше {MAX_QUERY} символов.")
+        await message.answer(_("Слишком длинный запрос: не больше {limit} символов.").format(limit=MAX_QUERY))
         return
     cards = await service.queries.find(manager, text)
     body, rows = find_results(text, cards, everyone=service.queries.is_admin(manager))

@@ -5,6 +5,7 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import MenuAction, MenuCallback
+from bot.i18n import _
 from bot.middlewares import IsManager
 from models import Manager
 from support.service import SupportService
@@ -12,18 +13,19 @@ from support.service import SupportService
 
 async def go_online(chat_id: int, bot: Bot, service: SupportService, manager: Manager) -> None:
     offered = await service.lifecycle.set_online(manager, True)
-    text = "🟢 Смена начата. Новые чаты будут приходить сюда."
+    text = _("🟢 Смена начата. Новые чаты будут приходить сюда.")
     if offered:
-        text += f"\n⏳ В очереди ждут клиенты: {len(offered)}. Предложения отправлены ниже."
+        text += "\n" + _("⏳ В очереди ждут клиенты: {count}. Предложения отправлены ниже.").format(count=len(offered))
     await bot.send_message(chat_id, text)
 
 
 async def go_offline(chat_id: int, bot: Bot, service: SupportService, manager: Manager) -> None:
     await service.lifecycle.set_online(manager, False)
     active = await service.queries.active_chats(manager)
-    text = "🔴 Смена завершена. Новые чаты приходить не будут."
+    text = _("🔴 Смена завершена. Новые чаты приходить не будут.")
     if active:
-        text += f"\nУ вас остались открытые чаты: {len(active)} — завершите их через /chats."
+        text += "\n" + _("У вас остались открытые чаты: {count} — завершите их через /chats.").format(
+            count=len(active))
     await bot.send_message(chat_id, text)
 
 
