@@ -12,6 +12,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNotFound
 from aiogram.types import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import CopilotAction, CopilotCallback
+from bot.i18n import N_, _
 from bot.render import client_label
 from models import CopilotSuggestion
 from support.contracts import ChatCard
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 INLINE_QUERY_LIMIT = 256  # Telegram's limit for an inline query, and for a copy_text button's text
 ME_TTL_SECONDS = 300
-NOT_SENT_YET = "<i>Клиент её не видит, пока вы не нажмёте «✅ Отправить».</i>"
+NOT_SENT_YET = N_("<i>Клиент её не видит, пока вы не нажмёте «✅ Отправить».</i>")
 
 
 def chat_query(chat_id: int, text: str = "") -> str:
@@ -31,7 +32,9 @@ def chat_query(chat_id: int, text: str = "") -> str:
 
 
 def suggestion_text(card: ChatCard, text: str) -> str:
-    return f"💡 <b>Подсказка ИИ</b> · {client_label(card)} · чат #{card.chat_id}\n\n{escape(text)}\n\n{NOT_SENT_YET}"
+    head = _("💡 <b>Подсказка ИИ</b> · {client} · чат #{chat_id}").format(client=client_label(card),
+                                                                         chat_id=card.chat_id)
+    return f"{head}\n\n{escape(text)}\n\n{_(NOT_SENT_YET)}"
 
 
 def suggestion_keyboard(card: ChatCard, suggestion_id: int, text: str, *, inline: bool) -> InlineKeyboardMarkup:
@@ -43,12 +46,12 @@ def suggestion_keyboard(card: ChatCard, suggestion_id: int, text: str, *, inline
 
     query = chat_query(card.chat_id, text)
     if inline and len(query) <= INLINE_QUERY_LIMIT:
-        edit = InlineKeyboardButton(text="✏️ Изменить", switch_inline_query_current_chat=query)
+        edit = InlineKeyboardButton(text=_("✏️ Изменить"), switch_inline_query_current_chat=query)
     elif len(text) <= INLINE_QUERY_LIMIT:
-        edit = InlineKeyboardButton(text="✏️ Изменить", copy_text=CopyTextButton(text=text))
+        edit = InlineKeyboardButton(text=_("✏️ Изменить"), copy_text=CopyTextButton(text=text))
     else:
-        edit = button("✏️ Изменить", CopilotAction.EDIT)
-    return InlineKeyboardMarkup(inline_keyboard=[[button("✅ Отправить", CopilotAction.SEND), edit,
+        edit = button(_("✏️ Изменить"), CopilotAction.EDIT)
+    return InlineKeyboardMarkup(inline_keyboard=[[button(_("✅ Отправить"), CopilotAction.SEND), edit,
                                                   button("✖", CopilotAction.DISMISS)]])
 
 
@@ -69,7 +72,8 @@ class TelegramCopilotView:
         self._inline: tuple[float, bool] | None = None
 
     def brief(self, card: ChatCard, manager_telegram_id: int, text: str) -> OutgoingCall:
-        body = f"🧭 <b>Коротко о чате #{card.chat_id}</b> · {client_label(card)}\n{escape(text)}"
+        body = _("🧭 <b>Коротко о чате #{chat_id}</b> · {client}").format(
+            chat_id=card.chat_id, client=client_label(card)) + f"\n{escape(text)}"
         return _message(manager_telegram_id, body, None, purpose="copilot_brief", card=card)
 
     def suggestion(

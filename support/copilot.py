@@ -19,6 +19,7 @@ import weakref
 from typing import Any, Protocol
 
 from ai import AIAnswer, Consultant
+from core.i18n import translate
 from models import (
     ChatMessage,
     ChatStatus,
@@ -102,26 +103,27 @@ class Copilot:
 
     # --- the brief on accept ------------------------------------------------------------------------
 
-    async def brief(self, chat: SupportChat) -> str | None:
-        """Two or three lines: what the visitor wants (the handoff's summary) and what the AI already told them."""
+    async def brief(self, chat: SupportChat, locale: str | None = None) -> str | None:
+        """Two or three lines: what the visitor wants (the handoff's summary) and what the AI already told them,
+        in the manager's language (`locale`)."""
         lines = [line for line in (chat.summary or "").splitlines() if line.strip()][:2]
         answers = list(await ChatMessage.select(ChatMessage.text, ChatMessage.meta).where(
             (ChatMessage.support_chat == chat.id) & (ChatMessage.sender == Sender.AI)
         ).order_by(ChatMessage.id.desc()).aio_execute())
         confident = [row for row in answers if json.loads(row.meta or "{}").get("confident", True)]
         if confident:
-            lines.append(f"ИИ уже ответил: «{_gist(confident[0].text)}»")
+            lines.append(translate(locale, "ИИ уже ответил: «{gist}»", gist=_gist(confident[0].text)))
         elif answers:
-            lines.append("ИИ не нашёл ответа на вопросы клиента.")
+            lines.append(translate(locale, "ИИ не нашёл ответа на вопросы клиента."))
         elif lines:
-            lines.append("С ИИ клиент не общался.")
+            lines.append(translate(locale, "С ИИ клиент не общался."))
         return "\n".join(lines) if lines else None
 
     async def on_taken(self, change: Change, chat: SupportChat, manager: Manager, card: ChatCard) -> None:
         """Lifecycle hook: a manager has just taken the chat (in the same transaction)."""
         if self.view is None or not self.enabled_for(manager):
             return
-        text = await self.brief(chat)
+        text = await self.brief(chat, manager.language_code)
         if text:
             await change.send([self.view.brief(card, manager.telegram_id, text)])
 

@@ -9,6 +9,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import CopilotAction, CopilotCallback, MenuAction, MenuCallback
+from bot.i18n import N_, _
 from bot.middlewares import IsManager
 from bot.render import menu_keyboard
 from bot.states import ReplyMode
@@ -17,21 +18,22 @@ from support.copilot import SuggestionDecided
 from support.markdown import markdown_to_plain
 from support.service import SupportService
 
-ALREADY = {SuggestionStatus.SENT: "Эта подсказка уже отправлена клиенту.",
-           SuggestionStatus.DISMISSED: "Эта подсказка уже скрыта."}
+ALREADY = {SuggestionStatus.SENT: N_("Эта подсказка уже отправлена клиенту."),
+           SuggestionStatus.DISMISSED: N_("Эта подсказка уже скрыта.")}
+HANDLED = N_("Подсказка уже обработана.")
 
 
 async def send(query: CallbackQuery, callback_data: CopilotCallback, service: SupportService, manager: Manager) -> None:
     try:
-        suggestion, _ = await service.copilot.send(manager, callback_data.suggestion_id)
+        suggestion, _message = await service.copilot.send(manager, callback_data.suggestion_id)
     except SuggestionDecided as decided:
-        await query.answer(ALREADY.get(decided.status, "Подсказка уже обработана."), show_alert=True)
+        await query.answer(_(ALREADY.get(decided.status, HANDLED)), show_alert=True)
         return
-    await query.answer("✅ Отправлено клиенту")
+    await query.answer(_("✅ Отправлено клиенту"))
     if isinstance(query.message, Message):
         await query.message.edit_text(
-            f"✅ <b>Отправлено клиенту</b> · чат #{suggestion.support_chat_id}\n\n"
-            f"{escape(markdown_to_plain(suggestion.text))}")
+            _("✅ <b>Отправлено клиенту</b> · чат #{chat_id}").format(chat_id=suggestion.support_chat_id)
+            + f"\n\n{escape(markdown_to_plain(suggestion.text))}")
 
 
 async def dismiss(
@@ -40,11 +42,12 @@ async def dismiss(
     try:
         suggestion = await service.copilot.dismiss(manager, callback_data.suggestion_id)
     except SuggestionDecided as decided:
-        await query.answer(ALREADY.get(decided.status, "Подсказка уже обработана."), show_alert=True)
+        await query.answer(_(ALREADY.get(decided.status, HANDLED)), show_alert=True)
         return
-    await query.answer("Подсказка скрыта")
+    await query.answer(_("Подсказка скрыта"))
     if isinstance(query.message, Message):
-        await query.message.edit_text(f"✖ <i>Подсказка ИИ к чату #{suggestion.support_chat_id} скрыта.</i>")
+        await query.message.edit_text(_("✖ <i>Подсказка ИИ к чату #{chat_id} скрыта.</i>").format(
+            chat_id=suggestion.support_chat_id))
 
 
 async def edit_by_hand(
@@ -63,17 +66,18 @@ async def edit_by_hand(
                  if isinstance(query.message, Message) and query.message.is_topic_message else None)
     await query.bot.send_message(
         manager.telegram_id,
-        f"✏️ Нажмите на текст, чтобы скопировать, поправьте и отправьте — режим ответа в чат #{chat_id} включён "
-        f"(/cancel — выйти).\n\n<pre>{escape(markdown_to_plain(suggestion.text))}</pre>",
+        _("✏️ Нажмите на текст, чтобы скопировать, поправьте и отправьте — режим ответа в чат #{chat_id} включён "
+          "(/cancel — выйти).").format(chat_id=chat_id)
+        + f"\n\n<pre>{escape(markdown_to_plain(suggestion.text))}</pre>",
         message_thread_id=thread_id)
 
 
 async def toggle(query: CallbackQuery, service: SupportService, manager: Manager, is_admin: bool) -> None:
     if not service.policy.copilot:
-        await query.answer("Подсказки ИИ выключены для всей поддержки в настройках.", show_alert=True)
+        await query.answer(_("Подсказки ИИ выключены для всей поддержки в настройках."), show_alert=True)
         return
     await service.copilot.set_enabled(manager, not manager.copilot_enabled)
-    await query.answer("💡 Подсказки ИИ включены" if manager.copilot_enabled else "Подсказки ИИ выключены")
+    await query.answer(_("💡 Подсказки ИИ включены") if manager.copilot_enabled else _("Подсказки ИИ выключены"))
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=menu_keyboard(
             online=manager.is_online, admin=is_admin, copilot=manager.copilot_enabled))

@@ -8,20 +8,21 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import ChatAction, ChatCallback
 from bot.handlers.chats import relay_manager_file
+from bot.i18n import N_, _
 from bot.middlewares import IsManager
 from bot.render import client_label
 from models import Manager
 from support.service import SupportService
 
-NOT_A_CHAT_TOPIC = ("Эта тема не связана с чатом клиента. Пишите в тему нужного чата или в общий чат "
-                    "(«💬 Ответить» / ответ на сообщение клиента).")
+NOT_A_CHAT_TOPIC = N_("Эта тема не связана с чатом клиента. Пишите в тему нужного чата или в общий чат "
+                      "(«💬 Ответить» / ответ на сообщение клиента).")
 
 
 async def text_in_topic(message: Message, service: SupportService, manager: Manager) -> None:
     assert message.text is not None and message.message_thread_id is not None
     chat_id = await service.topics.chat_for_thread(manager, message.message_thread_id)
     if chat_id is None:
-        await message.answer(NOT_A_CHAT_TOPIC)
+        await message.answer(_(NOT_A_CHAT_TOPIC))
         return
     # The topic is the conversation: the visitor's answer shows there, no confirmation needed.
     await service.relay.manager_reply(manager, chat_id, message.text, telegram_message_id=message.message_id)
@@ -31,7 +32,7 @@ async def file_in_topic(message: Message, bot: Bot, service: SupportService, man
     assert message.message_thread_id is not None
     chat_id = await service.topics.chat_for_thread(manager, message.message_thread_id)
     if chat_id is None:
-        await message.answer(NOT_A_CHAT_TOPIC)
+        await message.answer(_(NOT_A_CHAT_TOPIC))
         return
     # The topic is the conversation: no confirmation, as for text.
     await relay_manager_file(message, bot, service, manager, chat_id)
@@ -41,7 +42,7 @@ async def unsupported_in_topic(message: Message, service: SupportService, manage
     assert message.message_thread_id is not None
     if await service.topics.chat_for_thread(manager, message.message_thread_id) is None:
         return
-    await message.answer("В веб-чат можно отправлять текст, фото и документы (PDF). Это сообщение не ушло клиенту.")
+    await message.answer(_("В веб-чат можно отправлять текст, фото и документы (PDF). Это сообщение не ушло клиенту."))
 
 
 async def edited(message: Message, service: SupportService, manager: Manager) -> None:
@@ -56,11 +57,12 @@ async def go_to_topic(query: CallbackQuery, callback_data: ChatCallback, service
     card = await service.queries.chat_card(callback_data.chat_id, manager)
     thread_id = await service.topics.thread_of(card.chat_id, manager)
     if thread_id is None:
-        await query.answer("У этого чата нет темы — его сообщения в общем чате.", show_alert=True)
+        await query.answer(_("У этого чата нет темы — его сообщения в общем чате."), show_alert=True)
         return
-    await query.answer(f"🗂 Тема чата #{card.chat_id}")
+    await query.answer(_("🗂 Тема чата #{chat_id}").format(chat_id=card.chat_id))
     assert query.bot is not None
-    await query.bot.send_message(manager.telegram_id, f"📍 Чат #{card.chat_id} с {client_label(card)} — здесь.",
+    await query.bot.send_message(manager.telegram_id, _("📍 Чат #{chat_id} с {client} — здесь.").format(
+                                     chat_id=card.chat_id, client=client_label(card)),
                                  message_thread_id=thread_id)
 
 
