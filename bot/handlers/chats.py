@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.callbacks import ChatAction, ChatCallback, CloseChat, HistoryPage, InviteTo, TransferTo
 from bot.handlers.errors import refusal
+from bot.i18n import N_, _
 from bot.middlewares import IsManager
 from bot.render import (
     assigned_keyboard,
@@ -35,27 +36,31 @@ async def send_chat_list(chat_id: int, bot: Bot | None, service: SupportService,
     active = await service.queries.active_chats(manager)
     waiting = await service.queries.waiting_chats()
     if not active and not waiting:
-        await bot.send_message(chat_id, "📭 Активных чатов нет." + (
-            "" if manager.is_online else " Начните смену командой /online, чтобы получать новые."))
+        await bot.send_message(chat_id, _("📭 Активных чатов нет.") + (
+            "" if manager.is_online else " " + _("Начните смену командой /online, чтобы получать новые.")))
         return
     rows: list[list[InlineKeyboardButton]] = []
     lines = []
     if active:
-        lines.append(f"💬 <b>Ваши активные чаты ({len(active)}):</b>")
+        lines.append(_("💬 <b>Ваши активные чаты ({count}):</b>").format(count=len(active)))
         for card in active:
-            lines.append(f"• #{card.chat_id} {client_label(card)} — сообщений: {card.message_count}")
-            row = [chat_button(f"💬 #{card.chat_id} Ответить", ChatAction.REPLY, card.chat_id),
+            lines.append(_("• #{chat_id} {client} — сообщений: {count}").format(
+                chat_id=card.chat_id, client=client_label(card), count=card.message_count))
+            row = [chat_button(_("💬 #{chat_id} Ответить").format(chat_id=card.chat_id), ChatAction.REPLY,
+                               card.chat_id),
                    chat_button("📋", ChatAction.DETAILS, card.chat_id),
                    chat_button("🔚", ChatAction.CLOSE, card.chat_id)]
             if await service.topics.thread_of(card.chat_id, manager) is not None:
                 # A private chat's topic has no t.me link: this button posts into the topic, which brings it up.
-                row[0] = chat_button(f"🗂 #{card.chat_id} Тема", ChatAction.TOPIC, card.chat_id)
+                row[0] = chat_button(_("🗂 #{chat_id} Тема").format(chat_id=card.chat_id), ChatAction.TOPIC,
+                                     card.chat_id)
             rows.append(row)
     if waiting:
-        lines.append(f"\n⏳ <b>Ожидают менеджера ({len(waiting)}):</b>")
+        lines.append("\n" + _("⏳ <b>Ожидают менеджера ({count}):</b>").format(count=len(waiting)))
         for card in waiting:
             lines.append(f"• #{card.chat_id} {client_label(card)}")
-            rows.append([chat_button(f"✅ Принять #{card.chat_id}", ChatAction.ACCEPT, card.chat_id),
+            rows.append([chat_button(_("✅ Принять #{chat_id}").format(chat_id=card.chat_id), ChatAction.ACCEPT,
+                                     card.chat_id),
                          chat_button("📋", ChatAction.DETAILS, card.chat_id)])
     await bot.send_message(chat_id, "\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
@@ -69,7 +74,7 @@ async def accept(
     state: FSMContext,
 ) -> None:
     card = await service.lifecycle.accept(callback_data.chat_id, manager)
-    await query.answer(f"✅ Чат #{card.chat_id} ваш.")
+    await query.answer(_("✅ Чат #{chat_id} ваш.").format(chat_id=card.chat_id))
     # The accepted chat is the one the manager is most likely to answer next.
     await enter_reply_mode(query.bot, state, manager, card, markup=assigned_keyboard(card))
 
@@ -83,7 +88,7 @@ async def accept_from_details(
     finally:  # won or refused (the error handler shows who took it), the page's buttons are refreshed
         if isinstance(query.message, Message):
             await refresh_details_buttons(query.message, callback_data.chat_id, callback_data.page, service, manager)
-    await query.answer(f"✅ Чат #{card.chat_id} ваш.")
+    await query.answer(_("✅ Чат #{chat_id} ваш.").format(chat_id=card.chat_id))
     await enter_reply_mode(query.bot, state, manager, card, markup=assigned_keyboard(card))
 
 
@@ -110,10 +115,10 @@ async def reply_mode(
 ) -> None:
     card = await service.queries.chat_card(callback_data.chat_id, manager)
     if not card.works_on(manager.telegram_id) or card.status != ChatStatus.ASSIGNED:
-        await query.answer("Сначала примите чат." if card.status == ChatStatus.WAITING else refusal(ChatClosed(0)),
+        await query.answer(_("Сначала примите чат.") if card.status == ChatStatus.WAITING else refusal(ChatClosed(0)),
                            show_alert=True)
         return
-    await query.answer(f"💬 Отвечаете в чат #{card.chat_id}")
+    await query.answer(_("💬 Отвечаете в чат #{chat_id}").format(chat_id=card.chat_id))
     await enter_reply_mode(query.bot, state, manager, card)
 
 
@@ -125,8 +130,8 @@ async def enter_reply_mode(
     await state.update_data(chat_id=card.chat_id)
     await bot.send_message(
         manager.telegram_id,
-        f"💬 Режим ответа: ваши сообщения уходят клиенту <b>{client_label(card)}</b> (чат #{card.chat_id}). "
-        "/cancel — выйти.",
+        _("💬 Режим ответа: ваши сообщения уходят клиенту <b>{client}</b> (чат #{chat_id}). /cancel — выйти.").format(
+            client=client_label(card), chat_id=card.chat_id),
         reply_markup=markup,
     )
 
@@ -171,13 +176,14 @@ async def call_client(
 ) -> None:
     card = await service.queries.chat_card(callback_data.chat_id, manager)
     if not card.client_phone:
-        await query.answer("Клиент не оставил телефон.", show_alert=True)
+        await query.answer(_("Клиент не оставил телефон."), show_alert=True)
         return
     await query.answer()
     assert query.bot is not None
     # A contact card: one tap calls the client from the manager's phone.
     await query.bot.send_contact(
-        manager.telegram_id, phone_number=card.client_phone, first_name=card.client_name or f"Клиент #{card.chat_id}"
+        manager.telegram_id, phone_number=card.client_phone,
+        first_name=card.client_name or _("Клиент #{chat_id}").format(chat_id=card.chat_id),
     )
 
 
@@ -215,17 +221,19 @@ async def close(
     data = await state.get_data()
     if data.get("chat_id") == card.chat_id:
         await state.clear()
-    await query.answer(f"🔚 Чат #{card.chat_id} завершён.")
-    done = f"🔚 Чат #{card.chat_id} · {client_label(card)} — завершён. Клиент уведомлён."
+    await query.answer(_("🔚 Чат #{chat_id} завершён.").format(chat_id=card.chat_id))
+    done = _("🔚 Чат #{chat_id} · {client} — завершён. Клиент уведомлён.").format(chat_id=card.chat_id,
+                                                                               client=client_label(card))
     if query.message is not None:
         await query.message.edit_text(done, reply_markup=None)  # type: ignore[union-attr]
 
 
 async def keep_open(query: CallbackQuery, callback_data: CloseChat) -> None:
-    await query.answer("Чат остаётся открытым.")
+    await query.answer(_("Чат остаётся открытым."))
     if query.message is not None:
         await query.message.edit_text(  # type: ignore[union-attr]
-            f"↩️ Чат #{callback_data.chat_id} не завершён: разговор продолжается.", reply_markup=None)
+            _("↩️ Чат #{chat_id} не завершён: разговор продолжается.").format(chat_id=callback_data.chat_id),
+            reply_markup=None)
 
 
 async def reply_by_quote(message: Message, service: SupportService, manager: Manager) -> None:
@@ -233,8 +241,8 @@ async def reply_by_quote(message: Message, service: SupportService, manager: Man
     assert message.reply_to_message is not None and message.text is not None
     chat_id = await service.queries.chat_for_telegram_message(manager, message.reply_to_message.message_id)
     if chat_id is None:
-        await message.answer("Не понял, какому клиенту ответить: ответьте на сообщение клиента или "
-                             "нажмите «💬 Ответить» у нужного чата.")
+        await message.answer(_("Не понял, какому клиенту ответить: ответьте на сообщение клиента или "
+                               "нажмите «💬 Ответить» у нужного чата."))
         return
     await deliver_reply(message, service, manager, chat_id)
 
@@ -252,13 +260,14 @@ async def reply_in_mode(message: Message, service: SupportService, manager: Mana
 
 
 async def unsupported_in_mode(message: Message) -> None:
-    await message.answer("В веб-чат можно отправлять текст, фото и документы (PDF). Это сообщение не ушло клиенту.")
+    await message.answer(_("В веб-чат можно отправлять текст, фото и документы (PDF). Это сообщение не ушло клиенту."))
 
 
 FILE_REFUSALS = {
-    "file_too_large": "Файл слишком большой для веб-чата.",
-    "unsupported_file": "Клиенту можно отправить фото (JPEG, PNG, WebP, HEIC) или PDF.",
+    "file_too_large": N_("Файл слишком большой для веб-чата."),
+    "unsupported_file": N_("Клиенту можно отправить фото (JPEG, PNG, WebP, HEIC) или PDF."),
 }
+FILE_REFUSED = N_("Этот файл нельзя отправить в веб-чат.")
 
 
 async def file_to_client(
@@ -272,11 +281,11 @@ async def file_to_client(
     if chat_id is None and await state.get_state() == ReplyMode.active.state:
         chat_id = (await state.get_data()).get("chat_id")
     if chat_id is None:
-        await message.answer("Чтобы отправить файл клиенту, нажмите «💬 Ответить» у его чата "
-                             "или ответьте (reply) файлом на его сообщение.")
+        await message.answer(_("Чтобы отправить файл клиенту, нажмите «💬 Ответить» у его чата "
+                               "или ответьте (reply) файлом на его сообщение."))
         return
     if await relay_manager_file(message, bot, service, manager, int(chat_id)):
-        await message.reply(f"✅ Файл отправлен клиенту (чат #{chat_id}).")
+        await message.reply(_("✅ Файл отправлен клиенту (чат #{chat_id}).").format(chat_id=chat_id))
 
 
 async def relay_manager_file(message: Message, bot: Bot, service: SupportService, manager: Manager,
@@ -291,7 +300,7 @@ async def relay_manager_file(message: Message, bot: Bot, service: SupportService
         file_id, size, filename = best.file_id, best.file_size, "photo.jpg"
     # Refused before downloading: a file over the widget's cap is not worth fetching from Telegram.
     if service.attachments is not None and size and size > service.attachments.max_bytes:
-        await message.answer(FILE_REFUSALS["file_too_large"])
+        await message.answer(_(FILE_REFUSALS["file_too_large"]))
         return False
     buffer = await bot.download(file_id)
     assert buffer is not None
@@ -299,7 +308,7 @@ async def relay_manager_file(message: Message, bot: Bot, service: SupportService
         await service.relay.manager_file(manager, chat_id, buffer.read(), filename=filename,
                                          caption=message.caption, telegram_message_id=message.message_id)
     except AttachmentRejected as exc:
-        await message.answer(FILE_REFUSALS.get(exc.code, "Этот файл нельзя отправить в веб-чат."))
+        await message.answer(_(FILE_REFUSALS.get(exc.code, FILE_REFUSED)))
         return False
     return True
 
@@ -307,7 +316,7 @@ async def relay_manager_file(message: Message, bot: Bot, service: SupportService
 async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> None:
     assert message.text is not None
     await service.relay.manager_reply(manager, chat_id, message.text, telegram_message_id=message.message_id)
-    await message.reply(f"✅ Отправлено клиенту (чат #{chat_id}).")
+    await message.reply(_("✅ Отправлено клиенту (чат #{chat_id}).").format(chat_id=chat_id))
 
 
 async def choose_transfer_target(
@@ -319,17 +328,18 @@ async def choose_transfer_target(
         return
     colleagues = await service.team.transfer_targets(manager)
     if not colleagues:
-        await query.answer("Сейчас нет других менеджеров онлайн — передать некому.", show_alert=True)
+        await query.answer(_("Сейчас нет других менеджеров онлайн — передать некому."), show_alert=True)
         return
     await query.answer()
     rows = [[InlineKeyboardButton(
-        text=f"{member.name} — чатов: {member.active_chats}",
+        text=_("{name} — чатов: {count}").format(name=member.name, count=member.active_chats),
         callback_data=TransferTo(chat_id=card.chat_id, telegram_id=member.telegram_id).pack(),
     )] for member in colleagues]
     assert query.bot is not None
     await query.bot.send_message(
         manager.telegram_id,
-        f"↪️ Кому передать чат #{card.chat_id} ({client_label(card)})? Рядом с именем — текущая загрузка.",
+        _("↪️ Кому передать чат #{chat_id} ({client})? Рядом с именем — текущая загрузка.").format(
+            chat_id=card.chat_id, client=client_label(card)),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
     )
 
@@ -348,9 +358,9 @@ async def transfer_target_chosen(
     assert query.bot is not None
     await query.bot.send_message(
         manager.telegram_id,
-        "📝 Напишите заметку для коллеги (что уже обсудили, что осталось) — или передайте без неё.",
+        _("📝 Напишите заметку для коллеги (что уже обсудили, что осталось) — или передайте без неё."),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-            text="➡️ Передать без заметки",
+            text=_("➡️ Передать без заметки"),
             callback_data=TransferTo(chat_id=callback_data.chat_id, telegram_id=callback_data.telegram_id,
                                      now=True).pack())]]),
     )
@@ -371,10 +381,10 @@ async def finish_transfer(
     try:
         card = await service.lifecycle.transfer(manager, chat_id, to, note)
     except SupportError as error:
-        await bot.send_message(manager.telegram_id, escape(refusal(error)) + " Чат остался у вас.")
+        await bot.send_message(manager.telegram_id, escape(refusal(error)) + " " + _("Чат остался у вас."))
         return
-    await bot.send_message(manager.telegram_id,
-                           f"✅ Чат #{card.chat_id} передан: {escape(card.manager_name or '?')}. Клиент уведомлён.")
+    await bot.send_message(manager.telegram_id, _("✅ Чат #{chat_id} передан: {manager}. Клиент уведомлён.").format(
+        chat_id=card.chat_id, manager=escape(card.manager_name or "?")))
 
 
 async def choose_colleague_to_invite(
@@ -387,13 +397,16 @@ async def choose_colleague_to_invite(
     colleagues = [member for member in await service.team.transfer_targets(manager)
                   if member.telegram_id not in card.colleague_telegram_ids]
     if not colleagues:
-        await query.answer("Сейчас некого пригласить: других менеджеров онлайн нет.", show_alert=True)
+        await query.answer(_("Сейчас некого пригласить: других менеджеров онлайн нет."), show_alert=True)
         return
     await query.answer()
-    rows = [[InlineKeyboardButton(text=f"{member.name} — чатов: {member.active_chats}", callback_data=InviteTo(
+    rows = [[InlineKeyboardButton(text=_("{name} — чатов: {count}").format(name=member.name,
+                                                                         count=member.active_chats),
+                                  callback_data=InviteTo(
         chat_id=card.chat_id, telegram_id=member.telegram_id).pack())] for member in colleagues]
     assert query.bot is not None
-    await query.bot.send_message(manager.telegram_id, f"👥 Кого пригласить в чат #{card.chat_id}?",
+    await query.bot.send_message(manager.telegram_id, _("👥 Кого пригласить в чат #{chat_id}?").format(
+                                     chat_id=card.chat_id),
                                  reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
@@ -401,7 +414,7 @@ async def invite_colleague(
     query: CallbackQuery, callback_data: InviteTo, service: SupportService, manager: Manager
 ) -> None:
     await service.colleagues.invite(manager, callback_data.chat_id, callback_data.telegram_id)
-    await query.answer("👥 Приглашение отправлено.")
+    await query.answer(_("👥 Приглашение отправлено."))
 
 
 async def join_chat(
@@ -409,7 +422,7 @@ async def join_chat(
     state: FSMContext,
 ) -> None:
     card = await service.colleagues.join(callback_data.chat_id, manager)
-    await query.answer(f"👥 Вы в чате #{card.chat_id}.")
+    await query.answer(_("👥 Вы в чате #{chat_id}.").format(chat_id=card.chat_id))
     await enter_reply_mode(query.bot, state, manager, card, markup=colleague_keyboard(card))
 
 
@@ -420,8 +433,8 @@ async def leave_chat(
     card = await service.colleagues.leave(callback_data.chat_id, manager)
     if (await state.get_data()).get("chat_id") == card.chat_id:
         await state.clear()
-    await query.answer(f"🚪 Вы вышли из чата #{card.chat_id}: его сообщения больше не приходят вам.",
-                       show_alert=True)
+    await query.answer(_("🚪 Вы вышли из чата #{chat_id}: его сообщения больше не приходят вам.").format(
+        chat_id=card.chat_id), show_alert=True)
 
 
 def build_router() -> Router:
