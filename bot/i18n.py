@@ -18,7 +18,7 @@ from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
 from core.i18n import DEFAULT_LOCALE, LOCALES_DIR, N_, catalogs, language
 from models import AcceptButton, Manager, Outbox
 
-__all__ = ["N_", "Localised", "ManagerI18n", "ManagerLanguages", "_", "i18n", "ngettext"]
+__all__ = ["N_", "Localised", "ManagerI18n", "ManagerLanguages", "_", "i18n", "ngettext", "reason_of"]
 
 
 class Catalogs(I18n):
@@ -39,6 +39,16 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a text that fits the number `n`, in the current manager's language (Russian has three)."""
     return i18n.gettext(singular, plural, n)
+
+
+def reason_of(error: Exception) -> str:
+    """A refusal's words in the current language: errors from support/ that carry a catalog `template` and its
+    `values` (TemplateError, TeamError, GreetingError) are translated, any other says what it says."""
+    template = getattr(error, "template", None)
+    if not isinstance(template, str):
+        return str(error)
+    values = getattr(error, "values", None) or {}
+    return i18n.gettext(template).format(**values) if values else i18n.gettext(template)
 
 
 class ManagerLanguages:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import peewee
 
 from core.config import SupportSettings
+from core.i18n import N_
 from models import GreetingRule, GreetingShow, utcnow
 from support.hours import is_open
 from support.store import ChatStore
@@ -25,7 +26,12 @@ MAX_DELAY_SECONDS = 3600
 
 
 class GreetingError(ValueError):
-    """A rule an admin typed that cannot work (the message says why, in Russian, for the bot's reply)."""
+    """A rule an admin typed that cannot work (the message says why, in Russian; the bot says `template` with
+    `values` in the admin's language)."""
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template, self.values = template, values
+        super().__init__(template.format(**values) if values else template)
 
 
 @dataclass(frozen=True)
@@ -39,20 +45,21 @@ class GreetingFigures:
 def check_pattern(pattern: str) -> str:
     pattern = pattern.strip()
     if not pattern or len(pattern) > MAX_PATTERN or any(c.isspace() for c in pattern):
-        raise GreetingError("Шаблон адреса: без пробелов, до 500 символов, например /tariffs* или *")
+        raise GreetingError(N_("Шаблон адреса: без пробелов, до {limit} символов, например /tariffs* или *"),
+                            limit=MAX_PATTERN)
     return pattern
 
 
 def check_delay(raw: str) -> int:
     if not raw.strip().isdigit() or not 0 <= int(raw) <= MAX_DELAY_SECONDS:
-        raise GreetingError(f"Секунды на странице: целое число от 0 до {MAX_DELAY_SECONDS}")
+        raise GreetingError(N_("Секунды на странице: целое число от 0 до {limit}"), limit=MAX_DELAY_SECONDS)
     return int(raw)
 
 
 def check_text(text: str) -> str:
     text = text.strip()
     if not text or len(text) > MAX_TEXT:
-        raise GreetingError(f"Текст приветствия: от 1 до {MAX_TEXT} символов")
+        raise GreetingError(N_("Текст приветствия: от 1 до {limit} символов"), limit=MAX_TEXT)
     return text
 
 

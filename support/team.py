@@ -14,6 +14,7 @@ import peewee
 import peewee_async
 
 from core.db import transaction
+from core.i18n import N_
 from models import AuditLog, Manager
 from support.contracts import TeamMember
 from support.lifecycle import Lifecycle
@@ -36,11 +37,12 @@ class TeamAction:
 
 
 class TeamError(Exception):
-    """A change that was refused; `reason` is what the admin reads."""
+    """A change that was refused; `reason` is what the admin reads (a catalog text: the bot translates it)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = self.template = reason
+        self.values: dict[str, object] = {}
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ class TeamService:
         A disabled manager is switched back on rather than refused: that is what the admin means.
         """
         if not 0 < telegram_id < MAX_TELEGRAM_ID:
-            raise TeamError("Это не похоже на Telegram ID: нужно положительное число.")
+            raise TeamError(N_("Это не похоже на Telegram ID: нужно положительное число."))
         async with transaction(self.db):
             existing = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
             if existing is not None and existing.is_active:
@@ -159,9 +161,9 @@ class TeamService:
     async def disable(self, actor: int, telegram_id: int) -> TeamChange:
         """Take access away at once; the history stays. Lifecycle sets them offline and re-routes their chats."""
         if telegram_id == actor:
-            raise TeamError("Нельзя отключить самого себя — попросите другого администратора.")
+            raise TeamError(N_("Нельзя отключить самого себя — попросите другого администратора."))
         if self.is_config_admin(telegram_id):
-            raise TeamError("Это администратор из настроек (ADMIN_IDS): его доступ меняется только там.")
+            raise TeamError(N_("Это администратор из настроек (ADMIN_IDS): его доступ меняется только там."))
         change = await self._set(
             actor, telegram_id, TeamAction.DISABLE, Manager.is_active == True,  # noqa: E712
             is_active=False,
@@ -179,15 +181,15 @@ class TeamService:
     async def make_admin(self, actor: int, telegram_id: int) -> TeamChange:
         manager = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
         if manager is not None and not manager.is_active:
-            raise TeamError("Менеджер отключён: сначала включите его.")
+            raise TeamError(N_("Менеджер отключён: сначала включите его."))
         return await self._set(actor, telegram_id, TeamAction.MAKE_ADMIN, Manager.is_admin == False,  # noqa: E712
                                is_admin=True)
 
     async def revoke_admin(self, actor: int, telegram_id: int) -> TeamChange:
         if self.is_config_admin(telegram_id):
-            raise TeamError("Это администратор из настроек (ADMIN_IDS): снять права можно только там.")
+            raise TeamError(N_("Это администратор из настроек (ADMIN_IDS): снять права можно только там."))
         if telegram_id == actor:
-            raise TeamError("Нельзя снять права с самого себя — попросите другого администратора.")
+            raise TeamError(N_("Нельзя снять права с самого себя — попросите другого администратора."))
         return await self._set(actor, telegram_id, TeamAction.REVOKE_ADMIN, Manager.is_admin == True,  # noqa: E712
                                is_admin=False)
 
@@ -199,7 +201,7 @@ class TeamService:
         # The condition makes a double press (or two admins at once) change and log the thing once.
         async with transaction(self.db):
             if await Manager.aio_get_or_none(Manager.telegram_id == telegram_id) is None:
-                raise TeamError("Такого менеджера нет в команде.")
+                raise TeamError(N_("Такого менеджера нет в команде."))
             changed = bool(await Manager.update(**values).where(
                 (Manager.telegram_id == telegram_id) & unless_done
             ).aio_execute())

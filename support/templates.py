@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.i18n import N_
 from models import AuditLog, ReplyTemplate, utcnow
 from support.contracts import ChatCard, SupportError
 
@@ -21,13 +22,15 @@ _FIELD = re.compile(r"\{([^{}]*)\}")
 
 
 class TemplateError(SupportError):
-    """A template an admin wrote cannot be saved; `reason` says why, in words fit for the admin."""
+    """A template an admin wrote cannot be saved; `reason` says why, in words fit for the admin (Russian; the
+    bot says `template` with `values` in the admin's language)."""
 
     code = "template_invalid"
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, template: str, **values: object) -> None:
+        self.template, self.values = template, values
+        self.reason = template.format(**values) if values else template
+        super().__init__(self.reason)
 
 
 class TemplateNotFound(SupportError):
@@ -50,23 +53,23 @@ class TemplateContext:
 def check_title(title: str) -> str:
     title = " ".join(title.split())
     if not title:
-        raise TemplateError("Название не может быть пустым.")
+        raise TemplateError(N_("Название не может быть пустым."))
     if len(title) > TITLE_LIMIT:
-        raise TemplateError(f"Название длиннее {TITLE_LIMIT} символов.")
+        raise TemplateError(N_("Название длиннее {limit} символов."), limit=TITLE_LIMIT)
     return title
 
 
 def check_text(text: str) -> str:
     text = text.strip()
     if not text:
-        raise TemplateError("Текст шаблона не может быть пустым.")
+        raise TemplateError(N_("Текст шаблона не может быть пустым."))
     if len(text) > TEXT_LIMIT:
-        raise TemplateError(f"Текст длиннее {TEXT_LIMIT} символов.")
+        raise TemplateError(N_("Текст длиннее {limit} символов."), limit=TEXT_LIMIT)
     unknown = sorted({field for field in _FIELD.findall(text) if field not in PLACEHOLDERS})
     if unknown:
         known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-        raise TemplateError("Неизвестные подстановки: " + ", ".join("{" + u + "}" for u in unknown)
-                            + f". Можно использовать {known}.")
+        raise TemplateError(N_("Неизвестные подстановки: {unknown}. Можно использовать {known}."),
+                            unknown=", ".join("{" + u + "}" for u in unknown), known=known)
     return text
 
 

@@ -18,6 +18,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import GreetingAction, GreetingCallback
 from bot.handlers.admin import refuse_button
+from bot.i18n import N_, _, reason_of
 from bot.middlewares import IsAdmin
 from bot.states import GreetingForm
 from models import GreetingRule
@@ -25,24 +26,27 @@ from support.greetings import GreetingError, GreetingFigures, check_delay, check
 from support.service import SupportService
 
 FLAGS = {
-    "first_visit_only": "Только при первом визите",
-    "working_hours_only": "Только в рабочие часы",
-    "open_on_desktop": "Открывать чат на компьютере",
+    "first_visit_only": N_("Только при первом визите"),
+    "working_hours_only": N_("Только в рабочие часы"),
+    "open_on_desktop": N_("Открывать чат на компьютере"),
 }
-ASK_PATTERN = ("👋 <b>Новое приветствие</b> (шаг 1 из 3)\n\nНа каких страницах показывать? Пришлите шаблон адреса:\n"
-               "<code>*</code> — на всех, <code>/tariffs*</code> — на страницах, чей путь начинается с /tariffs, "
-               "<code>https://ilpo-taxi.ru/rent*</code> — по полному адресу.\n\n/cancel — отменить.")
-ASK_DELAY = "Шаг 2 из 3. Через сколько секунд на странице показать приветствие? Число от 0 до 3600."
-ASK_TEXT = "Шаг 3 из 3. Текст приветствия (его увидит посетитель сайта):"
+ASK_PATTERN = N_("👋 <b>Новое приветствие</b> (шаг 1 из 3)\n\nНа каких страницах показывать? Пришлите шаблон адреса:\n"
+                 "<code>*</code> — на всех, <code>/tariffs*</code> — на страницах, чей путь начинается с /tariffs, "
+                 "<code>https://ilpo-taxi.ru/rent*</code> — по полному адресу.\n\n/cancel — отменить.")
+ASK_DELAY = N_("Шаг 2 из 3. Через сколько секунд на странице показать приветствие? Число от 0 до 3600.")
+ASK_TEXT = N_("Шаг 3 из 3. Текст приветствия (его увидит посетитель сайта):")
 
 
 def _rule_line(rule: GreetingRule, figures: GreetingFigures | None) -> str:
-    flags = [label for flag, label in FLAGS.items() if getattr(rule, flag)]
+    flags = [_(label) for flag, label in FLAGS.items() if getattr(rule, flag)]
     shown, opened, chats = (figures.shown, figures.opened, figures.chats) if figures else (0, 0, 0)
     state = "🟢" if rule.is_active else "⏸"
-    return (f"{state} <b>#{rule.id}</b> <code>{escape(rule.url_pattern)}</code>, через {rule.delay_seconds} с"
+    return (_("{state} <b>#{rule_id}</b> <code>{pattern}</code>, через {seconds} с").format(
+                state=state, rule_id=rule.id, pattern=escape(rule.url_pattern), seconds=rule.delay_seconds)
             + (f" · {', '.join(flags).lower()}" if flags else "")
-            + f"\n«{escape(rule.text[:120])}»\n👁 показано: {shown} · 💬 открыли: {opened} · ✉️ начали чат: {chats}")
+            + f"\n«{escape(rule.text[:120])}»\n"
+            + _("👁 показано: {shown} · 💬 открыли: {opened} · ✉️ начали чат: {chats}").format(
+                shown=shown, opened=opened, chats=chats))
 
 
 async def list_rules(query: CallbackQuery, service: SupportService) -> None:
@@ -54,15 +58,16 @@ async def list_rules(query: CallbackQuery, service: SupportService) -> None:
 
 async def rules_view(service: SupportService) -> tuple[str, InlineKeyboardMarkup]:
     rules, figures = await service.greetings.rules(), await service.greetings.figures()
-    lines = ["👋 <b>Приветствия на сайте</b>", ""]
-    lines += [_rule_line(rule, figures.get(rule.id)) + "\n" for rule in rules] or ["Правил пока нет."]
+    lines = [_("👋 <b>Приветствия на сайте</b>"), ""]
+    lines += [_rule_line(rule, figures.get(rule.id)) + "\n" for rule in rules] or [_("Правил пока нет.")]
     builder = InlineKeyboardBuilder()
     for rule in rules:
-        builder.button(text=f"{'⏸ Выключить' if rule.is_active else '▶️ Включить'} #{rule.id}",
+        builder.button(text=(_("⏸ Выключить #{rule_id}") if rule.is_active else _("▶️ Включить #{rule_id}")).format(
+                           rule_id=rule.id),
                        callback_data=GreetingCallback(action=GreetingAction.TOGGLE, rule_id=rule.id))
-        builder.button(text=f"🗑 Удалить #{rule.id}",
+        builder.button(text=_("🗑 Удалить #{rule_id}").format(rule_id=rule.id),
                        callback_data=GreetingCallback(action=GreetingAction.DELETE, rule_id=rule.id))
-    builder.button(text="➕ Новое приветствие", callback_data=GreetingCallback(action=GreetingAction.ADD))
+    builder.button(text=_("➕ Новое приветствие"), callback_data=GreetingCallback(action=GreetingAction.ADD))
     builder.adjust(*([2] * len(rules)), 1)
     return "\n".join(lines), builder.as_markup()
 
@@ -70,16 +75,18 @@ async def rules_view(service: SupportService) -> tuple[str, InlineKeyboardMarkup
 async def toggle_rule(query: CallbackQuery, callback_data: GreetingCallback, service: SupportService) -> None:
     rule = await service.greetings.rule(callback_data.rule_id)
     if rule is None:
-        await query.answer("Такого правила уже нет.", show_alert=True)
+        await query.answer(_("Такого правила уже нет."), show_alert=True)
         return
     await service.greetings.set_active(rule.id, not rule.is_active)
-    await query.answer(f"#{rule.id}: {'выключено' if rule.is_active else 'включено'}")
+    await query.answer((_("#{rule_id}: выключено") if rule.is_active else _("#{rule_id}: включено")).format(
+        rule_id=rule.id))
     await _refresh(query, service)
 
 
 async def delete_rule(query: CallbackQuery, callback_data: GreetingCallback, service: SupportService) -> None:
     deleted = await service.greetings.delete(callback_data.rule_id)
-    await query.answer(f"🗑 #{callback_data.rule_id} удалено." if deleted else "Такого правила уже нет.")
+    await query.answer(_("🗑 #{rule_id} удалено.").format(rule_id=callback_data.rule_id) if deleted
+                       else _("Такого правила уже нет."))
     await _refresh(query, service)
 
 
@@ -94,7 +101,7 @@ async def start_rule(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_data({flag: False for flag in FLAGS})
     await query.answer()
     if query.message is not None:
-        await query.message.answer(ASK_PATTERN)
+        await query.message.answer(_(ASK_PATTERN))
 
 
 async def _accept_step(
@@ -104,7 +111,7 @@ async def _accept_step(
     try:
         value = check(message.text or "")
     except GreetingError as exc:
-        await message.answer(f"⚠️ {exc}")
+        await message.answer(f"⚠️ {reason_of(exc)}")
         return False
     await state.update_data({key: value})
     await state.set_state(next_step)
@@ -113,12 +120,12 @@ async def _accept_step(
 
 async def got_pattern(message: Message, state: FSMContext) -> None:
     if await _accept_step(message, state, check_pattern, "url_pattern", GreetingForm.delay):
-        await message.answer(ASK_DELAY)
+        await message.answer(_(ASK_DELAY))
 
 
 async def got_delay(message: Message, state: FSMContext) -> None:
     if await _accept_step(message, state, check_delay, "delay_seconds", GreetingForm.text):
-        await message.answer(ASK_TEXT)
+        await message.answer(_(ASK_TEXT))
 
 
 async def got_text(message: Message, state: FSMContext) -> None:
@@ -128,21 +135,21 @@ async def got_text(message: Message, state: FSMContext) -> None:
 
 
 def options_view(data: dict[str, object]) -> tuple[str, InlineKeyboardMarkup]:
-    text = (f"👋 <b>Проверьте приветствие</b>\n\nСтраницы: <code>{escape(str(data['url_pattern']))}</code>\n"
-            f"Через: {data['delay_seconds']} с\nТекст: «{escape(str(data['text']))}»\n\nНастройки — нажмите, чтобы "
-            "переключить:")
+    text = _("👋 <b>Проверьте приветствие</b>\n\nСтраницы: <code>{pattern}</code>\nЧерез: {seconds} с\n"
+             "Текст: «{text}»\n\nНастройки — нажмите, чтобы переключить:").format(
+        pattern=escape(str(data["url_pattern"])), seconds=data["delay_seconds"], text=escape(str(data["text"])))
     builder = InlineKeyboardBuilder()
     for flag, label in FLAGS.items():
-        builder.button(text=f"{'✅' if data.get(flag) else '⬜️'} {label}",
+        builder.button(text=f"{'✅' if data.get(flag) else '⬜️'} {_(label)}",
                        callback_data=GreetingCallback(action=GreetingAction.FLAG, flag=flag))
-    builder.button(text="💾 Сохранить", callback_data=GreetingCallback(action=GreetingAction.SAVE))
+    builder.button(text=_("💾 Сохранить"), callback_data=GreetingCallback(action=GreetingAction.SAVE))
     builder.adjust(1)
     return text, builder.as_markup()
 
 
 async def toggle_flag(query: CallbackQuery, callback_data: GreetingCallback, state: FSMContext) -> None:
     if callback_data.flag not in FLAGS:
-        await query.answer("Нет такой настройки.", show_alert=True)
+        await query.answer(_("Нет такой настройки."), show_alert=True)
         return
     data = await state.get_data()
     await state.update_data({callback_data.flag: not data.get(callback_data.flag)})
@@ -159,23 +166,23 @@ async def save_rule(query: CallbackQuery, state: FSMContext, service: SupportSer
         url_pattern=str(data["url_pattern"]), delay_seconds=int(data["delay_seconds"]), text=str(data["text"]),
         **{flag: bool(data.get(flag)) for flag in FLAGS}, created_by=query.from_user.id,
     )
-    await query.answer(f"✅ Приветствие #{rule.id} сохранено.")
+    await query.answer(_("✅ Приветствие #{rule_id} сохранено.").format(rule_id=rule.id))
     if query.message is not None:
         text, markup = await rules_view(service)
         await query.message.answer(text, reply_markup=markup)
 
 
 async def stale_form(query: CallbackQuery) -> None:
-    await query.answer("Эта настройка уже не действует: начните заново в /admin → 👋 Приветствия.", show_alert=True)
+    await query.answer(_("Эта настройка уже не действует: начните заново в /admin → 👋 Приветствия."), show_alert=True)
 
 
 async def cancel(message: Message, state: FSMContext) -> None:
     await state.clear()
-    await message.answer("Новое приветствие отменено.")
+    await message.answer(_("Новое приветствие отменено."))
 
 
 async def not_text(message: Message) -> None:
-    await message.answer("Пришлите текстом, пожалуйста. /cancel — отменить.")
+    await message.answer(_("Пришлите текстом, пожалуйста. /cancel — отменить."))
 
 
 def build_router() -> Router:

@@ -42,6 +42,7 @@ from bot.copilot import chat_query
 from bot.handlers.admin import MESSAGE_BUDGET, NO_ACCESS
 from bot.handlers.chats import deliver_reply
 from bot.handlers.errors import refusal
+from bot.i18n import N_, _, reason_of
 from bot.middlewares import IsAdmin, IsManager
 from bot.render import client_label
 from bot.states import ReplyMode, TemplateEdit
@@ -52,8 +53,8 @@ from support.templates import TITLE_LIMIT, TemplateContext, TemplateError, check
 
 INLINE_RESULTS = 50  # Telegram's most per answer
 PREVIEW = 90
-HELP = ("Подстановки: <code>{name}</code> — имя клиента, <code>{manager}</code> — имя менеджера, "
-        "<code>{chat}</code> — номер чата.")
+HELP = N_("Подстановки: <code>{name}</code> — имя клиента, <code>{manager}</code> — имя менеджера, "
+          "<code>{chat}</code> — номер чата.")
 _CHAT_QUERY = re.compile(r"^#(\d+)\s?(.*)$", re.DOTALL)
 
 
@@ -67,15 +68,15 @@ def _short(text: str, limit: int = PREVIEW) -> str:
 
 def list_text(templates: list[ReplyTemplate]) -> str:
     if not templates:
-        return f"📝 <b>Шаблоны ответов</b>\n\nПока ни одного. Нажмите «➕ Добавить шаблон».\n\n{HELP}"
-    lines = [f"📝 <b>Шаблоны ответов ({len(templates)})</b>", ""]
+        return _("📝 <b>Шаблоны ответов</b>\n\nПока ни одного. Нажмите «➕ Добавить шаблон».") + "\n\n" + _(HELP)
+    lines = [_("📝 <b>Шаблоны ответов ({count})</b>").format(count=len(templates)), ""]
     for shown, template in enumerate(templates):
         line = f"• <b>{escape(template.title)}</b> — {escape(_short(template.text, 60))}"
-        if sum(len(part) + 1 for part in lines) + len(line) > MESSAGE_BUDGET - len(HELP):
-            lines.append(f"…и ещё {len(templates) - shown}")
+        if sum(len(part) + 1 for part in lines) + len(line) > MESSAGE_BUDGET - len(_(HELP)):
+            lines.append(_("…и ещё {count}").format(count=len(templates) - shown))
             break
         lines.append(line)
-    return "\n".join([*lines, "", HELP])
+    return "\n".join([*lines, "", _(HELP)])
 
 
 def list_keyboard(templates: list[ReplyTemplate]) -> InlineKeyboardMarkup:
@@ -84,7 +85,7 @@ def list_keyboard(templates: list[ReplyTemplate]) -> InlineKeyboardMarkup:
         builder.button(text=_short(template.title, 30),
                        callback_data=TemplateCallback(action=TemplateAction.OPEN, template_id=template.id))
     builder.adjust(2)
-    builder.row(InlineKeyboardButton(text="➕ Добавить шаблон",
+    builder.row(InlineKeyboardButton(text=_("➕ Добавить шаблон"),
                                      callback_data=TemplateCallback(action=TemplateAction.ADD).pack()))
     return builder.as_markup()
 
@@ -99,9 +100,9 @@ def template_keyboard(template: ReplyTemplate) -> InlineKeyboardMarkup:
             action=action, template_id=template_id).pack())
 
     return InlineKeyboardMarkup(inline_keyboard=[
-        [button("🏷 Название", TemplateAction.EDIT_TITLE), button("✏️ Текст", TemplateAction.EDIT_TEXT),
-         button("🗑 Удалить", TemplateAction.DELETE)],
-        [button("◀️ К списку", TemplateAction.LIST, 0)],
+        [button(_("🏷 Название"), TemplateAction.EDIT_TITLE), button(_("✏️ Текст"), TemplateAction.EDIT_TEXT),
+         button(_("🗑 Удалить"), TemplateAction.DELETE)],
+        [button(_("◀️ К списку"), TemplateAction.LIST, 0)],
     ])
 
 
@@ -133,26 +134,29 @@ async def template_card(query: CallbackQuery, callback_data: TemplateCallback, s
 async def ask_delete(query: CallbackQuery, callback_data: TemplateCallback, service: SupportService) -> None:
     template = await service.templates.get(callback_data.template_id)
     markup = InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="🗑 Да, удалить", callback_data=TemplateCallback(
+        InlineKeyboardButton(text=_("🗑 Да, удалить"), callback_data=TemplateCallback(
             action=TemplateAction.CONFIRM_DELETE, template_id=template.id).pack()),
-        InlineKeyboardButton(text="◀️ Нет", callback_data=TemplateCallback(
+        InlineKeyboardButton(text=_("◀️ Нет"), callback_data=TemplateCallback(
             action=TemplateAction.OPEN, template_id=template.id).pack()),
     ]])
-    await _show(query, f"🗑 Удалить шаблон «{escape(template.title)}»? Менеджеры больше не увидят его.", markup)
+    await _show(query, _("🗑 Удалить шаблон «{title}»? Менеджеры больше не увидят его.").format(
+        title=escape(template.title)), markup)
 
 
 async def delete(query: CallbackQuery, callback_data: TemplateCallback, service: SupportService) -> None:
     template = await service.templates.delete(query.from_user.id, callback_data.template_id)
     templates = await service.templates.all()
-    await _show(query, f"🗑 Шаблон «{escape(template.title)}» удалён.\n\n" + list_text(templates),
+    await _show(query, _("🗑 Шаблон «{title}» удалён.").format(title=escape(template.title)) + "\n\n"
+                + list_text(templates),
                 list_keyboard(templates))
 
 
 async def start_adding(query: CallbackQuery, bot: Bot, state: FSMContext) -> None:
     await state.set_state(TemplateEdit.title)
     await query.answer()
-    await bot.send_message(query.from_user.id, "➕ <b>Новый шаблон</b>\n\nПришлите название (до "
-                           f"{TITLE_LIMIT} символов): его менеджеры видят в списке. /cancel — отменить.")
+    await bot.send_message(query.from_user.id, _(
+        "➕ <b>Новый шаблон</b>\n\nПришлите название (до {limit} символов): его менеджеры видят в списке. "
+        "/cancel — отменить.").format(limit=TITLE_LIMIT))
 
 
 async def start_editing(
@@ -163,9 +167,11 @@ async def start_editing(
                           else TemplateEdit.new_text)
     await state.update_data(template_id=template.id)
     await query.answer()
-    what = "новое название" if callback_data.action == TemplateAction.EDIT_TITLE else f"новый текст. {HELP}"
-    await bot.send_message(query.from_user.id, f"✏️ Шаблон «{escape(template.title)}»: пришлите {what}\n"
-                           "/cancel — отменить.")
+    title = escape(template.title)
+    ask = (_("✏️ Шаблон «{title}»: пришлите новое название").format(title=title)
+           if callback_data.action == TemplateAction.EDIT_TITLE
+           else _("✏️ Шаблон «{title}»: пришлите новый текст.").format(title=title) + " " + _(HELP))
+    await bot.send_message(query.from_user.id, ask + "\n" + _("/cancel — отменить."))
 
 
 async def title_typed(message: Message, state: FSMContext) -> None:
@@ -173,11 +179,11 @@ async def title_typed(message: Message, state: FSMContext) -> None:
     try:
         title = check_title(message.text)
     except TemplateError as error:
-        await message.answer(f"{escape(error.reason)} Пришлите другое название или /cancel.")
+        await message.answer(escape(reason_of(error)) + " " + _("Пришлите другое название или /cancel."))
         return
     await state.set_state(TemplateEdit.text)
     await state.update_data(title=title)
-    await message.answer(f"Теперь текст шаблона. {HELP}\n/cancel — отменить.")
+    await message.answer(_("Теперь текст шаблона.") + " " + _(HELP) + "\n" + _("/cancel — отменить."))
 
 
 async def text_typed(message: Message, service: SupportService, state: FSMContext) -> None:
@@ -186,10 +192,11 @@ async def text_typed(message: Message, service: SupportService, state: FSMContex
     try:
         template = await service.templates.add(message.from_user.id, title, message.text)
     except TemplateError as error:
-        await message.answer(f"{escape(error.reason)} Пришлите текст ещё раз или /cancel.")
+        await message.answer(escape(reason_of(error)) + " " + _("Пришлите текст ещё раз или /cancel."))
         return
     await state.clear()
-    await message.answer("✅ Шаблон сохранён.\n\n" + template_text(template), reply_markup=template_keyboard(template))
+    await message.answer(_("✅ Шаблон сохранён.") + "\n\n" + template_text(template),
+                         reply_markup=template_keyboard(template))
 
 
 async def change_typed(message: Message, service: SupportService, state: FSMContext) -> None:
@@ -201,15 +208,16 @@ async def change_typed(message: Message, service: SupportService, state: FSMCont
             message.from_user.id, template_id,
             **({"title": message.text} if changing_title else {"text": message.text}))
     except TemplateError as error:
-        await message.answer(f"{escape(error.reason)} Попробуйте ещё раз или /cancel.")
+        await message.answer(escape(reason_of(error)) + " " + _("Попробуйте ещё раз или /cancel."))
         return
     await state.clear()
-    await message.answer("✅ Шаблон изменён.\n\n" + template_text(template), reply_markup=template_keyboard(template))
+    await message.answer(_("✅ Шаблон изменён.") + "\n\n" + template_text(template),
+                         reply_markup=template_keyboard(template))
 
 
 async def cancel(message: Message, state: FSMContext) -> None:
     await state.clear()
-    await message.answer("↩️ Шаблон не изменён.")
+    await message.answer(_("↩️ Шаблон не изменён."))
 
 
 async def leave(message: Message, state: FSMContext) -> None:
@@ -219,11 +227,11 @@ async def leave(message: Message, state: FSMContext) -> None:
 
 
 async def not_text(message: Message) -> None:
-    await message.answer("Пришлите текстом, пожалуйста. /cancel — отменить.")
+    await message.answer(_("Пришлите текстом, пожалуйста. /cancel — отменить."))
 
 
 async def refuse(query: CallbackQuery) -> None:
-    await query.answer(NO_ACCESS, show_alert=True)
+    await query.answer(_(NO_ACCESS), show_alert=True)
 
 
 # --- managers: the card's button, inline mode, what inline mode sent ---------------------------------
@@ -249,12 +257,13 @@ async def for_chat(
     card = await _chat_for(service, manager, callback_data.chat_id)
     templates = await service.templates.all()
     if not templates:
-        await query.answer("Шаблонов пока нет: их добавляет администратор в /admin.", show_alert=True)
+        await query.answer(_("Шаблонов пока нет: их добавляет администратор в /admin."), show_alert=True)
         return
     await query.answer()
     context = TemplateContext.of(card, manager.display_name)
-    lines = [f"📝 <b>Шаблоны для чата #{card.chat_id}</b> · {client_label(card)}",
-             "Нажмите, чтобы отправить клиенту:", ""]
+    lines = [_("📝 <b>Шаблоны для чата #{chat_id}</b> · {client}").format(chat_id=card.chat_id,
+                                                                         client=client_label(card)),
+             _("Нажмите, чтобы отправить клиенту:"), ""]
     builder = InlineKeyboardBuilder()
     for n, template in enumerate(templates[:90], 1):
         line = f"{n}. <b>{escape(template.title)}</b> — {escape(_short(fill(template.text, context)))}"
@@ -264,7 +273,7 @@ async def for_chat(
                        callback_data=TemplatePick(template_id=template.id, chat_id=card.chat_id))
     builder.adjust(2)
     if (await bot.get_me()).supports_inline_queries:
-        builder.row(InlineKeyboardButton(text="🔎 Найти и изменить",
+        builder.row(InlineKeyboardButton(text=_("🔎 Найти и изменить"),
                                          switch_inline_query_current_chat=chat_query(card.chat_id)))
     await bot.send_message(manager.telegram_id, "\n".join(lines), reply_markup=builder.as_markup(),
                            message_thread_id=_thread_of(query))
@@ -277,9 +286,10 @@ async def pick(
     template = await service.templates.get(callback_data.template_id)
     text = fill(template.text, TemplateContext.of(card, manager.display_name))
     await service.relay.manager_reply(manager, card.chat_id, text, telegram_callback_id=query.id)
-    await query.answer("✅ Шаблон отправлен клиенту")
-    await bot.send_message(manager.telegram_id, f"✅ Отправлено клиенту (чат #{card.chat_id}): "
-                           f"«{escape(template.title)}»\n\n{escape(text)}", message_thread_id=_thread_of(query))
+    await query.answer(_("✅ Шаблон отправлен клиенту"))
+    await bot.send_message(manager.telegram_id, _("✅ Отправлено клиенту (чат #{chat_id}): «{title}»").format(
+        chat_id=card.chat_id, title=escape(template.title)) + f"\n\n{escape(text)}",
+        message_thread_id=_thread_of(query))
 
 
 def _article(result_id: str, title: str, text: str, chat_id: int) -> InlineQueryResultArticle:
@@ -288,7 +298,8 @@ def _article(result_id: str, title: str, text: str, chat_id: int) -> InlineQuery
         input_message_content=InputTextMessageContent(message_text=escape(text), parse_mode="HTML"),
         # The chat the text is for travels with it (see sent_via_inline).
         reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-            text=f"💬 Чат #{chat_id}", callback_data=ChatCallback(action=ChatAction.REPLY, chat_id=chat_id).pack())]]),
+            text=_("💬 Чат #{chat_id}").format(chat_id=chat_id),
+            callback_data=ChatCallback(action=ChatAction.REPLY, chat_id=chat_id).pack())]]),
     )
 
 
@@ -300,7 +311,7 @@ async def inline(query: InlineQuery, service: SupportService, manager: Manager, 
         chat_id = (await state.get_data()).get("chat_id")
     if chat_id is None:
         await query.answer([], is_personal=True, cache_time=0, button=InlineQueryResultsButton(
-            text="Сначала выберите чат: «📝 Шаблоны» у его карточки", start_parameter="templates"))
+            text=_("Сначала выберите чат: «📝 Шаблоны» у его карточки"), start_parameter="templates"))
         return
     try:
         card = await _chat_for(service, manager, int(chat_id))
@@ -310,7 +321,7 @@ async def inline(query: InlineQuery, service: SupportService, manager: Manager, 
         return
     results = []
     if typed.strip():
-        results.append(_article("typed", "✏️ Отправить этот текст", typed.strip(), card.chat_id))
+        results.append(_article("typed", _("✏️ Отправить этот текст"), typed.strip(), card.chat_id))
     context = TemplateContext.of(card, manager.display_name)
     for template in await service.templates.find(typed):
         results.append(_article(f"t{template.id}", template.title, fill(template.text, context), card.chat_id))
@@ -351,7 +362,7 @@ async def sent_via_inline(
     if chat_id is None and await state.get_state() == ReplyMode.active.state:
         chat_id = (await state.get_data()).get("chat_id")
     if chat_id is None:
-        await message.answer("Не понял, какому клиенту это отправить: выберите шаблон через «📝 Шаблоны» у чата.")
+        await message.answer(_("Не понял, какому клиенту это отправить: выберите шаблон через «📝 Шаблоны» у чата."))
         return
     await deliver_reply(message, service, manager, int(chat_id))
 
