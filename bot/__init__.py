@@ -24,9 +24,11 @@ def build_bot(token: str, api_base: str, *, request_timeout: float = 30.0) -> Bo
 
 
 def build_dispatcher(service: SupportService, languages: ManagerLanguages | None = None) -> Dispatcher:
+    languages = languages or ManagerLanguages()
+    # `languages` also reaches handlers: a message to someone other than the sender speaks the recipient's.
     dispatcher = Dispatcher(
         storage=DatabaseStorage(), service=service, team=service.team,
-        stats=StatsService(zone=service.policy.zone),
+        stats=StatsService(zone=service.policy.zone), languages=languages,
     )
     dispatcher.update.outer_middleware(OncePerUpdate())
     dispatcher.message.outer_middleware(ManagerContext())
@@ -34,7 +36,7 @@ def build_dispatcher(service: SupportService, languages: ManagerLanguages | None
     dispatcher.edited_message.outer_middleware(ManagerContext())
     dispatcher.inline_query.outer_middleware(ManagerContext())
     # After ManagerContext: the language is remembered on the sender's manager row.
-    ManagerI18n(languages or ManagerLanguages()).setup(dispatcher)
+    ManagerI18n(languages).setup(dispatcher)
     # An admin's typed step (an ID or a forward) goes first: /cancel and the ID must not reach the general
     # /cancel or the reply handlers.
     dispatcher.include_routers(admin.build_steps_router(), greetings.build_steps_router(), greetings.build_router(),

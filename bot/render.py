@@ -12,13 +12,14 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ChatAction, ChatCallback, CloseChat, HistoryPage, MenuAction, MenuCallback
-from bot.i18n import N_, _, ngettext
+from bot.i18n import N_, _, i18n, ngettext
 from bot.telegram_html import cut_html, markdown_to_telegram_html, telegram_quote
 from models import AcceptButton, Attachment, ChatStatus, Outbox
 from support.attachments import IMAGE_TYPES
 from support.contracts import ChatCard, DailySummary, Exchange, HistoryEntry, VisitorContext
 from support.localtime import as_local, default_zone, local_text, zone_label
 from support.outbox import Coalesce, OutgoingCall, Priority
+from support.stats import format_duration
 
 TELEGRAM_TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -479,22 +480,8 @@ def status_label(status: str) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """support.stats.format_duration's figure in the reader's language («4 мин 05 с», «4 min 05 s»)."""
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    if total < 60:
-        return _("{s} с").format(s=total)
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return (_("{m} мин {s} с").format(m=minutes, s=f"{secs:02d}") if secs
-                else _("{m} мин").format(m=minutes))
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return (_("{h} ч {m} мин").format(h=hours, m=f"{minutes:02d}") if minutes
-                else _("{h} ч").format(h=hours))
-    days, hours = divmod(hours, 24)
-    return _("{d} д {h} ч").format(d=days, h=hours) if hours else _("{d} д").format(d=days)
+    """support.stats.format_duration in the reader's language («4 мин 05 с», «4 min 05 s»)."""
+    return format_duration(seconds, i18n.current_locale)
 
 
 def history_body(entry: HistoryEntry) -> str:

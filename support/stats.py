@@ -20,6 +20,7 @@ from typing import Any
 
 import peewee
 
+from core.i18n import language, translate
 from models import ChatMessage, Manager, SupportChat, VisitorSession, utcnow
 from support.localtime import as_local, default_zone, local_iso, local_midnight, zone_label
 
@@ -95,11 +96,16 @@ class PeriodStats:
 
     @property
     def title(self) -> str:
+        return self.title_in(None)
+
+    def title_in(self, locale: str | None) -> str:
+        """«сегодня, 05.03.2026 (МСК)» / «7 дней, 27.02–05.03.2026 (МСК)», in the reader's language."""
         first = as_local(self.start, self.zone)
         if self.days == 1:
-            return f"сегодня, {first:%d.%m.%Y} ({self.zone_label})"
+            return translate(locale, "сегодня, {date} ({zone})", date=f"{first:%d.%m.%Y}", zone=self.zone_label)
         last = as_local(self.end - dt.timedelta(microseconds=1), self.zone)
-        return f"{self.days} дней, {first:%d.%m}–{last:%d.%m.%Y} ({self.zone_label})"
+        return translate(locale, "{days} дней, {first}–{last} ({zone})", days=self.days, first=f"{first:%d.%m}",
+                         last=f"{last:%d.%m.%Y}", zone=self.zone_label)
 
 
 def period_bounds(days: int, now: dt.datetime, zone: dt.tzinfo = dt.UTC) -> tuple[dt.datetime, dt.datetime]:
@@ -247,8 +253,9 @@ def _buckets(
 _render_lock = threading.Lock()
 
 
-def render_chart(stats: PeriodStats) -> bytes:
-    """A PNG: chats per hour/day (created vs taken) and each manager's chats and median first response.
+def render_chart(stats: PeriodStats, locale: str | None = None) -> bytes:
+    """A PNG: chats per hour/day (created vs taken) and each manager's chats and median first response, its
+    words in the reader's language.
 
     Blocking (tens of milliseconds); call it through asyncio.to_thread.
     """
@@ -263,31 +270,33 @@ def render_chart(stats: PeriodStats) -> bytes:
 
         positions = range(len(stats.buckets))
         timeline.bar([p - 0.2 for p in positions], [b.created for b in stats.buckets], width=0.4,
-                     label="обращения", color="#f5b700")
+                     label=translate(locale, "обращения"), color="#f5b700")
         timeline.bar([p + 0.2 for p in positions], [b.taken for b in stats.buckets], width=0.4,
-                     label="приняты менеджером", color="#2d6cdf")
+                     label=translate(locale, "приняты менеджером"), color="#2d6cdf")
         # Hours ("09") fit side by side; a month of dates ("18.03") only fits turned upright.
         timeline.set_xticks(list(positions), [b.label for b in stats.buckets], rotation=90 if stats.days > 7 else 0,
                             fontsize=8)
-        timeline.set_xlabel(f"час ({stats.zone_label})" if stats.days == 1 else "день")
-        timeline.set_ylabel("чатов")
+        timeline.set_xlabel(translate(locale, "час ({zone})", zone=stats.zone_label) if stats.days == 1
+                            else translate(locale, "день"))
+        timeline.set_ylabel(translate(locale, "чатов"))
         timeline.yaxis.get_major_locator().set_params(integer=True)
         timeline.margins(y=0.25)  # headroom, so the legend never covers a bar
         timeline.legend(loc="upper left", ncols=2)
-        timeline.set_title(f"ILPO-TAXI · поддержка · {stats.title}")
+        timeline.set_title(translate(locale, "ILPO-TAXI · поддержка · {title}", title=stats.title_in(locale)))
 
         if stats.managers:
             names = [_short(f.name) for f in stats.managers][::-1]
             taken = [f.taken for f in stats.managers][::-1]
             bars = team.barh(names, taken, color="#2d6cdf")
-            labels = [_bar_label(f) for f in stats.managers][::-1]
+            labels = [_bar_label(f, locale) for f in stats.managers][::-1]
             team.bar_label(bars, labels=labels, padding=4, fontsize=8)
             team.set_xlim(0, max(taken) * 1.6 + 1)
             team.xaxis.get_major_locator().set_params(integer=True)
-            team.set_xlabel("принято чатов")
+            team.set_xlabel(translate(locale, "принято чатов"))
         else:
             team.axis("off")
-            team.text(0.5, 0.5, "За период менеджеры не принимали чатов", ha="center", va="center")
+            team.text(0.5, 0.5, translate(locale, "За период менеджеры не принимали чатов"), ha="center",
+                      va="center")
 
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
@@ -298,10 +307,11 @@ def _short(name: str, limit: int = 24) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def _bar_label(f: Figures) -> str:
-    parts = [f"ответ {format_duration(f.median_first_response)}"]
+def _bar_label(f: Figures, locale: str | None = None) -> str:
+    parts = [translate(locale, "ответ {duration}", duration=format_duration(f.median_first_response, locale))]
     if f.rating_count:
-        parts.append(f"оценка {format_rating(f.rating_average)} ({f.rating_count})")
+        parts.append(translate(locale, "оценка {rating} ({count})", rating=format_rating(f.rating_average, locale),
+                               count=f.rating_count))
     return " · ".join(parts)
 
 
@@ -348,21 +358,28 @@ def csv_filename(stats: PeriodStats) -> str:
 # --- words -------------------------------------------------------------------------------------------
 
 
-def format_duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None, locale: str | None = None) -> str:
+    """«4 мин 05 с» (or «4 min 05 s» for a reader in English)."""
     if seconds is None:
         return "—"
     total = round(seconds)
     if total < 60:
-        return f"{total} с"
+        return translate(locale, "{s} с", s=total)
     minutes, secs = divmod(total, 60)
     if minutes < 60:
-        return f"{minutes} мин {secs:02d} с" if secs else f"{minutes} мин"
+        return (translate(locale, "{m} мин {s} с", m=minutes, s=f"{secs:02d}") if secs
+                else translate(locale, "{m} мин", m=minutes))
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} ч {minutes:02d} мин" if minutes else f"{hours} ч"
+        return (translate(locale, "{h} ч {m} мин", h=hours, m=f"{minutes:02d}") if minutes
+                else translate(locale, "{h} ч", h=hours))
     days, hours = divmod(hours, 24)
-    return f"{days} д {hours} ч" if hours else f"{days} д"
+    return translate(locale, "{d} д {h} ч", d=days, h=hours) if hours else translate(locale, "{d} д", d=days)
 
 
-def format_rating(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}".replace(".", ",")
+def format_rating(value: float | None, locale: str | None = None) -> str:
+    """4,5 in Russian, 4.5 in English."""
+    if value is None:
+        return "—"
+    text = f"{value:.1f}"
+    return text if language(locale) == "en" else text.replace(".", ",")
