@@ -16,6 +16,7 @@ from bot.i18n import N_, _, i18n, ngettext
 from bot.telegram_html import cut_html, markdown_to_telegram_html, telegram_quote
 from models import AcceptButton, Attachment, ChatStatus, Outbox
 from support.attachments import IMAGE_TYPES
+from support.context import MOBILE, YANDEX_BROWSER
 from support.contracts import ChatCard, DailySummary, Exchange, HistoryEntry, VisitorContext
 from support.localtime import as_local, default_zone, local_text, zone_label
 from support.outbox import Coalesce, OutgoingCall, Priority
@@ -60,6 +61,13 @@ def _offset(minutes: int) -> str:
     return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
+def _device(device: str) -> str:
+    """support.context.device_of's description, its two Russian words in the reader's language."""
+    for word in (YANDEX_BROWSER, MOBILE):
+        device = device.replace(word, _(word))
+    return escape(device)
+
+
 def _host(url: str) -> str:
     return urlsplit(url).netloc or _shorten(url, 60)
 
@@ -84,7 +92,7 @@ def context_lines(card: ChatCard) -> list[str]:
     if len(context.pages) > 1:
         lines.append(_("📄 Страниц за визит: {count}").format(count=len(context.pages)))
     if context.device:
-        lines.append(f"💻 {escape(context.device)}")
+        lines.append(f"💻 {_device(context.device)}")
     if clock := _client_clock(context, "%H:%M"):
         lines.append(_("🕰 У клиента сейчас {clock}").format(clock=clock))
     if context.returning:
@@ -112,7 +120,7 @@ def context_details(card: ChatCard) -> list[str]:
     for key, value in context.utm:
         lines.append(f"🏷 {escape(key)}: {escape(_shorten(value, 100))}")
     if context.device:
-        lines.append(_("💻 Устройство: {device}").format(device=escape(context.device)))
+        lines.append(_("💻 Устройство: {device}").format(device=_device(context.device)))
     if clock := _client_clock(context, "%d.%m %H:%M"):
         lines.append(_("🕰 Время клиента: {clock}").format(clock=clock))
     if context.pages:

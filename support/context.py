@@ -9,6 +9,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from core.i18n import N_
 from models import SupportChat, VisitorIdentity, VisitorSession, utcnow
 from support.contracts import PastChat, VisitorContext
 
@@ -43,8 +44,11 @@ def utm_tags(url: str | None) -> tuple[tuple[str, str], ...]:
     return tuple((key, query[key][:200]) for key in UTM_KEYS if query.get(key))
 
 
+# Two words of a device description are Russian; bot.render shows them in the manager's language.
+YANDEX_BROWSER = N_("Яндекс Браузер")
+MOBILE = N_("(мобильный)")
 _BROWSERS = (  # order matters: Edge and Opera say "Chrome" too, Chrome says "Safari"
-    ("YaBrowser", "Яндекс Браузер"), ("Edg", "Edge"), ("OPR", "Opera"), ("SamsungBrowser", "Samsung Internet"),
+    ("YaBrowser", YANDEX_BROWSER), ("Edg", "Edge"), ("OPR", "Opera"), ("SamsungBrowser", "Samsung Internet"),
     ("Firefox", "Firefox"), ("Chrome", "Chrome"), ("CriOS", "Chrome"), ("Version", "Safari"),
 )
 _SYSTEMS = (
@@ -65,7 +69,7 @@ def device_of(user_agent: str | None) -> str | None:
             browser = f"{label} {found.group(1)}"
             break
     if "Mobile" in user_agent and system not in ("Android", "iPhone", "iPad"):
-        system = f"{system or ''} (мобильный)".strip()
+        system = f"{system or ''} {MOBILE}".strip()
     parts = [part for part in (system, browser) if part]
     return " · ".join(parts) if parts else user_agent[:60]
 
