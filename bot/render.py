@@ -144,7 +144,7 @@ def card_text(card: ChatCard, zone: dt.tzinfo) -> str:
         _("📞 Телефон: {phone}").format(phone=_given(card.client_phone)),
         _("🌐 Страница: {page}").format(page=_given(card.page_url)),
         *context_lines(card),
-        _("🕐 Создан: {created}").format(created=local_text(card.created_at, zone)),
+        _("🕐 Создан: {created}").format(created=local_text(card.created_at, zone, locale=i18n.current_locale)),
     ]
     if card.summary:
         lines[1:1] = ["", _("📝 <b>Суть:</b> {summary}").format(summary=escape(card.summary))]
@@ -510,10 +510,11 @@ def details_pages(card: ChatCard, history: Sequence[HistoryEntry], zone: dt.tzin
         *context_details(card),
         _("🧑‍💼 Менеджер: {manager}").format(
             manager=escape(card.manager_name) if card.manager_name else _("не назначен")),
-        _("🕐 Создан: {created}").format(created=local_text(card.created_at, zone)),
+        _("🕐 Создан: {created}").format(created=local_text(card.created_at, zone, locale=i18n.current_locale)),
         _("✉️ Сообщений: {count}").format(count=len(history)),
         "",
-        _("<b>История:</b> <i>(время {zone})</i>").format(zone=zone_label(zone, card.created_at)),
+        _("<b>История:</b> <i>(время {zone})</i>").format(
+            zone=zone_label(zone, card.created_at, i18n.current_locale)),
     ]
     entries = []
     for entry in history:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-# Russians read Moscow time as "МСК"; any other zone is labelled with its UTC offset ("+05:00").
-_NAMED_ZONES = {"Europe/Moscow": "МСК"}
+from core.i18n import N_, translate
+
+# Russians read Moscow time as "МСК" (English readers as "MSK"); any other zone is labelled with its UTC offset.
+_NAMED_ZONES = {"Europe/Moscow": N_("МСК")}
 
 
 def as_local(moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
@@ -27,18 +29,18 @@ def offset_label(moment: dt.datetime) -> str:
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def zone_label(zone: dt.tzinfo, moment: dt.datetime | None = None) -> str:
-    """"МСК" for Europe/Moscow, else the zone's offset at `moment` (now if not given)."""
+def zone_label(zone: dt.tzinfo, moment: dt.datetime | None = None, locale: str | None = None) -> str:
+    """"МСК" for Europe/Moscow (in the reader's language), else the zone's offset at `moment` (now if not given)."""
     name = getattr(zone, "key", None)
     if name in _NAMED_ZONES:
-        return _NAMED_ZONES[name]
+        return translate(locale, _NAMED_ZONES[name])
     return offset_label(as_local(moment or dt.datetime.now(dt.UTC), zone))
 
 
-def local_text(moment: dt.datetime, zone: dt.tzinfo, fmt: str = "%d.%m.%Y %H:%M") -> str:
+def local_text(moment: dt.datetime, zone: dt.tzinfo, fmt: str = "%d.%m.%Y %H:%M", locale: str | None = None) -> str:
     """"05.03.2026 14:30 МСК": the moment in the desk's zone with the zone's label."""
     local = as_local(moment, zone)
-    return f"{local.strftime(fmt)} {zone_label(zone, local)}"
+    return f"{local.strftime(fmt)} {zone_label(zone, local, locale)}"
 
 
 def local_iso(moment: dt.datetime, zone: dt.tzinfo) -> str:

@@ -92,7 +92,10 @@ class PeriodStats:
 
     @property
     def zone_label(self) -> str:
-        return zone_label(self.zone, self.start)
+        return self.zone_label_in(None)
+
+    def zone_label_in(self, locale: str | None) -> str:
+        return zone_label(self.zone, self.start, locale)
 
     @property
     def title(self) -> str:
@@ -102,10 +105,11 @@ class PeriodStats:
         """«сегодня, 05.03.2026 (МСК)» / «7 дней, 27.02–05.03.2026 (МСК)», in the reader's language."""
         first = as_local(self.start, self.zone)
         if self.days == 1:
-            return translate(locale, "сегодня, {date} ({zone})", date=f"{first:%d.%m.%Y}", zone=self.zone_label)
+            return translate(locale, "сегодня, {date} ({zone})", date=f"{first:%d.%m.%Y}",
+                             zone=self.zone_label_in(locale))
         last = as_local(self.end - dt.timedelta(microseconds=1), self.zone)
         return translate(locale, "{days} дней, {first}–{last} ({zone})", days=self.days, first=f"{first:%d.%m}",
-                         last=f"{last:%d.%m.%Y}", zone=self.zone_label)
+                         last=f"{last:%d.%m.%Y}", zone=self.zone_label_in(locale))
 
 
 def period_bounds(days: int, now: dt.datetime, zone: dt.tzinfo = dt.UTC) -> tuple[dt.datetime, dt.datetime]:
@@ -276,7 +280,7 @@ def render_chart(stats: PeriodStats, locale: str | None = None) -> bytes:
         # Hours ("09") fit side by side; a month of dates ("18.03") only fits turned upright.
         timeline.set_xticks(list(positions), [b.label for b in stats.buckets], rotation=90 if stats.days > 7 else 0,
                             fontsize=8)
-        timeline.set_xlabel(translate(locale, "час ({zone})", zone=stats.zone_label) if stats.days == 1
+        timeline.set_xlabel(translate(locale, "час ({zone})", zone=stats.zone_label_in(locale)) if stats.days == 1
                             else translate(locale, "день"))
         timeline.set_ylabel(translate(locale, "чатов"))
         timeline.yaxis.get_major_locator().set_params(integer=True)

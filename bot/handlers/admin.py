@@ -469,7 +469,7 @@ async def show_stats(
                          caption=f"📈 {escape(period.title_in(i18n.current_locale))}")
     await bot.send_document(chat_id, BufferedInputFile(table, filename=csv_filename(period)),
                             caption=_("📄 Чаты за период ({count}), время {zone}").format(
-                                count=len(period.chats), zone=period.zone_label))
+                                count=len(period.chats), zone=period.zone_label_in(i18n.current_locale)))
 
 
 # --- the queue ----------------------------------------------------------------------------------------
@@ -486,7 +486,7 @@ async def queue(query: CallbackQuery, service: SupportService) -> None:
     builder = InlineKeyboardBuilder()
     lines = [_("⏳ <b>Ожидают менеджера ({count})</b>").format(count=len(waiting))]
     for card in waiting:
-        since = local_text(card.created_at, service.policy.zone, "%H:%M")
+        since = local_text(card.created_at, service.policy.zone, "%H:%M", i18n.current_locale)
         lines.append(_("• #{chat_id} {client} — с {since}").format(chat_id=card.chat_id, client=client_label(card),
                                                                     since=since))
         builder.button(text=_("✅ Принять #{chat_id}").format(chat_id=card.chat_id),
