@@ -14,7 +14,9 @@ from core.i18n import LOCALES_DIR, catalogs, language, translate
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("ai", "bot", "core", "support", "widget", "app", "webhook")
 LANGUAGES = ("ru", "en")
-PLACEHOLDER = re.compile(r"\{[a-z_]*\}|%\([a-z_]+\)[sd]|%[sd]")
+# What a translation must keep as it is: format fields, %-fields and Telegram HTML tags (<b>, </i>, <code>…).
+PLACEHOLDER = re.compile(r"\{[a-z_]*\}|%\([a-z_]+\)[sd]|%[sd]|</?[a-z]+(?: [^<>]*)?>")
+FIELD = re.compile(r"\{([a-z_]*)\}")
 
 
 def _ids(path: Path) -> dict[str, object]:
@@ -29,7 +31,7 @@ def _placeholders(text: str) -> list[str]:
 
 def test_the_template_holds_every_marked_text() -> None:
     """`pybabel extract` was run after the last text changed (README, "Languages")."""
-    keywords = {**DEFAULT_KEYWORDS, "translate": (2,)}
+    keywords = {**DEFAULT_KEYWORDS, "translate": (2,)}  # ngettext (plurals) is among Babel's defaults
     marked: set[str] = set()
     for folder in SOURCES:
         for _file, _line, message, _comments, _context in extract_from_dir(
@@ -52,6 +54,29 @@ def test_every_text_is_translated_in_both_languages_with_the_same_placeholders()
             assert not message.fuzzy, f"{lang}: fuzzy translation for {msgid!r}"
             for string in strings:
                 assert _placeholders(string) == _placeholders(msgid), f"{lang}: placeholders differ in {msgid!r}"
+                # str.format must accept it: no stray brace a translator could have typed.
+                string.format(**{name: "x" for name in FIELD.findall(string)})
+
+
+def test_russian_is_the_source_text_word_for_word() -> None:
+    """msgids are the Russian texts: the ru catalog repeats each one (plurals add the other Russian forms)."""
+    catalog = _ids(LOCALES_DIR / "ru" / "LC_MESSAGES" / "messages.po")
+    for msgid, message in catalog.items():
+        if isinstance(message.id, str):
+            assert message.string == msgid, f"ru: {msgid!r} is translated as {message.string!r}"
+        else:
+            assert len(message.string) == 3 and message.string[0] == msgid, f"ru: plural forms of {msgid!r}"
+
+
+def test_a_plural_text_takes_the_form_its_number_needs() -> None:
+    text = "🔴 Вы пропустили {missed} предложение чата подряд, поэтому смена приостановлена: новые чаты " \
+           "не приходят. Вернуться — /online."
+    plural = text.replace("предложение", "предложения")
+    forms = {n: catalogs()["ru"].ngettext(text, plural, n).format(missed=n) for n in (1, 3, 5, 21)}
+    assert "1 предложение" in forms[1] and "3 предложения" in forms[3] and "5 предложений" in forms[5]
+    assert "21 предложение" in forms[21]
+    assert "1 chat offer in" in catalogs()["en"].ngettext(text, plural, 1).format(missed=1)
+    assert "3 chat offers in" in catalogs()["en"].ngettext(text, plural, 3).format(missed=3)
 
 
 def test_a_language_code_finds_its_catalog_or_falls_back_to_russian() -> None:
