@@ -316,7 +316,12 @@ async def test_after_a_topic_is_made_again_card_edits_go_to_the_new_card(
                 channel.card_update(card, MANAGER.id, old_card, TopicView(owner=True, rating=4)), topic_id=topic.id)])
         await eventually(lambda: "Оценка клиента: 4/5" in (desk.fake.message(MANAGER.id, new_card.message_id).text
                                                           or ""))
-    assert (await Outbox.aio_get(Outbox.id == row.id)).status == OutboxStatus.SENT
+
+        # The worker marks the row sent once Telegram has answered, a moment after the edit shows.
+        async def row_sent() -> bool:
+            return (await Outbox.aio_get(Outbox.id == row.id)).status == OutboxStatus.SENT
+
+        await eventually(row_sent)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
     # Closing now renames the new topic and edits the new card; the old one is gone with its topic.
