@@ -115,7 +115,9 @@ async def run_with(processes: int, args: argparse.Namespace) -> dict[str, float]
     ports = [free_port() for _ in range(processes)]
     proxy = RoundRobinProxy([f"http://127.0.0.1:{port}" for port in ports])
     proxy_url = await proxy.start()
-    env = desk_env(url, telegram, TELEGRAM_WEBHOOK_URL=proxy_url, TELEGRAM_WEBHOOK_SECRET=SECRET, LOG_LEVEL="WARNING")
+    # The product as deployed: tests/procs.py's desk_env turns pacing off for tests, the bench turns it back on.
+    env = desk_env(url, telegram, TELEGRAM_WEBHOOK_URL=proxy_url, TELEGRAM_WEBHOOK_SECRET=SECRET, LOG_LEVEL="WARNING",
+                   TELEGRAM_PACE_SENDS="true")
     desk = Desk(url=proxy_url, env=env)
     logs = Path(tempfile.mkdtemp(prefix="ilpo-bench-"))
     for port in ports:

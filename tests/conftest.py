@@ -134,6 +134,10 @@ def clean_database(database_url: str) -> str:
     return database_url
 
 
+# For tests about Telegram pacing (make_settings turns it off by default): `start_desk(url, **PACED)`.
+PACED = {"TELEGRAM_PACE_SENDS": "true"}
+
+
 def make_settings(database_url: str, **env: str) -> Settings:
     environ = {
         "DATABASE_URL": database_url,
@@ -146,6 +150,11 @@ def make_settings(database_url: str, **env: str) -> Settings:
         "UPLOADS_PATH": tempfile.mkdtemp(prefix="ilpo-uploads-"),
         # The co-pilot adds messages of its own to a manager's chat; tests/test_copilot.py switches it on.
         "SUPPORT_COPILOT": "false",
+        # Telegram pacing holds a manager's chat to about a message a second after a burst of three: real time
+        # that tests not about pacing only wait out (it took the suite from 12.5 to ~20 minutes). The fake Bot
+        # API enforces no flood limits unless a test enables them, so nothing here needs it; tests about pacing,
+        # merged relays and 429s (tests/test_pacing.py, ...) switch it on with PACED.
+        "TELEGRAM_PACE_SENDS": "false",
         **env,
     }
     return load_settings(PROJECT_ROOT / "config.toml", environ)

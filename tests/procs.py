@@ -178,9 +178,12 @@ class Desk:
 
 
 def desk_env(pg_url: str, telegram: FakeBotAPI, **extra: str) -> dict[str, str]:
+    """run.py's environment. Telegram pacing is off, as in tests/conftest.py's make_settings (waiting out a
+    manager chat's pace is real time, and these tests are not about it); bench/scale_out.py turns it back on."""
     return {"DATABASE_URL": pg_url, "HTTP_HOST": "127.0.0.1", "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE": str(telegram.base_url), "MANAGER_IDS": f"{MANAGER_ID},{SECOND_MANAGER_ID}",
-            "ADMIN_IDS": str(ADMIN_ID), "LOG_LEVEL": "INFO", "JOBS_INTERVAL_SECONDS": "1", **extra}
+            "ADMIN_IDS": str(ADMIN_ID), "LOG_LEVEL": "INFO", "JOBS_INTERVAL_SECONDS": "1",
+            "TELEGRAM_PACE_SENDS": "false", **extra}
 
 
 async def say(telegram: FakeBotAPI, user: FakeUser, text: str, expect: str, timeout: float = 15) -> None:

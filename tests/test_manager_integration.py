@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -26,7 +27,7 @@ from tests.clients import (
     say,
     ws_receive_until,
 )
-from tests.conftest import Desk, eventually, start_desk
+from tests.conftest import PACED, Desk, eventually, running_desk, start_desk
 
 
 async def visitor_with_ai_history(desk: Desk, **start: object) -> Visitor:
@@ -310,7 +311,15 @@ async def test_long_visitor_message_is_split_not_dropped(desk: Desk) -> None:
     assert all(len(p.raw_text) <= 4096 for p in parts)
 
 
-async def test_telegram_429_and_502_lose_nothing(desk: Desk) -> None:
+@pytest.fixture
+async def paced_desk(clean_database: str) -> AsyncIterator[Desk]:
+    """Pacing on (tests/conftest.py turns it off elsewhere): a 429 pauses the chat as in production."""
+    async for running in running_desk(clean_database, **PACED):
+        yield running
+
+
+async def test_telegram_429_and_502_lose_nothing(paced_desk: Desk) -> None:
+    desk = paced_desk
     await go_online(desk, MANAGER)
     visitor = await Visitor(desk.http, desk.base_url).start()
     await accepted_chat(desk, visitor)

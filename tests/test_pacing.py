@@ -3,7 +3,10 @@ merges relays queued for one manager, and lets a 429 hold only its own chat (rea
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import aiohttp
+import pytest
 
 from bot.callbacks import ChatAction, ChatCallback
 from models import Outbox, OutboxStatus
@@ -11,7 +14,14 @@ from sandbox.bot_api import FakeUser
 from sandbox.limits import FloodLimits
 from support.outbox import OutgoingCall, Priority, enqueue
 from tests.clients import MANAGER, Visitor, go_online, offer_to, press
-from tests.conftest import Desk, eventually, start_desk
+from tests.conftest import PACED, Desk, eventually, running_desk, start_desk
+
+
+@pytest.fixture
+async def desk(clean_database: str) -> AsyncIterator[Desk]:
+    """The desk with pacing on: tests/conftest.py turns it off for the tests that are not about it."""
+    async for running in running_desk(clean_database, **PACED):
+        yield running
 
 
 def notice(chat_id: int, text: str, priority: Priority = Priority.URGENT) -> OutgoingCall:
@@ -62,7 +72,7 @@ async def test_one_chat_is_paced_to_its_limit_without_a_429(desk: Desk) -> None:
 
 
 async def test_the_bot_keeps_under_its_own_rate_across_chats(clean_database: str) -> None:
-    product = await start_desk(clean_database, TELEGRAM_MAX_SENDS_PER_SECOND="8")
+    product = await start_desk(clean_database, TELEGRAM_MAX_SENDS_PER_SECOND="8", **PACED)
     async with aiohttp.ClientSession() as http:
         desk = Desk(product=product, base_url=product.base_url, http=http)
         try:
@@ -149,7 +159,7 @@ async def test_a_429_holds_only_its_own_chat(desk: Desk) -> None:
 
 
 async def test_restart_with_a_full_outbox_sends_everything_paced_and_merged(clean_database: str) -> None:
-    product = await start_desk(clean_database)
+    product = await start_desk(clean_database, **PACED)
     async with aiohttp.ClientSession() as http:
         desk = Desk(product=product, base_url=product.base_url, http=http)
         await go_online(desk, MANAGER)
@@ -164,7 +174,7 @@ async def test_restart_with_a_full_outbox_sends_everything_paced_and_merged(clea
         assert len(pending) == 24
         await product.stop()
 
-    product = await start_desk(clean_database)
+    product = await start_desk(clean_database, **PACED)
     try:
         fake = product.fake
         fake.register_user(MANAGER)
