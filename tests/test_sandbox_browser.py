@@ -117,6 +117,19 @@ def test_training_flow_accept_reply_details_close(live_server: LiveServer, open_
     expect(visitor.locator(".ilpo-manager-btn")).to_be_visible()
     shot_both(visitor, sandbox, "sandbox-06-closed")
 
+    # The details message still offers «🔚 Завершить»; pressed now, the bot refuses with show_alert, which the
+    # page shows as Telegram does: a modal that stays until OK (a toast would be missed).
+    rows = sandbox.locator(".row").count()
+    press(history, CLOSE)
+    modal = sandbox.locator("#modal")
+    expect(modal).to_be_visible()
+    expect(sandbox.locator("#modaltext")).to_have_text("Этот чат уже завершён.")
+    expect(sandbox.locator("#modalok")).to_be_focused()
+    shot(sandbox, "sandbox-06b-refused-alert")
+    sandbox.locator("#modalok").click()
+    expect(modal).to_be_hidden()
+    expect(sandbox.locator(".row")).to_have_count(rows)  # refused: no second confirmation was sent
+
 
 def test_personas_and_a_stale_accept_button_gone_once_a_colleague_took_the_chat(
     live_server: LiveServer, open_page: Opener
