@@ -166,6 +166,9 @@ async def test_restart_with_a_full_outbox_sends_everything_paced_and_merged(clea
         visitors = [await Visitor(http, desk.base_url).start() for _ in range(3)]
         for n, visitor in enumerate(visitors):
             await accept(desk, visitor, f"Клиент {n}")
+        # The accepts' own sends (cards, a colleague's stale buttons) are paced too: let them out first, so that
+        # what stays queued below is exactly the visitors' messages.
+        await eventually(nothing_pending, timeout=15)
         await product.worker.stop()  # Telegram unreachable: the visitors' messages stay queued
         for round_ in range(1, 9):
             for n, visitor in enumerate(visitors):
