@@ -1,0 +1,137 @@
+"""Statements the product sends to its database per visitor message in AI mode (the throughput part's path:
+POST /api/chat/send-message, the AI's answer on the visitor's WebSocket), counted at the driver.
+
+    python bench/queries_per_message.py [--database sqlite|postgresql|both] [--messages 40]
+
+run.py runs under a wrapper that counts every statement the driver executes (aiosqlite or aiopg cursors,
+BEGIN and COMMIT included) and writes the counts on SIGUSR1; the figure is the difference over the measured
+messages divided by their number, with a breakdown by statement kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.scale import (  # noqa: E402
+    QUESTION,
+    Databases,
+    Server,
+    bench_config,
+    frame_until,
+    free_port,
+    insert_sessions,
+    running,
+    send,
+    ws_url,
+)
+
+WRAPPER = r"""
+import collections, json, os, re, runpy, signal, sys
+counts = collections.Counter()
+out = os.environ["QUERY_COUNT_FILE"]
+
+def kind(sql):
+    sql = " ".join(str(sql).split())
+    match = re.match(r'(?i)(select|insert into|update|delete from)\s.*?"?(\w+)"?(?:\s|$)', sql)
+    if match and match.group(1).lower() == "select":
+        table = re.search(r'(?i)\sfrom\s+"?(\w+)"?', sql)
+        return "SELECT " + (table.group(1) if table else "?")
+    if match:
+        return match.group(1).upper() + " " + match.group(2)
+    return sql.split(" ")[0].upper()
+
+def wrap(cls, name):
+    original = getattr(cls, name)
+    async def counted(self, sql, *args, **kwargs):
+        counts[kind(sql)] += 1
+        return await original(self, sql, *args, **kwargs)
+    setattr(cls, name, counted)
+
+import aiosqlite, aiopg
+wrap(aiosqlite.Cursor, "execute")
+wrap(aiosqlite.Connection, "execute")
+wrap(aiopg.Cursor, "execute")
+
+def dump(*_):
+    with open(out, "w") as f:
+        json.dump(counts, f)
+signal.signal(signal.SIGUSR1, dump)
+sys.argv = ["run.py", "--migrate"]
+runpy.run_path("run.py", run_name="__main__")
+"""
+
+
+async def snapshot(server: Server, path: Path) -> Counter[str]:
+    path.unlink(missing_ok=True)
+    os.kill(server.process.pid, signal.SIGUSR1)
+    for _ in range(100):
+        if path.exists() and path.stat().st_size:
+            await asyncio.sleep(0.05)
+            return Counter(json.loads(path.read_text()))
+        await asyncio.sleep(0.05)
+    raise RuntimeError("no counts from the product")
+
+
+async def measure(engine: str, messages: int, admin_url: str) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="queries-"))
+    dbs = Databases(engine, admin_url, workdir)
+    try:
+        url = dbs.create()
+        sessions = insert_sessions(url, 1)
+        port = free_port()
+        counts_path = workdir / "counts.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "HTTP_"))}
+        env.update({"DATABASE_URL": url, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port), "LOG_LEVEL": "WARNING",
+                    "ILPO_CONFIG": str(bench_config(workdir)), "UPLOADS_PATH": str(workdir / "uploads"),
+                    "QUERY_COUNT_FILE": str(counts_path)})
+        log_path = workdir / "product.log"
+        with log_path.open("wb") as out:
+            process = subprocess.Popen([sys.executable, "-c", WRAPPER], cwd=ROOT, env=env, stdout=out,
+                                       stderr=subprocess.STDOUT)
+        async with running(Server("product", url, port, process, log_path)) as srv, aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(await ws_url(http, "product", srv.base, sessions[0]))
+            await send(http, srv.base, sessions[0], QUESTION)  # warm-up: the first message writes last_seen_at
+            await frame_until(ws, "ai_message")
+            await asyncio.sleep(0.3)
+            before = await snapshot(srv, counts_path)
+            for n in range(messages):
+                await send(http, srv.base, sessions[0], f"{QUESTION} {n}")
+                await frame_until(ws, "ai_message")
+            await asyncio.sleep(0.3)
+            after = await snapshot(srv, counts_path)
+            await ws.close()
+        delta = after - before
+        print(f"[{engine}] {sum(delta.values()) / messages:.2f} statements per message ({messages} messages):")
+        for statement, count in sorted(delta.items(), key=lambda item: -item[1]):
+            print(f"    {count / messages:5.2f}  {statement}")
+    finally:
+        dbs.drop_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--messages", type=int, default=40)
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    for engine in ("sqlite", "postgresql") if args.database == "both" else (args.database,):
+        asyncio.run(measure(engine, args.messages, args.admin_url))
+
+
+if __name__ == "__main__":
+    main()
