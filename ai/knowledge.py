@@ -406,6 +406,9 @@ class KnowledgeConsultant:
     `short_answers=False` keeps the earlier whole-entry replies, for the bench's before/after.
     """
 
+    # Answers from memory without waiting on anything: the chat service answers inside the visitor's request.
+    instant = True
+
     def __init__(
         self,
         knowledge_path: Path = Path("knowledge"),

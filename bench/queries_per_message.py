@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -76,15 +75,39 @@ runpy.run_path("run.py", run_name="__main__")
 """
 
 
-async def snapshot(server: Server, path: Path) -> Counter[str]:
+def ask_counts(server: Server, path: Path) -> None:
     path.unlink(missing_ok=True)
     os.kill(server.process.pid, signal.SIGUSR1)
+
+
+def written_counts(path: Path) -> Counter[str] | None:
+    try:
+        return Counter(json.loads(path.read_text()))
+    except (FileNotFoundError, ValueError):
+        return None  # not (completely) written yet
+
+
+async def snapshot(server: Server, path: Path) -> Counter[str]:
+    ask_counts(server, path)
     for _ in range(100):
-        if path.exists() and path.stat().st_size:
-            await asyncio.sleep(0.05)
-            return Counter(json.loads(path.read_text()))
         await asyncio.sleep(0.05)
+        if (counts := written_counts(path)) is not None:
+            return counts
     raise RuntimeError("no counts from the product")
+
+
+def start_counted(url: str, workdir: Path, counts_path: Path) -> Server:
+    """run.py under the counting wrapper (see WRAPPER)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "HTTP_"))}
+    env.update({"DATABASE_URL": url, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port), "LOG_LEVEL": "WARNING",
+                "ILPO_CONFIG": str(bench_config(workdir)), "UPLOADS_PATH": str(workdir / "uploads"),
+                "QUERY_COUNT_FILE": str(counts_path)})
+    log_path = workdir / "product.log"
+    with log_path.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-c", WRAPPER], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    return Server("product", url, port, process, log_path)
 
 
 async def measure(engine: str, messages: int, admin_url: str) -> None:
@@ -93,17 +116,8 @@ async def measure(engine: str, messages: int, admin_url: str) -> None:
     try:
         url = dbs.create()
         sessions = insert_sessions(url, 1)
-        port = free_port()
         counts_path = workdir / "counts.json"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "HTTP_"))}
-        env.update({"DATABASE_URL": url, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port), "LOG_LEVEL": "WARNING",
-                    "ILPO_CONFIG": str(bench_config(workdir)), "UPLOADS_PATH": str(workdir / "uploads"),
-                    "QUERY_COUNT_FILE": str(counts_path)})
-        log_path = workdir / "product.log"
-        with log_path.open("wb") as out:
-            process = subprocess.Popen([sys.executable, "-c", WRAPPER], cwd=ROOT, env=env, stdout=out,
-                                       stderr=subprocess.STDOUT)
-        async with running(Server("product", url, port, process, log_path)) as srv, aiohttp.ClientSession() as http:
+        async with running(start_counted(url, workdir, counts_path)) as srv, aiohttp.ClientSession() as http:
             ws = await http.ws_connect(await ws_url(http, "product", srv.base, sessions[0]))
             await send(http, srv.base, sessions[0], QUESTION)  # warm-up: the first message writes last_seen_at
             await frame_until(ws, "ai_message")

@@ -10,8 +10,8 @@ import weakref
 from enum import Enum
 
 from ai import AIAnswer, Consultant, HandoffAdvisor, Turn, wants_human
-from models import ChatMessage, ChatStatus, Sender, VisitorSession
-from support.store import ChatStore
+from models import ChatMessage, ChatStatus, Sender, SupportChat, VisitorSession
+from support.store import Change, ChatStore
 from support.texts import visitor_text
 
 log = logging.getLogger("support")
@@ -35,43 +35,77 @@ class Assistant:
         # Streaming pieces to the widget only pays off for a model that generates slowly.
         self.stream = stream
         self.advisor = HandoffAdvisor()
-        # One AI answer at a time per visitor, in order; a lock lives only while someone holds or awaits it.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def answer(self, session: VisitorSession, question: ChatMessage) -> Needs:
-        """Answer the visitor's stored question (unless a manager has the chat meanwhile)."""
+    @property
+    def answers_inline(self) -> bool:
+        """True for a consultant that answers at once (the offline knowledge base, not streamed): the visitor's
+        request then stores its question and the answer in one transaction (see Relay.visitor_message). A remote
+        model answers after the question is committed, so a slow model never holds the visitor's message back."""
+        return bool(getattr(self.consultant, "instant", False)) and not self.stream
+
+    def turn(self, session: VisitorSession) -> asyncio.Lock:
+        """One AI turn at a time per visitor, in order; a lock lives only while someone holds or awaits it."""
         lock = self._locks.get(session.id)
         if lock is None:
             lock = self._locks[session.id] = asyncio.Lock()
-        async with lock:
+        return lock
+
+    def may_answer(self, chat: SupportChat | None) -> bool:
+        """Once a manager has the chat the AI stays silent for good (it may help while the visitor waits)."""
+        return chat is None or (chat.status == ChatStatus.WAITING and self.store.policy.ai_while_waiting)
+
+    @staticmethod
+    def asked_for_person(chat: SupportChat | None, text: str) -> bool:
+        """They asked for a person in so many words, and have no support chat yet: no AI answer then."""
+        return chat is None and wants_human(text)
+
+    async def answer(self, session: VisitorSession, question: ChatMessage) -> Needs:
+        """Answer the visitor's stored question (unless a manager has the chat meanwhile)."""
+        async with self.turn(session):
             if wants_human(question.text) and await self.store.open_chat_of(session) is None:
                 return Needs.ASKED_FOR_PERSON
             history = await self.history(session, before=question.id)
-            answer = await self._generate(session, question, history)
-            # Once a manager has the chat the AI stays silent for good (it may help while the visitor waits).
+            answer = await self._generate(session, question.text, history, reply_to=question.id)
             chat = await self.store.open_chat_of(session)
-            if chat is not None and not (chat.status == ChatStatus.WAITING and self.store.policy.ai_while_waiting):
+            if not self.may_answer(chat):
                 return Needs.NOTHING
             async with self.store.change() as change:
-                await ChatMessage.aio_create(
-                    session=session.id, sender=Sender.AI, text=answer.text, support_chat=chat.id if chat else None,
-                    meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics),
-                                     **({"more": answer.more} if answer.more else {}),
-                                     **({"chips": list(answer.chips)} if answer.chips else {})}, ensure_ascii=False),
-                )
-                change.wake(session.id)
-            if chat is not None:
-                return Needs.NOTHING  # waiting for a manager already: no need to offer one
-            if answer.confident:
-                return Needs.NOTHING  # an answered question ends any streak of misses: nothing to read
-            recent = await ChatMessage.select(ChatMessage.meta).where(
-                (ChatMessage.session == session.id) & (ChatMessage.sender == Sender.AI)
-            ).order_by(ChatMessage.id.desc()).limit(self.advisor.misses_in_a_row + 1).aio_execute()
-            confident = [json.loads(row.meta or "{}").get("confident", True) for row in reversed(recent)]
-            # Offer once per streak of misses: at the miss that completes it, not after every later one.
-            if self.advisor.advise(confident).offer and not self.advisor.advise(confident[:-1]).offer:
-                return Needs.NOT_ANSWERED
-            return Needs.NOTHING
+                await self.store_answer(change, session, chat, answer)
+            return await self.needs_after(session, chat, answer)
+
+    async def prepare(self, session: VisitorSession, text: str) -> AIAnswer:
+        """The answer to a question not stored yet (the inline path, under `turn`): the history read now is the
+        one the stored question would follow, since this visitor's questions and answers are written in turns."""
+        history = await self.history(session)
+        # Nothing to show "typing" for: the answer is ready before the question is even stored.
+        return await self._generate(session, text, history, typing=False)
+
+    async def store_answer(self, change: Change, session: VisitorSession, chat: SupportChat | None,
+                           answer: AIAnswer) -> ChatMessage:
+        message: ChatMessage = await ChatMessage.aio_create(
+            session=session.id, sender=Sender.AI, text=answer.text, support_chat=chat.id if chat else None,
+            meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics),
+                             **({"more": answer.more} if answer.more else {}),
+                             **({"chips": list(answer.chips)} if answer.chips else {})}, ensure_ascii=False),
+        )
+        change.wake(session.id)
+        return message
+
+    async def needs_after(self, session: VisitorSession, chat: SupportChat | None, answer: AIAnswer) -> Needs:
+        """Whether a stored answer completes a streak of misses that calls for offering a person."""
+        if chat is not None:
+            return Needs.NOTHING  # waiting for a manager already: no need to offer one
+        if answer.confident:
+            return Needs.NOTHING  # an answered question ends any streak of misses: nothing to read
+        recent = await ChatMessage.select(ChatMessage.meta).where(
+            (ChatMessage.session == session.id) & (ChatMessage.sender == Sender.AI)
+        ).order_by(ChatMessage.id.desc()).limit(self.advisor.misses_in_a_row + 1).aio_execute()
+        confident = [json.loads(row.meta or "{}").get("confident", True) for row in reversed(recent)]
+        # Offer once per streak of misses: at the miss that completes it, not after every later one.
+        if self.advisor.advise(confident).offer and not self.advisor.advise(confident[:-1]).offer:
+            return Needs.NOT_ANSWERED
+        return Needs.NOTHING
 
     def quick_replies(self, locale: str) -> list[str]:
         """The questions the widget offers as chips when it opens; none rather than a broken start."""
@@ -111,20 +145,23 @@ class Assistant:
         return [Turn(role="user" if row.sender == Sender.USER else "assistant", text=row.text)
                 for row in reversed(rows)]
 
-    async def _generate(self, session: VisitorSession, question: ChatMessage, history: list[Turn]) -> AIAnswer:
+    async def _generate(self, session: VisitorSession, text: str, history: list[Turn], *,
+                        reply_to: int | None = None, typing: bool = True) -> AIAnswer:
         hub = self.store.hub
-        hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": True})
+        if typing:
+            hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": True})
         pieces: list[str] = []
         try:
-            stream = self.consultant.stream(question.text, history, locale=session.locale)
+            stream = self.consultant.stream(text, history, locale=session.locale)
             async for piece in stream:
                 pieces.append(piece)
                 if self.stream:
-                    hub.publish_ephemeral(session.id, {"type": "ai_delta", "reply_to": question.id, "text": piece})
+                    hub.publish_ephemeral(session.id, {"type": "ai_delta", "reply_to": reply_to, "text": piece})
             result = getattr(stream, "result", None)
             return result if isinstance(result, AIAnswer) else AIAnswer("".join(pieces), bool(pieces))
         except Exception:
             log.exception("AI consultant failed for session %s", session.session_id)
             return AIAnswer(visitor_text("ai_unavailable", session.locale), confident=False)
         finally:
-            hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": False})
+            if typing:
+                hub.publish_ephemeral(session.id, {"type": "typing", "author": "ai", "active": False})

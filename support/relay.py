@@ -16,6 +16,7 @@ from typing import Any
 
 import peewee
 
+from ai import AIAnswer
 from models import (
     Attachment,
     ChatMessage,
@@ -75,7 +76,19 @@ class Relay:
             existing = await _resent(session, client_message_id)
             if existing is not None:
                 return existing  # a resend after a reconnection: stored once, relayed once
-        store, channel = self.store, self.store.channel
+        if attachment is None and self.assistant.answers_inline:
+            # An answer that costs no waiting is worked out before the write and committed with the question: one
+            # transaction and one wake-up per message. The question is still a row before anything is relayed.
+            async with self.assistant.turn(session):
+                answer = await self.assistant.prepare(session, text)
+                return await self._store_visitor_message(session, text, client_message_id, None, answer)
+        return await self._store_visitor_message(session, text, client_message_id, attachment, None)
+
+    async def _store_visitor_message(
+        self, session: VisitorSession, text: str, client_message_id: str | None, attachment: Attachment | None,
+        answer: AIAnswer | None,
+    ) -> ChatMessage:
+        store, channel, assistant = self.store, self.store.channel, self.assistant
         async with store.change() as change:
             chat = await store.open_chat_of(session)
             try:
@@ -108,18 +121,35 @@ class Relay:
                         else:
                             await change.send(channel.visitor_message(card, manager.telegram_id, text))
                     await self.topics.mark(change, chat, Marker.WAITING)
+            answered = (answer is not None and assistant.may_answer(chat)
+                        and not assistant.asked_for_person(chat, text))
+            if answered:
+                await assistant.store_answer(change, session, chat, answer)
         if chat is not None:
             for hook in self.on_visitor_message:
                 hook(chat, message)
         if attachment is not None and chat is None:
             # The AI cannot read files; a person can.
             self._spawn(self.assistant.offer_manager(session, Needs.NOT_ANSWERED))
-        elif chat is None or (chat.status == ChatStatus.WAITING and store.policy.ai_while_waiting):
-            self._spawn(self._ask_assistant(session, message))
+        elif assistant.may_answer(chat):
+            if answer is None:
+                self._spawn(self._ask_assistant(session, message))
+            elif assistant.asked_for_person(chat, text):
+                self._spawn(self._follow_up(session, Needs.ASKED_FOR_PERSON))
+            elif chat is None and not answer.confident:
+                self._spawn(self._after_miss(session, answer))
         return message
 
     async def _ask_assistant(self, session: VisitorSession, question: ChatMessage) -> None:
-        needs = await self.assistant.answer(session, question)
+        await self._follow_up(session, await self.assistant.answer(session, question))
+
+    async def _after_miss(self, session: VisitorSession, answer: AIAnswer) -> None:
+        """An inline answer that did not answer: maybe the miss that calls for offering a person."""
+        async with self.assistant.turn(session):
+            needs = await self.assistant.needs_after(session, None, answer)
+        await self._follow_up(session, needs)
+
+    async def _follow_up(self, session: VisitorSession, needs: Needs) -> None:
         if needs is Needs.ASKED_FOR_PERSON and self.auto_handoff:
             await self.lifecycle.hand_over(session)
         elif needs is not Needs.NOTHING:
