@@ -89,7 +89,7 @@ class Assistant:
                              **({"more": answer.more} if answer.more else {}),
                              **({"chips": list(answer.chips)} if answer.chips else {})}, ensure_ascii=False),
         )
-        change.wake(session.id)
+        change.stored(session.id, message)
         return message
 
     async def needs_after(self, session: VisitorSession, chat: SupportChat | None, answer: AIAnswer) -> Needs:

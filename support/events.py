@@ -1,8 +1,9 @@
 """In-process wake-ups for the widget's live connections.
 
 Stored messages are the event log (their ids are the event ids), so a listener that missed a wake-up
-loses nothing: it re-reads after its last id. Ephemeral events (typing) are only pushed to whoever is
-listening at that moment.
+loses nothing: it re-reads after its last id. Rows committed by this process reach its listeners straight from
+memory (a list of their events), so a message costs no re-read here; a wake-up (None) from elsewhere or after a
+gap makes the listener re-read. Ephemeral events (typing) are only pushed to whoever is listening at that moment.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ from aiohttp import web
 from models import ChatMessage, Sender
 from support.markdown import render_markdown
 
+# What a listener's queue carries: None (stored events exist: re-read), the events of rows this process committed
+# (oldest first), or an ephemeral event.
+Item = dict[str, Any] | list[dict[str, Any]] | None
+
 
 class EventHub:
     def __init__(self) -> None:
-        self._listeners: dict[int, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
+        self._listeners: dict[int, set[asyncio.Queue[Item]]] = defaultdict(set)
 
-    def subscribe(self, session_pk: int) -> asyncio.Queue[dict[str, Any] | None]:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=256)
+    def subscribe(self, session_pk: int) -> asyncio.Queue[Item]:
+        queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=256)
         self._listeners[session_pk].add(queue)
         return queue
 
-    def unsubscribe(self, session_pk: int, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+    def unsubscribe(self, session_pk: int, queue: asyncio.Queue[Item]) -> None:
         listeners = self._listeners.get(session_pk)
         if listeners is not None:
             listeners.discard(queue)
@@ -37,17 +42,30 @@ class EventHub:
     def wake(self, session_pk: int) -> None:
         """New stored events exist for this session: listeners re-read from the database."""
         self._push(session_pk, None)
+        self.wake_elsewhere(session_pk)
+
+    def publish_stored(self, session_pk: int, messages: list[ChatMessage]) -> None:
+        """Rows this process just committed, oldest first: their events go to the local listeners as they are
+        (rendered once for all of them); other processes' listeners are woken to re-read."""
+        if self._listeners.get(session_pk):
+            self._push(session_pk, [message_event(message) for message in messages])
+        self.wake_elsewhere(session_pk)
+
+    def wake_elsewhere(self, session_pk: int) -> None:
+        """Listeners in other processes (none here: see support.notify.ClusterEventHub)."""
 
     def publish_ephemeral(self, session_pk: int, event: dict[str, Any]) -> None:
         self._push(session_pk, event)
 
-    def _push(self, session_pk: int, item: dict[str, Any] | None) -> None:
+    def _push(self, session_pk: int, item: Item) -> None:
         for queue in list(self._listeners.get(session_pk, ())):
             try:
                 queue.put_nowait(item)
             except asyncio.QueueFull:
-                # A stalled listener only needs to know "something changed": it re-reads from the database.
-                continue
+                # A stalled listener only needs to know "something changed": the oldest item makes room for a
+                # re-read from the database, which brings every stored event it has not sent.
+                queue.get_nowait()
+                queue.put_nowait(None)
 
     def close_all(self) -> None:
         """Shutdown: wake every listener so long-polls and sockets can finish promptly."""

@@ -190,8 +190,7 @@ class ClusterEventHub(EventHub):
         notifier.on(Wake.TYPING, self._remote_typing)
         notifier.on_reconnect(self.wake_every_listener)
 
-    def wake(self, session_pk: int) -> None:
-        super().wake(session_pk)
+    def wake_elsewhere(self, session_pk: int) -> None:
         self.notifier.publish(Wake.EVENTS, str(session_pk))
 
     def publish_ephemeral(self, session_pk: int, event: dict[str, Any]) -> None:

@@ -101,7 +101,7 @@ class Relay:
                 if existing is None:
                     raise
                 return existing
-            change.wake(session.id)
+            change.stored(session.id, message)
             now = utcnow()
             if session.last_seen_at is None or now - session.last_seen_at >= LAST_SEEN_PRECISION:
                 # A minute is precise enough for "last seen" and for expiring idle sessions; a write per
@@ -242,7 +242,7 @@ class Relay:
                 author_name=manager.display_name, text=text, meta=_attachment_meta_json(attachment),
                 telegram_message_id=telegram_message_id, telegram_callback_id=telegram_callback_id,
             )
-            change.wake(chat.session_id)
+            change.stored(chat.session_id, message)
             now = utcnow()
             await SupportChat.update(
                 last_activity_at=now, idle_warned_at=None,

@@ -49,6 +49,7 @@ class Change:
     def __init__(self, store: ChatStore) -> None:
         self._store = store
         self._sessions: set[int] = set()
+        self._stored: dict[int, list[ChatMessage]] = {}
         self._outbox = False
         self._webhooks = False
         self.finished = False
@@ -56,6 +57,11 @@ class Change:
     def wake(self, session_pk: int) -> None:
         """The widget of this visitor has new stored events to read."""
         self._sessions.add(session_pk)
+
+    def stored(self, session_pk: int, message: ChatMessage) -> None:
+        """A new row for this visitor's widget: once committed, its event goes to this process's listeners from
+        memory (a wake for the same session in the same change makes them re-read instead)."""
+        self._stored.setdefault(session_pk, []).append(message)
 
     async def send(self, calls: Sequence[OutgoingCall]) -> list[Outbox]:
         """Bot API calls, stored now, delivered by the outbox worker after commit. A chat's message to a manager
@@ -85,13 +91,17 @@ class Change:
             text=text,
             meta=json.dumps(meta, ensure_ascii=False) if meta else None,
         )
-        self.wake(session.id)
+        self.stored(session.id, message)
         return message
 
     def _fire(self) -> None:
         self.finished = True
+        hub = self._store.hub
         for session_pk in self._sessions:
-            self._store.hub.wake(session_pk)
+            hub.wake(session_pk)
+        for session_pk, messages in self._stored.items():
+            if session_pk not in self._sessions:
+                hub.publish_stored(session_pk, messages)
         if self._outbox and self._store.outbox_worker is not None:
             self._store.outbox_worker.wake()
         if self._webhooks:

@@ -91,9 +91,10 @@ async def test_a_change_wakes_the_widget_only_once_committed_and_never_when_roll
     async with store.change() as change:
         await change.system_message(session, None, "видно после фиксации")
         assert listener.empty()  # inside the transaction nobody is woken yet
-    assert await asyncio.wait_for(listener.get(), 1) is None  # a wake-up: re-read from the database
+    pushed = await asyncio.wait_for(listener.get(), 1)  # the committed row's event, straight from memory
     events = await support.service.visitors.events_after(session, 0)
     assert [event["text"] for event in events] == ["видно после фиксации"]
+    assert pushed == events  # exactly what a re-read from the database gives
 
 
 def test_bot_handlers_compare_chat_status_with_chat_status_not_strings() -> None:

@@ -329,7 +329,7 @@ async def events(request: web.Request) -> web.Response:
                     item = await asyncio.wait_for(queue.get(), timeout=remaining)
                 except TimeoutError:
                     break
-                if item is None:  # a stored event, or shutdown: read again
+                if item is None or isinstance(item, list):  # stored events, or shutdown: read again
                     found = await _read_events(request, session, after)
                     if request.app[_SHUTTING_DOWN].is_set():
                         break
@@ -367,17 +367,31 @@ async def _serve_socket(request: web.Request, session: VisitorSession, after: in
     request.app[WEBSOCKETS].add(ws)
     hub = request.app[HUB]
     queue = hub.subscribe(session.id)
-    last_sent = after
+    # `read_up_to`: how far the database has been read. Events this process committed come from memory
+    # (`fresh`: their ids above read_up_to) without moving it, so a row another process committed with a lower
+    # id, whose wake-up is still on its way, is not skipped by the next re-read.
+    read_up_to = after
+    fresh: set[int] = set()
 
     async def push_stored() -> None:
-        nonlocal last_sent
+        nonlocal read_up_to, fresh
         while True:  # a long history arrives in pages; keep reading until it is all sent
-            batch = await _read_events(request, session, last_sent)
+            batch = await _read_events(request, session, read_up_to)
             for event in batch:
-                await ws.send_json(event)
-                last_sent = event["id"]
+                if event["id"] not in fresh:
+                    await ws.send_json(event)
+                read_up_to = event["id"]
+            fresh = {event_id for event_id in fresh if event_id > read_up_to}
             if len(batch) < REPLAY_PAGE:
                 return
+
+    async def push_committed(events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if event["id"] > read_up_to and event["id"] not in fresh:
+                await ws.send_json(_linked(request, session, event))
+                fresh.add(event["id"])
+        if len(fresh) >= REPLAY_PAGE:
+            await push_stored()  # now and then the database catches up, so `fresh` stays small
 
     async def pusher() -> None:
         await push_stored()
@@ -385,6 +399,8 @@ async def _serve_socket(request: web.Request, session: VisitorSession, after: in
             item = await queue.get()
             if item is None:
                 await push_stored()
+            elif isinstance(item, list):
+                await push_committed(item)
             else:
                 await ws.send_json(item)
 
