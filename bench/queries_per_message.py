@@ -65,6 +65,13 @@ import aiosqlite, aiopg
 wrap(aiosqlite.Cursor, "execute")
 wrap(aiosqlite.Connection, "execute")
 wrap(aiopg.Cursor, "execute")
+import core.db
+if hasattr(core.db, "_run_statement"):  # SQLite statements run in one hop to the connection's thread
+    run_statement = core.db._run_statement
+    def counted_statement(connection, sql, params):
+        counts[kind(sql)] += 1
+        return run_statement(connection, sql, params)
+    core.db._run_statement = counted_statement
 
 def dump(*_):
     with open(out, "w") as f:

@@ -6,7 +6,8 @@ import asyncio
 import collections
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -169,8 +170,59 @@ class SqlitePoolBackend(AioSqlitePoolBackend):
         self.pool = SqliteConnectionPool(database=self.database, size=size, **params)
 
 
+class FetchedCursor:
+    """A statement run to the end on the connection's thread: its rows and what peewee-async asks of a cursor."""
+
+    def __init__(self, rows: list[Any], description: Any, lastrowid: int | None, rowcount: int) -> None:
+        self._rows = rows
+        self._next = 0
+        self.description = description
+        self.lastrowid = lastrowid
+        self.rowcount = rowcount
+
+    async def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    async def fetchmany(self, size: int) -> list[Any]:
+        rows = self._rows[self._next:self._next + size]
+        self._next += len(rows)
+        return rows
+
+    async def fetchall(self) -> list[Any]:
+        rows = self._rows[self._next:]
+        self._next = len(self._rows)
+        return rows
+
+
+def _run_statement(connection: sqlite3.Connection, sql: str, params: Sequence[Any]) -> FetchedCursor:
+    cursor = connection.execute(sql, params)
+    try:
+        return FetchedCursor(cursor.fetchall(), cursor.description, cursor.lastrowid, cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+async def run_on_connection(connection: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> FetchedCursor:
+    """One statement in one hop to the connection's thread. aiosqlite's cursor API costs a hop for the cursor, one
+    for execute, one per fetch and one for close, each a wait for the event loop and the GIL; a message's
+    statements run while this process holds SQLite's write lock, so every hop there is a hop for all writers."""
+    return await connection._execute(_run_statement, connection._conn, sql, params)
+
+
 class PooledSqliteDatabase(peewee_async.SqliteDatabase):  # type: ignore[misc]
     pool_backend_cls = SqlitePoolBackend
+
+    async def aio_execute_sql(self, sql: str, params: Sequence[Any] | None = None,
+                              fetch_results: Any = None) -> Any:
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+            async with self.aio_connection() as connection:
+                cursor = await run_on_connection(connection, sql, params or ())
+                if fetch_results is not None:
+                    return await fetch_results(self, cursor)
+                return None
 
 
 def make_database(url: str, pool_size: int = 10) -> peewee_async.AioDatabase:
@@ -250,16 +302,13 @@ async def transaction(db: peewee_async.AioDatabase) -> AsyncIterator[None]:
         token = _sqlite_write_lock.set(True)
         context.transaction_is_opened = True
         try:
-            async with connection.cursor() as cursor:
-                await cursor.execute("BEGIN IMMEDIATE")
+            await run_on_connection(connection, "BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                async with connection.cursor() as cursor:
-                    await cursor.execute("ROLLBACK")
+                await run_on_connection(connection, "ROLLBACK")
                 raise
-            async with connection.cursor() as cursor:
-                await cursor.execute("COMMIT")
+            await run_on_connection(connection, "COMMIT")
         finally:
             context.transaction_is_opened = False
             _sqlite_write_lock.reset(token)
