@@ -6,11 +6,12 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
@@ -378,39 +379,108 @@ class PreparedSelect:
     """A select of fixed shape whose SQL text is built once per database, not on every call.
 
     peewee renders SQL in Python each time a query runs; for the few selects every request makes (the visitor's
-    session, their open chat) that rendering cost more than the query. `build(key)` returns the select for one
-    key value; the text rendered for a marker key is kept and run as a raw query with the real key in its place.
-    Only for keys stored as they are given (str, int): the marker must reach the parameters unchanged.
+    session, their open chat, the AI's history) that rendering cost more than the query. `build(*keys)` returns
+    the select for given key values; the text rendered for marker keys is kept and run as a raw query with the
+    real keys in their places. Only for keys stored as they are given (str, int): a marker must reach the
+    parameters unchanged.
     """
-
-    _MARKERS: ClassVar[dict[type, Any]] = {str: "\x00prepared-key\x00", int: -7_340_023_817_215}
 
     def __init__(self, model: type[peewee.Model], build: Any) -> None:
         self.model = model
         self.build = build
-        self._prepared: dict[tuple[str, str, type], tuple[str, list[Any], list[int]]] = {}
+        self._prepared: dict[tuple[Any, ...], tuple[str, list[Any], list[tuple[int, int]]]] = {}
 
-    def _sql(self, key_type: type) -> tuple[str, list[Any], list[int]]:
+    @staticmethod
+    def _marker(key_type: type, position: int) -> Any:
+        if key_type is str:
+            return f"\x00prepared-key-{position}\x00"
+        if key_type is int:
+            return -7_340_023_817_215 - position
+        raise TypeError(f"a prepared select takes str and int keys, not {key_type.__name__}")
+
+    def _sql(self, key_types: tuple[type, ...]) -> tuple[str, list[Any], list[tuple[int, int]]]:
         # The text depends on the dialect only (placeholders, quoting); the database may be a proxy.
         db = self.model._meta.database
-        cache_key = (db.param, db.quote, key_type)
+        cache_key = (db.param, db.quote, *key_types)
         prepared = self._prepared.get(cache_key)
         if prepared is None:
-            marker = self._MARKERS[key_type]
-            sql, params = self.build(marker).sql()
-            slots = [index for index, value in enumerate(params) if value == marker and type(value) is key_type]
-            if not slots:
-                raise ValueError("the key does not reach the query's parameters unchanged")
+            markers = [self._marker(key_type, position) for position, key_type in enumerate(key_types)]
+            sql, params = self.build(*markers).sql()
+            slots = [(index, markers.index(value)) for index, value in enumerate(params)
+                     if type(value) in key_types and value in markers]
+            if {position for _, position in slots} != set(range(len(markers))):
+                raise ValueError("a key does not reach the query's parameters unchanged")
             prepared = self._prepared[cache_key] = (sql, list(params), slots)
         return prepared
 
-    async def rows(self, key: str | int) -> list[Any]:
-        sql, params, slots = self._sql(type(key))
+    def _query(self, keys: tuple[str | int, ...]) -> peewee.RawQuery:
+        sql, params, slots = self._sql(tuple(type(key) for key in keys))
         values = list(params)
-        for slot in slots:
-            values[slot] = key
-        return list(await self.model.raw(sql, *values).aio_execute())
+        for slot, position in slots:
+            values[slot] = keys[position]
+        return self.model.raw(sql, *values)
 
-    async def first(self, key: str | int) -> Any:
-        rows = await self.rows(key)
+    async def rows(self, *keys: str | int) -> list[Any]:
+        return list(await self._query(keys).aio_execute())
+
+    async def tuples(self, *keys: str | int) -> list[tuple[Any, ...]]:
+        """The rows as tuples of the selected columns' database values: no model objects built."""
+        return list(await self._query(keys).tuples().aio_execute())
+
+    async def first(self, *keys: str | int) -> Any:
+        rows = await self.rows(*keys)
         return rows[0] if rows else None
+
+
+class PreparedInsert:
+    """An insert of one row into a model's table with fixed columns, its SQL text built once per database.
+
+    `create(**values)` is `Model.aio_create(**values)` for those columns (the model's defaults fill in the rest)
+    without peewee rendering the INSERT each time; it returns the model object with its new id.
+    """
+
+    def __init__(self, model: type[peewee.Model], *fields: peewee.Field) -> None:
+        self.model = model
+        given = list(fields)
+        names = {field.name for field in given}  # (fields compare with == into SQL expressions)
+        defaults = [field for field in model._meta.defaults if field.name not in names]
+        self.columns: list[peewee.Field] = given + defaults
+        self._prepared: dict[tuple[Any, ...], tuple[str, list[int], peewee.Insert]] = {}
+
+    @staticmethod
+    def _marker(field: peewee.Field, position: int) -> Any:
+        # A value of the column's own type, so the field's conversion passes it through unchanged.
+        if isinstance(field, peewee.ForeignKeyField | peewee.IntegerField):
+            return -7_340_023_817_215 - position
+        if isinstance(field, peewee.CharField | peewee.TextField):
+            return f"\x00prepared-column-{position}\x00"
+        if isinstance(field, peewee.DateTimeField):
+            return dt.datetime(1, 1, 1, 0, 0, 0, position)
+        raise TypeError(f"a prepared insert takes int, text and datetime columns, not {type(field).__name__}")
+
+    def _sql(self) -> tuple[str, list[int], peewee.Insert]:
+        db = self.model._meta.database
+        cache_key = (db.param, db.quote, db.returning_clause)
+        prepared = self._prepared.get(cache_key)
+        if prepared is None:
+            markers = [self._marker(field, position) for position, field in enumerate(self.columns)]
+            query = self.model.insert({field: marker for field, marker in zip(self.columns, markers, strict=True)})
+            sql, params = query.sql()
+            if len(params) != len(markers) or any(param not in markers for param in params):
+                raise ValueError("the insert's parameters are not its columns' values")
+            prepared = self._prepared[cache_key] = (sql, [markers.index(param) for param in params], query)
+        return prepared
+
+    async def create(self, **values: Any) -> Any:
+        instance = self.model(**values)
+        sql, order, query = self._sql()
+        data = instance.__data__
+        row = [field.db_value(data.get(field.name)) for field in self.columns]
+
+        async def new_id(db: peewee_async.AioDatabase, cursor: Any) -> Any:
+            return await db.aio_last_insert_id(cursor, query)
+
+        database = self.model._meta.database
+        instance.id = await database.aio_execute_sql(sql, [row[position] for position in order],
+                                                     fetch_results=new_id)
+        return instance

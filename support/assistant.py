@@ -10,6 +10,7 @@ import weakref
 from enum import Enum
 
 from ai import AIAnswer, Consultant, HandoffAdvisor, Turn, wants_human
+from core.db import PreparedSelect
 from models import ChatMessage, ChatStatus, Sender, SupportChat, VisitorSession
 from support.store import Change, ChatStore
 from support.texts import visitor_text
@@ -17,6 +18,13 @@ from support.texts import visitor_text
 log = logging.getLogger("support")
 
 AI_HISTORY_TURNS = 12
+NO_LATER_THAN = 2**62  # `before` for a history that ends with the latest row
+
+# Read before every AI answer: the same select each time, rendered once.
+_HISTORY = PreparedSelect(ChatMessage, lambda session, before: ChatMessage.select(
+    ChatMessage.sender, ChatMessage.text).where(
+    (ChatMessage.session == session) & ChatMessage.sender.in_((Sender.USER, Sender.AI)) & (ChatMessage.id < before)
+).order_by(ChatMessage.id.desc()).limit(AI_HISTORY_TURNS))
 SUMMARY_TIMEOUT_SECONDS = 8
 
 
@@ -83,14 +91,11 @@ class Assistant:
 
     async def store_answer(self, change: Change, session: VisitorSession, chat: SupportChat | None,
                            answer: AIAnswer) -> ChatMessage:
-        message: ChatMessage = await ChatMessage.aio_create(
-            session=session.id, sender=Sender.AI, text=answer.text, support_chat=chat.id if chat else None,
+        return await change.message(
+            session.id, chat.id if chat else None, Sender.AI, answer.text,
             meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics),
                              **({"more": answer.more} if answer.more else {}),
-                             **({"chips": list(answer.chips)} if answer.chips else {})}, ensure_ascii=False),
-        )
-        change.stored(session.id, message)
-        return message
+                             **({"chips": list(answer.chips)} if answer.chips else {})}, ensure_ascii=False))
 
     async def needs_after(self, session: VisitorSession, chat: SupportChat | None, answer: AIAnswer) -> Needs:
         """Whether a stored answer completes a streak of misses that calls for offering a person."""
@@ -135,15 +140,10 @@ class Assistant:
             log.warning("No summary for session %s: %s", session.session_id, exc)
             return None
 
-    async def history(self, session: VisitorSession, *, before: int | None = None) -> list[Turn]:
-        query = ChatMessage.select().where(
-            (ChatMessage.session == session.id) & ChatMessage.sender.in_((Sender.USER, Sender.AI))
-        )
-        if before is not None:
-            query = query.where(ChatMessage.id < before)
-        rows = await query.order_by(ChatMessage.id.desc()).limit(AI_HISTORY_TURNS).aio_execute()
-        return [Turn(role="user" if row.sender == Sender.USER else "assistant", text=row.text)
-                for row in reversed(rows)]
+    async def history(self, session: VisitorSession, *, before: int = NO_LATER_THAN) -> list[Turn]:
+        rows = await _HISTORY.tuples(session.id, before)
+        return [Turn(role="user" if sender == Sender.USER else "assistant", text=text)
+                for sender, text in reversed(rows)]
 
     async def _generate(self, session: VisitorSession, text: str, history: list[Turn], *,
                         reply_to: int | None = None, typing: bool = True) -> AIAnswer:

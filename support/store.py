@@ -18,7 +18,7 @@ import peewee
 import peewee_async
 
 from core.config import SupportSettings
-from core.db import PreparedSelect, transaction
+from core.db import PreparedInsert, PreparedSelect, transaction
 from models import ChatMessage, ChatParticipant, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession
 from support.attachments import AttachmentRejected, AttachmentStore
 from support.context import visitor_context
@@ -39,6 +39,10 @@ class TopicPlacement(Protocol):
 # Asked with every visitor message and AI answer: the same select each time, rendered once.
 _OPEN_CHAT_OF = PreparedSelect(SupportChat, lambda key: SupportChat.select().where(
     (SupportChat.session == key) & (SupportChat.status.in_(ChatStatus.OPEN))).limit(1))
+
+# A visitor's, the AI's and system messages: written with nearly every change, rendered once.
+_NEW_MESSAGE = PreparedInsert(ChatMessage, ChatMessage.session, ChatMessage.support_chat, ChatMessage.sender,
+                              ChatMessage.text, ChatMessage.client_message_id, ChatMessage.meta)
 
 _current: contextvars.ContextVar[Change | None] = contextvars.ContextVar("support_change", default=None)
 
@@ -63,6 +67,15 @@ class Change:
         memory (a wake for the same session in the same change makes them re-read instead)."""
         self._stored.setdefault(session_pk, []).append(message)
 
+    async def message(self, session_pk: int, chat_id: int | None, sender: str, text: str, *,
+                      meta: str | None = None, client_message_id: str | None = None) -> ChatMessage:
+        """A new row of the visitor's conversation, on their widget once committed."""
+        message: ChatMessage = await _NEW_MESSAGE.create(
+            session=session_pk, support_chat=chat_id, sender=sender, text=text, client_message_id=client_message_id,
+            meta=meta)
+        self.stored(session_pk, message)
+        return message
+
     async def send(self, calls: Sequence[OutgoingCall]) -> list[Outbox]:
         """Bot API calls, stored now, delivered by the outbox worker after commit. A chat's message to a manager
         who has the chat's topic goes into that topic (support.topics)."""
@@ -84,15 +97,8 @@ class Change:
     async def system_message(
         self, session: VisitorSession, chat: SupportChat | None, text: str, meta: dict[str, Any] | None = None
     ) -> ChatMessage:
-        message = await ChatMessage.aio_create(
-            session=session.id,
-            support_chat=chat.id if chat else None,
-            sender=Sender.SYSTEM,
-            text=text,
-            meta=json.dumps(meta, ensure_ascii=False) if meta else None,
-        )
-        self.stored(session.id, message)
-        return message
+        return await self.message(session.id, chat.id if chat else None, Sender.SYSTEM, text,
+                                  meta=json.dumps(meta, ensure_ascii=False) if meta else None)
 
     def _fire(self) -> None:
         self.finished = True
