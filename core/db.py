@@ -436,16 +436,21 @@ class PreparedInsert:
     """An insert of one row into a model's table with fixed columns, its SQL text built once per database.
 
     `create(**values)` is `Model.aio_create(**values)` for those columns (the model's defaults fill in the rest)
-    without peewee rendering the INSERT each time; it returns the model object with its new id.
+    without peewee rendering the INSERT each time; it returns the model object with its new id. `computed` gives
+    columns whose value is an expression of the others' (e.g. a subquery), and `returning` columns whose value
+    the database decided are read back onto the object.
     """
 
-    def __init__(self, model: type[peewee.Model], *fields: peewee.Field) -> None:
+    def __init__(self, model: type[peewee.Model], *fields: peewee.Field,
+                 computed: dict[peewee.Field, Any] | None = None, returning: Sequence[peewee.Field] = ()) -> None:
         self.model = model
         given = list(fields)
         names = {field.name for field in given}  # (fields compare with == into SQL expressions)
         defaults = [field for field in model._meta.defaults if field.name not in names]
         self.columns: list[peewee.Field] = given + defaults
-        self._prepared: dict[tuple[Any, ...], tuple[str, list[int], peewee.Insert]] = {}
+        self.computed = computed or {}
+        self.returning = tuple(returning)
+        self._prepared: dict[tuple[Any, ...], tuple[str, list[Any], list[tuple[int, int]], peewee.Insert]] = {}
 
     @staticmethod
     def _marker(field: peewee.Field, position: int) -> Any:
@@ -458,29 +463,42 @@ class PreparedInsert:
             return dt.datetime(1, 1, 1, 0, 0, 0, position)
         raise TypeError(f"a prepared insert takes int, text and datetime columns, not {type(field).__name__}")
 
-    def _sql(self) -> tuple[str, list[int], peewee.Insert]:
+    def _sql(self) -> tuple[str, list[Any], list[tuple[int, int]], peewee.Insert]:
         db = self.model._meta.database
         cache_key = (db.param, db.quote, db.returning_clause)
         prepared = self._prepared.get(cache_key)
         if prepared is None:
             markers = [self._marker(field, position) for position, field in enumerate(self.columns)]
-            query = self.model.insert({field: marker for field, marker in zip(self.columns, markers, strict=True)})
+            values: dict[peewee.Field, Any] = dict(zip(self.columns, markers, strict=True))
+            for field, expression in self.computed.items():
+                values[field] = expression(values)
+            query = self.model.insert(values)
+            if self.returning:
+                query = query.returning(self.model._meta.primary_key, *self.returning)
             sql, params = query.sql()
-            if len(params) != len(markers) or any(param not in markers for param in params):
-                raise ValueError("the insert's parameters are not its columns' values")
-            prepared = self._prepared[cache_key] = (sql, [markers.index(param) for param in params], query)
+            slots = [(index, markers.index(param)) for index, param in enumerate(params)
+                     if any(type(param) is type(marker) and param == marker for marker in markers)]
+            if {position for _, position in slots} != set(range(len(markers))):
+                raise ValueError("a column's value does not reach the insert's parameters unchanged")
+            prepared = self._prepared[cache_key] = (sql, list(params), slots, query)
         return prepared
 
     async def create(self, **values: Any) -> Any:
         instance = self.model(**values)
-        sql, order, query = self._sql()
+        sql, template, slots, query = self._sql()
         data = instance.__data__
         row = [field.db_value(data.get(field.name)) for field in self.columns]
+        params = list(template)
+        for slot, position in slots:
+            params[slot] = row[position]
 
         async def new_id(db: peewee_async.AioDatabase, cursor: Any) -> Any:
-            return await db.aio_last_insert_id(cursor, query)
+            if not self.returning:
+                return await db.aio_last_insert_id(cursor, query)
+            returned = await cursor.fetchone()
+            for field, value in zip(self.returning, returned[1:], strict=True):
+                instance.__data__[field.name] = value
+            return returned[0]
 
-        database = self.model._meta.database
-        instance.id = await database.aio_execute_sql(sql, [row[position] for position in order],
-                                                     fetch_results=new_id)
+        instance.id = await self.model._meta.database.aio_execute_sql(sql, params, fetch_results=new_id)
         return instance

@@ -90,16 +90,16 @@ class Relay:
     ) -> ChatMessage:
         store, channel, assistant = self.store, self.store.channel, self.assistant
         async with store.change() as change:
-            chat = await store.open_chat_of(session)
             try:
-                message = await change.message(session.id, chat.id if chat else None, Sender.USER, text,
-                                               client_message_id=client_message_id,
-                                               meta=_attachment_meta_json(attachment))
+                message = await change.message_in_open_chat(session.id, Sender.USER, text,
+                                                            client_message_id=client_message_id,
+                                                            meta=_attachment_meta_json(attachment))
             except peewee.IntegrityError:
                 existing = await _resent(session, client_message_id)
                 if existing is None:
                     raise
                 return existing
+            chat = await store.chat(message.support_chat_id) if message.support_chat_id else None
             now = utcnow()
             if session.last_seen_at is None or now - session.last_seen_at >= LAST_SEEN_PRECISION:
                 # A minute is precise enough for "last seen" and for expiring idle sessions; a write per

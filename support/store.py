@@ -43,6 +43,13 @@ _OPEN_CHAT_OF = PreparedSelect(SupportChat, lambda key: SupportChat.select().whe
 # A visitor's, the AI's and system messages: written with nearly every change, rendered once.
 _NEW_MESSAGE = PreparedInsert(ChatMessage, ChatMessage.session, ChatMessage.support_chat, ChatMessage.sender,
                               ChatMessage.text, ChatMessage.client_message_id, ChatMessage.meta)
+# A visitor's message joins the chat open when it is written, found by the insert itself.
+_NEW_MESSAGE_IN_OPEN_CHAT = PreparedInsert(
+    ChatMessage, ChatMessage.session, ChatMessage.sender, ChatMessage.text, ChatMessage.client_message_id,
+    ChatMessage.meta,
+    computed={ChatMessage.support_chat: lambda values: SupportChat.select(SupportChat.id).where(
+        (SupportChat.session == values[ChatMessage.session]) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)},
+    returning=(ChatMessage.support_chat,))
 
 _current: contextvars.ContextVar[Change | None] = contextvars.ContextVar("support_change", default=None)
 
@@ -73,6 +80,15 @@ class Change:
         message: ChatMessage = await _NEW_MESSAGE.create(
             session=session_pk, support_chat=chat_id, sender=sender, text=text, client_message_id=client_message_id,
             meta=meta)
+        self.stored(session_pk, message)
+        return message
+
+    async def message_in_open_chat(self, session_pk: int, sender: str, text: str, *, meta: str | None = None,
+                                   client_message_id: str | None = None) -> ChatMessage:
+        """A new row in the visitor's open support chat if they have one (its support_chat_id says which), read
+        by the insert itself: no chat opened or closed in between can be missed."""
+        message: ChatMessage = await _NEW_MESSAGE_IN_OPEN_CHAT.create(
+            session=session_pk, sender=sender, text=text, client_message_id=client_message_id, meta=meta)
         self.stored(session_pk, message)
         return message
 
