@@ -72,6 +72,12 @@ if hasattr(core.db, "_run_statement"):  # SQLite statements run in one hop to th
         counts[kind(sql)] += 1
         return run_statement(connection, sql, params)
     core.db._run_statement = counted_statement
+if hasattr(core.db, "_PendingBegin"):  # BEGIN IMMEDIATE sent with a transaction's first statement
+    begin = core.db._PendingBegin.begin
+    def counted_begin(self, connection):
+        counts["BEGIN"] += 1
+        return begin(self, connection)
+    core.db._PendingBegin.begin = counted_begin
 
 def dump(*_):
     with open(out, "w") as f:

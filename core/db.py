@@ -206,11 +206,31 @@ def _run_statement(connection: sqlite3.Connection, sql: str, params: Sequence[An
         cursor.close()
 
 
+class _PendingBegin:
+    """A write transaction whose BEGIN IMMEDIATE goes with its first statement (one hop instead of two)."""
+
+    begun = False
+
+    def begin(self, connection: sqlite3.Connection) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        self.begun = True
+
+    def run_first(self, connection: sqlite3.Connection, sql: str, params: Sequence[Any]) -> FetchedCursor:
+        self.begin(connection)
+        return _run_statement(connection, sql, params)
+
+
+# Connections (by id) inside transaction() whose BEGIN has not been sent yet.
+_pending_begins: dict[int, _PendingBegin] = {}
+
+
 async def run_on_connection(connection: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> FetchedCursor:
     """One statement in one hop to the connection's thread. aiosqlite's cursor API costs a hop for the cursor, one
     for execute, one per fetch and one for close, each a wait for the event loop and the GIL; a message's
     statements run while this process holds SQLite's write lock, so every hop there is a hop for all writers."""
-    return await connection._execute(_run_statement, connection._conn, sql, params)
+    pending = _pending_begins.pop(id(connection), None)
+    run = _run_statement if pending is None else pending.run_first
+    return await connection._execute(run, connection._conn, sql, params)
 
 
 class PooledSqliteDatabase(peewee_async.SqliteDatabase):  # type: ignore[misc]
@@ -291,26 +311,35 @@ async def transaction(db: peewee_async.AioDatabase) -> AsyncIterator[None]:
     process is the only writer. PostgreSQL needs nothing of the kind.
     """
     if not is_sqlite(db) or _sqlite_write_lock.get():
+        context = connection_context.get()
+        if context is not None and id(context.connection) in _pending_begins:
+            # A savepoint needs the outer transaction begun; outside one, SQLite would commit it on release.
+            pending = _pending_begins.pop(id(context.connection))
+            await context.connection._execute(pending.begin, context.connection._conn)
         async with db.aio_atomic():
             yield
         return
     lock = _sqlite_locks.setdefault((id(db), id(asyncio.get_running_loop())), asyncio.Lock())
     async with lock, db.aio_connection() as connection:
         # BEGIN IMMEDIATE takes the write lock up front (waiting out the busy timeout); a plain BEGIN
-        # that reads first fails at once with "database is locked" if anyone wrote meanwhile.
+        # that reads first fails at once with "database is locked" if anyone wrote meanwhile. It is sent with
+        # the block's first statement (a block that runs none writes nothing and sends nothing).
         context = connection_context.get()
         assert context is not None
         token = _sqlite_write_lock.set(True)
         context.transaction_is_opened = True
+        begin = _pending_begins[id(connection)] = _PendingBegin()
         try:
-            await run_on_connection(connection, "BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                await run_on_connection(connection, "ROLLBACK")
+                if begin.begun:
+                    await run_on_connection(connection, "ROLLBACK")
                 raise
-            await run_on_connection(connection, "COMMIT")
+            if begin.begun:
+                await run_on_connection(connection, "COMMIT")
         finally:
+            _pending_begins.pop(id(connection), None)
             context.transaction_is_opened = False
             _sqlite_write_lock.reset(token)
 
