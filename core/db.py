@@ -442,23 +442,46 @@ class PreparedSelect:
             prepared = self._prepared[cache_key] = (sql, list(params), slots)
         return prepared
 
-    def _query(self, keys: tuple[str | int, ...]) -> peewee.RawQuery:
+    async def _fetch(self, keys: tuple[str | int, ...]) -> tuple[list[tuple[peewee.Field | None, str]], list[Any]]:
+        """The rows, and for each column the model's field for it (None for a column that is no field)."""
         sql, params, slots = self._sql(tuple(type(key) for key in keys))
         values = list(params)
         for slot, position in slots:
             values[slot] = keys[position]
-        return self.model.raw(sql, *values)
+        description, rows = await self.model._meta.database.aio_execute_sql(sql, values,
+                                                                             fetch_results=_description_and_rows)
+        by_column = self.model._meta.combined
+        return [(by_column.get(column[0]), column[0]) for column in description or ()], rows
 
     async def rows(self, *keys: str | int) -> list[Any]:
-        return list(await self._query(keys).aio_execute())
+        """Model objects, built straight from the rows with the fields' conversions, as peewee's result wrapper
+        does, without setting that wrapper up for every query."""
+        plan, rows = await self._fetch(keys)
+        objects = []
+        for row in rows:
+            instance = self.model(__no_default__=1)
+            data = instance.__data__
+            for (field, name), value in zip(plan, row, strict=True):
+                if field is None:
+                    setattr(instance, name, value)  # a column that is no field of the model (an alias)
+                else:
+                    data[field.name] = field.python_value(value)
+            objects.append(instance)
+        return objects
 
     async def tuples(self, *keys: str | int) -> list[tuple[Any, ...]]:
-        """The rows as tuples of the selected columns' database values: no model objects built."""
-        return list(await self._query(keys).tuples().aio_execute())
+        """The rows as tuples of the selected columns' values: no model objects built."""
+        plan, rows = await self._fetch(keys)
+        return [tuple(value if field is None else field.python_value(value)
+                      for (field, _), value in zip(plan, row, strict=True)) for row in rows]
 
     async def first(self, *keys: str | int) -> Any:
         rows = await self.rows(*keys)
         return rows[0] if rows else None
+
+
+async def _description_and_rows(db: peewee_async.AioDatabase, cursor: Any) -> tuple[Any, list[Any]]:
+    return cursor.description, list(await cursor.fetchall())
 
 
 class PreparedInsert:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -13,6 +15,8 @@ _ALLOWED_TAGS = {
 }
 
 
+# The AI answers from a knowledge base: the same few hundred texts come back again and again.
+@functools.lru_cache(maxsize=1024)
 def render_markdown(text: str) -> str:
     html = _md.render(text)
     return nh3.clean(
