@@ -26,7 +26,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scale import (  # noqa: E402
+from bench.scaling.support import (  # noqa: E402
     QUESTION,
     Databases,
     Server,
