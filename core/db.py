@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
@@ -84,28 +84,39 @@ def parse_database_url(url: str) -> DatabaseURL:
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 
 
-class SqliteConnectionPool(AioSqlitePool):
-    """Keeps at most `size` aiosqlite connections open between queries; callers beyond that wait their turn.
+class FifoConnectionPool(AioSqlitePool):
+    """Keeps at most `size` connections open between queries; callers beyond that wait their turn, first come
+    first served: a released connection goes straight to the longest waiter, so none waits behind newcomers.
 
-    peewee-async's own SQLite "pool" opens a connection (a thread, the file, the schema) for every query and
-    closes it after; reusing them is most of the cost of a message on SQLite. A connection left inside a
-    transaction (a failed COMMIT) is closed rather than handed to the next caller. Waiting cannot deadlock:
-    outside `transaction()` a connection is held for one statement only.
+    A connection left inside a transaction (a failed COMMIT) is closed rather than handed to the next caller.
+    Waiting cannot deadlock: outside a transaction a connection is held for one statement only.
     """
 
-    def __init__(self, database: str, *, size: int, **connect_params: Any) -> None:
+    def __init__(self, database: str, *, size: int, acquire_timeout: float | None = None,
+                 **connect_params: Any) -> None:
         super().__init__(database, **connect_params)
         self.size = max(1, size)
+        self.acquire_timeout = acquire_timeout
         self._idle: list[Any] = []
         self._open = 0
         self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+
+    async def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _reusable(self, connection: Any) -> bool:
+        raise NotImplementedError
 
     async def acquire(self) -> Any:
         while True:
             if self._closed:
                 raise RuntimeError("Cannot acquire connection after closing pool")
             if self._idle:
-                return self._idle.pop()
+                connection = self._idle.pop()
+                if getattr(connection, "closed", False):  # the server went away meanwhile
+                    self._open -= 1
+                    continue
+                return connection
             if self._open < self.size:
                 self._open += 1
                 try:
@@ -116,25 +127,16 @@ class SqliteConnectionPool(AioSqlitePool):
                     raise
             waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
-            try:
-                connection = await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                    await self.release(waiter.result())  # handed over just as we were cancelled: pass it on
-                raise
+            async with asyncio.timeout(self.acquire_timeout):
+                try:
+                    connection = await waiter
+                except asyncio.CancelledError:
+                    if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                        await self.release(waiter.result())  # handed over just as we were cancelled: pass it on
+                    raise
             if connection is not None:
                 return connection
             # None: a connection was closed, so there is room to open one; go round again.
-
-    async def _connect(self) -> Any:
-        connection = await aiosqlite.connect(database=self.database, isolation_level=None, **self.connect_params)
-        try:
-            for pragma in SQLITE_PRAGMAS:
-                await connection.execute(pragma)
-        except BaseException:
-            await connection.close()
-            raise
-        return connection
 
     def _wake(self, connection: Any) -> bool:
         while self._waiters:
@@ -145,12 +147,15 @@ class SqliteConnectionPool(AioSqlitePool):
         return False
 
     async def release(self, conn: Any) -> None:
-        if self._closed or conn.in_transaction:
+        if self._closed or not self._reusable(conn):
             self._open -= 1
             await conn.close()
             self._wake(None)
         elif not self._wake(conn):
             self._idle.append(conn)
+
+    def has_acquired_connections(self) -> bool:
+        return self._open > len(self._idle)
 
     async def close(self) -> None:
         self._closed = True
@@ -164,11 +169,66 @@ class SqliteConnectionPool(AioSqlitePool):
                 waiter.set_exception(RuntimeError("Cannot acquire connection after closing pool"))
 
 
+class SqliteConnectionPool(FifoConnectionPool):
+    """aiosqlite connections kept open. peewee-async's own SQLite "pool" opens a connection (a thread, the file,
+    the schema) for every query and closes it after; reusing them is most of the cost of a message on SQLite."""
+
+    async def _connect(self) -> Any:
+        connection = await aiosqlite.connect(database=self.database, isolation_level=None, **self.connect_params)
+        try:
+            for pragma in SQLITE_PRAGMAS:
+                await connection.execute(pragma)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    def _reusable(self, connection: Any) -> bool:
+        return not connection.in_transaction
+
+
+class PgConnectionPool(FifoConnectionPool):
+    """aiopg connections. aiopg's own pool lets a newcomer take a connection released for a waiter (the waiter
+    is only told to look again), so under load some requests wait for seconds while others pass; it also
+    takes a lock and starts a task for every acquire and release."""
+
+    def __init__(self, database: str, *, size: int, timeout: float, **connect_params: Any) -> None:
+        super().__init__(database, size=size, acquire_timeout=timeout, **connect_params)
+        self.timeout = timeout  # also every statement's, as aiopg's pool sets it
+
+    async def _connect(self) -> Any:
+        import aiopg
+
+        return await aiopg.connect(database=self.database, timeout=self.timeout, **self.connect_params)
+
+    def _reusable(self, connection: Any) -> bool:
+        import psycopg2.extensions
+
+        return (not connection.closed
+                and connection.raw.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE)
+
+
 class SqlitePoolBackend(AioSqlitePoolBackend):
     async def create(self) -> None:
         params = dict(self.connect_params)
         size = int(params.pop("pool_size", 10))
         self.pool = SqliteConnectionPool(database=self.database, size=size, **params)
+
+
+class PgPoolBackend(AioSqlitePoolBackend):
+    """peewee-async's backend interface over PgConnectionPool (aiopg connections)."""
+
+    required_modules: ClassVar[list[str]] = ["aiopg"]
+
+    async def create(self) -> None:
+        params = dict(self.connect_params)
+        size = int(params.pop("pool_size", 10))
+        timeout = float(params.pop("timeout", 10))
+        self.pool = PgConnectionPool(self.database, size=size, timeout=timeout, **params)
+
+
+class PooledPostgresqlDatabase(peewee_async.PostgresqlDatabase):  # type: ignore[misc]
+    pool_backend_cls = PgPoolBackend
 
 
 class FetchedCursor:
@@ -253,13 +313,13 @@ def make_database(url: str, pool_size: int = 10) -> peewee_async.AioDatabase:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # sqlite3's `timeout` is the busy timeout: a writer waits for the lock instead of failing at once.
         return PooledSqliteDatabase(parsed.database, timeout=15, pool_params={"pool_size": pool_size})
-    return peewee_async.PostgresqlDatabase(
+    return PooledPostgresqlDatabase(
         parsed.database,
         user=parsed.user,
         password=parsed.password,
         host=parsed.host,
         port=parsed.port,
-        pool_params={"minsize": 1, "maxsize": pool_size, "timeout": 10},
+        pool_params={"pool_size": pool_size, "timeout": 10},
     )
 
 
