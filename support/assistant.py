@@ -49,8 +49,10 @@ class Assistant:
     def answers_inline(self) -> bool:
         """True for a consultant that answers at once (the offline knowledge base, not streamed): the visitor's
         request then stores its question and the answer in one transaction (see Relay.visitor_message). A remote
-        model answers after the question is committed, so a slow model never holds the visitor's message back."""
-        return bool(getattr(self.consultant, "instant", False)) and not self.stream
+        model answers after the question is committed, so a slow model never holds the visitor's message back.
+        Read on the consultant's class: a wrapper that delegates attributes (a slower stand-in) is not instant
+        unless it says so itself."""
+        return bool(getattr(type(self.consultant), "instant", False)) and not self.stream
 
     def turn(self, session: VisitorSession) -> asyncio.Lock:
         """One AI turn at a time per visitor, in order; a lock lives only while someone holds or awaits it."""
