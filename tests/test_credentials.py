@@ -74,3 +74,32 @@ async def test_an_idle_session_expires_with_401(desk: Desk) -> None:
         assert response.status == 401 and (await response.json())["error"] == "session_expired"
     fresh = await Visitor(desk.http, desk.base_url).start()
     assert (await fresh.send("снова я"))["text"] == "снова я"
+
+
+def test_redeemed_tickets_are_forgotten_once_expired(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remembering used tickets costs memory only for their lifetime, and a used one is never taken again."""
+    import widget.credentials as module
+
+    clock = [1_000_000.0]
+    monkeypatch.setattr(module.time, "time", lambda: clock[0])
+    credentials = module.Credentials("secret", ticket_seconds=60)
+    tickets = [credentials.ticket("session-a") for _ in range(1000)]
+    assert all(credentials.redeem("session-a", ticket) for ticket in tickets)
+    assert not any(credentials.redeem("session-a", ticket) for ticket in tickets)
+    assert not credentials.redeem("session-b", credentials.ticket("session-a"))
+    assert credentials._remembered == 1000
+    clock[0] += 61
+    fresh = credentials.ticket("session-a")
+    assert credentials.redeem("session-a", fresh) and not credentials.redeem("session-a", tickets[0])
+    assert credentials._remembered == 1 and list(credentials._redeemed) == [int(clock[0]) + 60]
+    expires, nonce, _ = fresh.split(".")
+    far = f"{int(expires) + 3600}.{nonce}.{credentials._sign('ws', 'session-a', int(expires) + 3600, nonce)}"
+    assert not credentials.redeem("session-a", far)  # longer-lived than this desk issues: not ours
+
+
+def test_remembered_tickets_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import widget.credentials as module
+
+    monkeypatch.setattr(module, "MAX_REMEMBERED_TICKETS", 3)
+    credentials = module.Credentials("secret")
+    assert [credentials.redeem("s", credentials.ticket("s")) for _ in range(4)] == [True, True, True, False]
