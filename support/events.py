@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -23,19 +23,32 @@ from support.markdown import render_markdown
 Item = dict[str, Any] | list[dict[str, Any]] | None
 
 
+class Listener(Protocol):
+    """Told each item (see Item) without waiting: an asyncio.Queue, or a session's socket fan-out."""
+
+    def put_nowait(self, item: Item, /) -> None: ...
+
+
 class EventHub:
     def __init__(self) -> None:
-        self._listeners: dict[int, set[asyncio.Queue[Item]]] = defaultdict(set)
+        self._listeners: dict[int, set[Listener]] = defaultdict(set)
+        # Counts stored-event notices (wake-ups and committed rows): a listener that read the database before it
+        # could attach compares the count from before its read with the count once attached; unchanged, it
+        # missed nothing in between.
+        self.wakes = 0
 
     def subscribe(self, session_pk: int) -> asyncio.Queue[Item]:
         queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=256)
-        self._listeners[session_pk].add(queue)
+        self.attach(session_pk, queue)
         return queue
 
-    def unsubscribe(self, session_pk: int, queue: asyncio.Queue[Item]) -> None:
+    def attach(self, session_pk: int, listener: Listener) -> None:
+        self._listeners[session_pk].add(listener)
+
+    def unsubscribe(self, session_pk: int, listener: Listener) -> None:
         listeners = self._listeners.get(session_pk)
         if listeners is not None:
-            listeners.discard(queue)
+            listeners.discard(listener)
             if not listeners:
                 del self._listeners[session_pk]
 
@@ -47,6 +60,7 @@ class EventHub:
     def publish_stored(self, session_pk: int, messages: list[ChatMessage]) -> None:
         """Rows this process just committed, oldest first: their events go to the local listeners as they are
         (rendered once for all of them); other processes' listeners are woken to re-read."""
+        self.wakes += 1  # also when nobody listens yet: a socket still opening must re-read
         if self._listeners.get(session_pk):
             self._push(session_pk, [message_event(message) for message in messages])
         self.wake_elsewhere(session_pk)
@@ -58,6 +72,8 @@ class EventHub:
         self._push(session_pk, event)
 
     def _push(self, session_pk: int, item: Item) -> None:
+        if item is None:
+            self.wakes += 1
         for queue in list(self._listeners.get(session_pk, ())):
             try:
                 queue.put_nowait(item)

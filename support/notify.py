@@ -202,6 +202,7 @@ class ClusterEventHub(EventHub):
 
     def wake_every_listener(self) -> None:
         """After a gap in listening: each listener re-reads after its last event id (the catch-up)."""
+        self.wakes += 1  # also for a socket still opening, attached to no session yet
         for session_pk in list(self._listeners):
             self._push(session_pk, None)
 

@@ -39,6 +39,14 @@ SESSION_TOUCH_INTERVAL = dt.timedelta(hours=1)
 _SESSION_BY_ID = PreparedSelect(VisitorSession, lambda key: VisitorSession.select().where(
     VisitorSession.session_id == key).limit(1))
 
+# A widget socket reads its session and the session's newest event id at once: a client that already has
+# everything then needs no replay query.
+_SESSION_WITH_LAST_EVENT = PreparedSelect(VisitorSession, lambda key: VisitorSession.select(
+    VisitorSession,
+    ChatMessage.select(peewee.fn.MAX(ChatMessage.id)).where(
+        ChatMessage.session == VisitorSession.id).alias("last_event_id"),
+).where(VisitorSession.session_id == key).limit(1))
+
 _SHARED_KEYS = ("id", "type", "text", "html", "more_html", "author", "created_at", "attachment")
 
 
@@ -164,7 +172,28 @@ class Visitors:
 
     async def session_by_id(self, session_id: str) -> VisitorSession:
         """A live session (SessionNotFound, or SessionExpired after `visitor_session_idle_days` without a visit)."""
-        session = await _SESSION_BY_ID.first(session_id)
+        return await self._alive(session_id, await _SESSION_BY_ID.first(session_id))
+
+    async def authenticate(self, session_id: str, token: str | None) -> VisitorSession:
+        return self._check_token(await self.session_by_id(session_id), token)
+
+    async def session_with_last_event(self, session_id: str, token: str | None = None, *, by_ticket: bool = False
+                                      ) -> tuple[VisitorSession, int | None]:
+        """For a widget socket, in one read: the live session, authenticated by its token (or already by a
+        redeemed ticket), and the id of its newest event (None when other devices' events count too)."""
+        session = await self._alive(session_id, await _SESSION_WITH_LAST_EVENT.first(session_id))
+        if not by_ticket:
+            self._check_token(session, token)
+        last = None if session.identity_id is not None else int(session.last_event_id or 0)
+        return session, last
+
+    @staticmethod
+    def _check_token(session: VisitorSession, token: str | None) -> VisitorSession:
+        if not token or not hmac.compare_digest(session.token_hash, hash_token(token)):
+            raise InvalidToken(session.session_id)
+        return session
+
+    async def _alive(self, session_id: str, session: VisitorSession | None) -> VisitorSession:
         if session is None:
             raise SessionNotFound(session_id)
         idle = utcnow() - session.last_seen_at
@@ -172,12 +201,6 @@ class Visitors:
             raise SessionExpired(session_id)
         if idle > SESSION_TOUCH_INTERVAL:  # a visit keeps the session alive; one write an hour at most
             await VisitorSession.update(last_seen_at=utcnow()).where(VisitorSession.id == session.id).aio_execute()
-        return session
-
-    async def authenticate(self, session_id: str, token: str | None) -> VisitorSession:
-        session = await self.session_by_id(session_id)
-        if not token or not hmac.compare_digest(session.token_hash, hash_token(token)):
-            raise InvalidToken(session_id)
         return session
 
     async def events_after(self, session: VisitorSession, after: int, limit: int = 200) -> list[dict[str, Any]]:

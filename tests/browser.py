@@ -78,10 +78,10 @@ def manager_receives(server: LiveServer, fragment: str) -> SentMessage:
 
 def drop_websockets(server: LiveServer) -> int:
     """Close every widget WebSocket from the server side, as a restart or a proxy would."""
-    from widget.api import WEBSOCKETS
+    from widget.fanout import LIVE_SOCKETS
 
     async def go() -> int:
-        sockets = list(server.product.runner.app[WEBSOCKETS])
+        sockets = server.product.runner.app[LIVE_SOCKETS].all()
         for ws in sockets:
             await ws.close(code=1012, message=b"test: server drops the socket")
         return len(sockets)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
-import weakref
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
@@ -23,6 +23,7 @@ from support.service import SERVICE
 from support.texts import error_text
 from webhook.http_api import MAX_ID, ApiError, as_api_error, bearer_token, parse_id, parse_int, read_json
 from widget.credentials import CREDENTIALS, Credentials, signing_secret
+from widget.fanout import LIVE_SOCKETS, REPLAY_PAGE, LiveSockets
 from widget.guard import (
     CAPS,
     SHARED_READS,
@@ -42,10 +43,7 @@ LONG_POLL_MAX_SECONDS = 30.0
 # Set when the server is stopping: long-polls answer at once instead of holding the shutdown.
 _SHUTTING_DOWN = web.AppKey("widget_shutting_down", asyncio.Event)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # visitor messages per minute, per session
-# The open widget sockets, closed with 1001 (going away) at shutdown.
-WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 WS_HEARTBEAT_SECONDS = 20.0
-REPLAY_PAGE = 200
 
 
 def request_locale(request: web.Request) -> str | None:
@@ -150,7 +148,7 @@ async def send_message(request: web.Request) -> web.Response:
     message = await request.app[SERVICE].relay.visitor_message(
         session, body.text, client_message_id=body.client_message_id
     )
-    return web.json_response(_linked(request, session, message_event(message)))
+    return web.json_response(_linked(request.app, session, message_event(message)))
 
 
 async def transfer_to_manager(request: web.Request) -> web.Response:
@@ -206,7 +204,7 @@ async def upload_file(request: web.Request) -> web.Response:
         )
     finally:
         temp.unlink(missing_ok=True)  # kept only if the store moved it into place
-    return web.json_response(_linked(request, session, message_event(message)))
+    return web.json_response(_linked(request.app, session, message_event(message)))
 
 
 MULTIPART_OVERHEAD = 64 * 1024  # headers, boundaries and the small text fields around the file
@@ -288,21 +286,23 @@ def _seconds_param(request: web.Request, name: str, default: float, high: float)
 
 
 def _read_events(request: web.Request, session: VisitorSession, after: int, limit: int = REPLAY_PAGE) -> Any:
-    """The events after `after`, read once for all of the session's connections that ask at the same moment."""
-    visitors = request.app[SERVICE].visitors
-
-    async def load() -> list[dict[str, Any]]:
-        return [_linked(request, session, event) for event in await visitors.events_after(session, after, limit=limit)]
-
-    return request.app[SHARED_READS].read((session.id, after, limit), load)
+    """The events after `after`, read once for all of the session's long-polls that ask at the same moment."""
+    return request.app[SHARED_READS].read((session.id, after, limit),
+                                          lambda: _load_events(request.app, session, after, limit))
 
 
-def _linked(request: web.Request, session: VisitorSession, event: dict[str, Any]) -> dict[str, Any]:
+async def _load_events(app: web.Application, session: VisitorSession, after: int, limit: int
+                       ) -> list[dict[str, Any]]:
+    return [_linked(app, session, event)
+            for event in await app[SERVICE].visitors.events_after(session, after, limit=limit)]
+
+
+def _linked(app: web.Application, session: VisitorSession, event: dict[str, Any]) -> dict[str, Any]:
     """The event with a short-lived signed link to its file, so no token needs to be put in a URL."""
     attachment = event.get("attachment")
     if not isinstance(attachment, dict) or "id" not in attachment:
         return event
-    url = request.app[CREDENTIALS].attachment_path(session.session_id, int(attachment["id"]))
+    url = app[CREDENTIALS].attachment_path(session.session_id, int(attachment["id"]))
     return {**event, "attachment": {**attachment, "url": url}}
 
 
@@ -355,56 +355,32 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise ApiError(401, "missing_ticket", "Open the socket with a ticket from POST /api/chat/ws-ticket.")
     if not request.app[CREDENTIALS].redeem(session_id, ticket):
         raise ApiError(401, "invalid_ticket", "The ticket is used, expired or not for this session; get a new one.")
-    session = await request.app[SERVICE].visitors.session_by_id(session_id)
     after = parse_int(request.query.get("after"), "after", default=0, low=0, high=MAX_ID)
+    wakes = request.app[HUB].wakes
+    session, last_event = await request.app[SERVICE].visitors.session_with_last_event(session_id, by_ticket=True)
     with _held(request, session):
-        return await _serve_socket(request, session, after)
+        ws = _socket()
+        await ws.prepare(request)
+        return await _serve_socket(request, ws, session, after, replay=_replay_needed(request, wakes, after,
+                                                                                     last_event))
 
 
-async def _serve_socket(request: web.Request, session: VisitorSession, after: int) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=64 * 1024)
-    await ws.prepare(request)
-    request.app[WEBSOCKETS].add(ws)
-    hub = request.app[HUB]
-    queue = hub.subscribe(session.id)
-    # `read_up_to`: how far the database has been read. Events this process committed come from memory
-    # (`fresh`: their ids above read_up_to) without moving it, so a row another process committed with a lower
-    # id, whose wake-up is still on its way, is not skipped by the next re-read.
-    read_up_to = after
-    fresh: set[int] = set()
+def _socket() -> web.WebSocketResponse:
+    return web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=64 * 1024)
 
-    async def push_stored() -> None:
-        nonlocal read_up_to, fresh
-        while True:  # a long history arrives in pages; keep reading until it is all sent
-            batch = await _read_events(request, session, read_up_to)
-            for event in batch:
-                if event["id"] not in fresh:
-                    await ws.send_json(event)
-                read_up_to = event["id"]
-            fresh = {event_id for event_id in fresh if event_id > read_up_to}
-            if len(batch) < REPLAY_PAGE:
-                return
 
-    async def push_committed(events: list[dict[str, Any]]) -> None:
-        for event in events:
-            if event["id"] > read_up_to and event["id"] not in fresh:
-                await ws.send_json(_linked(request, session, event))
-                fresh.add(event["id"])
-        if len(fresh) >= REPLAY_PAGE:
-            await push_stored()  # now and then the database catches up, so `fresh` stays small
+def _replay_needed(request: web.Request, wakes_before_read: int, after: int, last_event: int | None) -> bool:
+    """Whether the client may lack stored events: it is behind the newest one read with its session, or
+    something was stored (a wake-up) after that read and before the socket listened."""
+    return last_event is None or after < last_event or request.app[HUB].wakes != wakes_before_read
 
-    async def pusher() -> None:
-        await push_stored()
-        while not ws.closed:
-            item = await queue.get()
-            if item is None:
-                await push_stored()
-            elif isinstance(item, list):
-                await push_committed(item)
-            else:
-                await ws.send_json(item)
 
-    push_task = asyncio.create_task(pusher())
+async def _serve_socket(request: web.Request, ws: web.WebSocketResponse, session: VisitorSession, after: int, *,
+                        replay: bool) -> web.WebSocketResponse:
+    """The session's events reach the socket through the session's fan-out (widget/fanout.py); this
+    handler only answers the widget's own frames."""
+    live = request.app[LIVE_SOCKETS]
+    live.join(session, ws, after, replay=replay)
     try:
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
@@ -413,10 +389,7 @@ async def _serve_socket(request: web.Request, session: VisitorSession, after: in
             if reply is not None:
                 await ws.send_json(reply)
     finally:
-        push_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
-            await push_task
-        hub.unsubscribe(session.id, queue)
+        live.leave(session.id, ws)
     return ws
 
 
@@ -462,9 +435,8 @@ async def _handle_client_frame(request: web.Request, session: VisitorSession, da
 async def close_websockets(app: web.Application) -> None:
     """on_shutdown: tell live widgets we are going away, so they reconnect (and resume) elsewhere."""
     app[_SHUTTING_DOWN].set()
-    app[HUB].close_all()
-    for ws in list(app[WEBSOCKETS]):
-        await ws.close(code=1001, message=b"server shutdown")
+    await app[LIVE_SOCKETS].close()
+    app[HUB].close_all()  # the long-polls answer at once
 
 
 START_LIMITER = web.AppKey("start_limiter", RateLimiter)
@@ -479,7 +451,7 @@ def setup_api(app: web.Application) -> None:
     app[TRUSTED_PROXIES] = parse_networks(http.trusted_proxies)
     app[CREDENTIALS] = Credentials(signing_secret(http.link_secret, app[SETTINGS].telegram.bot_token))
     app[RATE_LIMITER] = RateLimiter(app[SETTINGS].support.messages_per_minute)
-    app[WEBSOCKETS] = weakref.WeakSet()
+    app[LIVE_SOCKETS] = LiveSockets(app[HUB], functools.partial(_load_events, app))
     app.router.add_post("/api/chat/start", start_chat)
     app.router.add_post("/api/chat/send-message", send_message)
     app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)
