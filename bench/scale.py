@@ -13,8 +13,8 @@ Parts (each bounded in time; all of them take about 3–5 minutes at the default
   (the fake Bot API runs in this process as its own server; the product is in webhook mode);
 - sockets: N idle widget WebSockets held by several client processes: server memory per socket, open rate,
   and a message reaching one socket while all are held; the bare server is a plain aiohttp WebSocket server
-  taking the token in the URL, the product's open rate counts POST /api/chat/ws-ticket before every socket
-  (a single-use ticket is part of what opening a widget socket costs);
+  taking the token in the URL; a product socket counts as open once it answered the widget's first frame (the
+  token) with "ready", so authentication and the replay check are part of what opening one costs;
 - cold: run.py started on a migrated database until /healthz answers 200, beside the bare server's start.
 
 The machine may be shared: only the same-run ratios mean much. `--profile DIR` samples each server's event loop

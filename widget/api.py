@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import BodyPartReader, WSMessage, WSMsgType, web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
@@ -44,6 +44,7 @@ LONG_POLL_MAX_SECONDS = 30.0
 _SHUTTING_DOWN = web.AppKey("widget_shutting_down", asyncio.Event)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)  # visitor messages per minute, per session
 WS_HEARTBEAT_SECONDS = 20.0
+WS_AUTH_SECONDS = 10.0  # a socket opened without a ticket must say who it is within this
 
 
 def request_locale(request: web.Request) -> str | None:
@@ -348,7 +349,57 @@ async def websocket_ticket(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """GET /api/chat/ws?session_id=&ticket=&after= (the ticket from POST /api/chat/ws-ticket)."""
+    """GET /api/chat/ws: the widget's live connection. The token never goes into the URL; two ways to say who
+    is calling: the first frame {"type": "auth", "session_id", "token", "after"}, answered {"type": "ready"}
+    (one round trip fewer), or ?session_id=&ticket=&after= with a ticket from POST /api/chat/ws-ticket.
+
+    The session's events reach the socket through its fan-out (widget/fanout.py); this coroutine, the one
+    thing a held socket keeps besides aiohttp's own, only answers the widget's frames. Caps are counted by
+    hand (no context managers): thousands of idle sockets each keep what their handler holds."""
+    if "token" in request.query:
+        raise ApiError(401, "token_in_url", "Never put the token in a URL: send it in the first frame.")
+    app = request.app
+    caps = app[CAPS]
+    address = client_address(request, app[TRUSTED_PROXIES])
+    caps.take_address(address)  # strangers' sockets, not yet authenticated, count against their address too
+    try:
+        ws = _socket()
+        if "session_id" in request.query:
+            session, after, replay = await _opened_by_ticket(request)
+            caps.take_session(session.id)
+            try:
+                await ws.prepare(request)
+            except BaseException:
+                caps.give_session(session.id)
+                raise
+        else:
+            await ws.prepare(request)
+            opened = await _opened_by_first_frame(request, ws)
+            if opened is None:
+                return ws
+            session, after, replay = opened
+        live = app[LIVE_SOCKETS]
+        try:
+            live.join(session, ws, after, replay=replay)
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                reply = await _handle_client_frame(request, session, frame.data)
+                if reply is not None:
+                    await ws.send_json(reply)
+        finally:
+            live.leave(session.id, ws)
+            caps.give_session(session.id)
+        return ws
+    finally:
+        caps.give_address(address)
+
+
+def _socket() -> web.WebSocketResponse:
+    return web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=64 * 1024)
+
+
+async def _opened_by_ticket(request: web.Request) -> tuple[VisitorSession, int, bool]:
     session_id = _session_param(request)
     ticket = request.query.get("ticket", "")
     if not ticket:
@@ -358,15 +409,38 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     after = parse_int(request.query.get("after"), "after", default=0, low=0, high=MAX_ID)
     wakes = request.app[HUB].wakes
     session, last_event = await request.app[SERVICE].visitors.session_with_last_event(session_id, by_ticket=True)
-    with _held(request, session):
-        ws = _socket()
-        await ws.prepare(request)
-        return await _serve_socket(request, ws, session, after, replay=_replay_needed(request, wakes, after,
-                                                                                     last_event))
+    return session, after, _replay_needed(request, wakes, after, last_event)
 
 
-def _socket() -> web.WebSocketResponse:
-    return web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=64 * 1024)
+async def _opened_by_first_frame(request: web.Request, ws: web.WebSocketResponse
+                                 ) -> tuple[VisitorSession, int, bool] | None:
+    """The session the first frame authenticates, once "ready" is sent; None once refused and closed."""
+    try:
+        async with asyncio.timeout(WS_AUTH_SECONDS):
+            frame = await ws.receive()
+        session_id, token, after = _auth_frame(frame)
+        wakes = request.app[HUB].wakes
+        session, last_event = await request.app[SERVICE].visitors.session_with_last_event(session_id, token)
+        request.app[CAPS].take_session(session.id)
+    except TimeoutError:
+        await ws.close(code=4408, message=b"auth_timeout")
+        return None
+    except Exception as exc:
+        error = as_api_error(exc)
+        if error is None:
+            raise
+        # The reason as an error frame (as the HTTP API would answer it), then a close code of 4000 + status.
+        with contextlib.suppress(ConnectionError):
+            await ws.send_json({"type": "error", **error.body()})
+        await ws.close(code=4000 + error.status, message=error.code.encode()[:100])
+        return None
+    try:
+        await ws.send_json({"type": "ready"})
+    except BaseException:
+        request.app[CAPS].give_session(session.id)
+        raise
+    # No await between this check and the caller's join: nothing can be stored unseen in between.
+    return session, after, _replay_needed(request, wakes, after, last_event)
 
 
 def _replay_needed(request: web.Request, wakes_before_read: int, after: int, last_event: int | None) -> bool:
@@ -375,22 +449,27 @@ def _replay_needed(request: web.Request, wakes_before_read: int, after: int, las
     return last_event is None or after < last_event or request.app[HUB].wakes != wakes_before_read
 
 
-async def _serve_socket(request: web.Request, ws: web.WebSocketResponse, session: VisitorSession, after: int, *,
-                        replay: bool) -> web.WebSocketResponse:
-    """The session's events reach the socket through the session's fan-out (widget/fanout.py); this
-    handler only answers the widget's own frames."""
-    live = request.app[LIVE_SOCKETS]
-    live.join(session, ws, after, replay=replay)
+def _auth_frame(frame: WSMessage) -> tuple[str, str, int]:
+    """session_id, token and after from the socket's first frame (ApiError if it is not an auth frame)."""
+    if frame.type != WSMsgType.TEXT:
+        raise ApiError(401, "missing_token", 'The first frame must be {"type": "auth", "session_id", "token"}.')
     try:
-        async for frame in ws:
-            if frame.type != WSMsgType.TEXT:
-                continue
-            reply = await _handle_client_frame(request, session, frame.data)
-            if reply is not None:
-                await ws.send_json(reply)
-    finally:
-        live.leave(session.id, ws)
-    return ws
+        data = json.loads(frame.data)
+    except (json.JSONDecodeError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or data.get("type") != "auth":
+        raise ApiError(401, "missing_token", 'The first frame must be {"type": "auth", "session_id", "token"}.')
+    token = data.get("token")
+    if not isinstance(token, str) or not token:
+        raise ApiError(401, "missing_token", "token: required")
+    try:
+        session_id = SessionBody(session_id=data.get("session_id")).session_id
+    except ValidationError:
+        raise ApiError(400, "invalid_field", "session_id: required", field="session_id") from None
+    after = data.get("after", 0)
+    if type(after) is not int or not 0 <= after <= MAX_ID:
+        raise ApiError(400, "invalid_field", f"after: must be an integer between 0 and {MAX_ID}", field="after")
+    return session_id, token, after
 
 
 async def _handle_client_frame(request: web.Request, session: VisitorSession, data: str) -> dict[str, Any] | None:

@@ -65,23 +65,41 @@ class ConnectionCaps:
 
     @contextlib.contextmanager
     def hold(self, session_id: int, address: str) -> Iterator[None]:
+        self.take_address(address)
+        try:
+            self.take_session(session_id)
+            try:
+                yield
+            finally:
+                self.give_session(session_id)
+        finally:
+            self.give_address(address)
+
+    # take_* counts a connection in (or refuses it: 429); each successful take_* is paired with its give_*.
+    def take_address(self, address: str) -> None:
+        if self._addresses[address] >= self.per_address:
+            raise ApiError(429, "too_many_connections",
+                           f"At most {self.per_address} live connections per address.", retry_after=5)
+        self._addresses[address] += 1
+
+    def take_session(self, session_id: int) -> None:
         if self._sessions[session_id] >= self.per_session:
             raise ApiError(429, "too_many_connections",
                            f"At most {self.per_session} live connections per chat; close another tab.",
                            retry_after=5)
-        if self._addresses[address] >= self.per_address:
-            raise ApiError(429, "too_many_connections",
-                           f"At most {self.per_address} live connections per address.", retry_after=5)
         self._sessions[session_id] += 1
-        self._addresses[address] += 1
-        try:
-            yield
-        finally:
-            for counter, key in ((self._sessions, session_id), (self._addresses, address)):
-                counter[key] -= 1
-                if counter[key] <= 0:
-                    del counter[key]
 
+    def give_address(self, address: str) -> None:
+        _uncount(self._addresses, address)
+
+    def give_session(self, session_id: int) -> None:
+        _uncount(self._sessions, session_id)
+
+
+def _uncount(counter: Counter[Any], key: Hashable) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 class SharedReads:
     """Single flight: connections of one session that wake together for the same events share one query."""

@@ -22,12 +22,12 @@ from bench.scaling.support import (
     auth,
     frame_until,
     insert_sessions,
+    open_socket,
     pct,
     raise_fd_limit,
     rss_kb,
     send,
     start_spy,
-    ws_url,
 )
 
 
@@ -39,7 +39,7 @@ async def throughput(server: Server, sessions: list[str], seconds: float, profil
     sends: list[float] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        sockets = ([await http.ws_connect(await ws_url(http, server.kind, server.base, sid)) for sid in sessions]
+        sockets = ([await open_socket(http, server.kind, server.base, sid) for sid in sessions]
                    if server.kind == "product" else [None] * len(sessions))
         for sid, ws in zip(sessions, sockets, strict=True):  # warm-up: one message each, not counted
             await send(http, server.base, sid, QUESTION)
@@ -89,7 +89,7 @@ async def relay(server: Server, telegram: Any, rounds: int, gap: float) -> dict[
         offer = await telegram.wait_for_message(manager.id, lambda m: "✅ Принять чат" in m.button_texts, timeout=20)
         await telegram.press_button(manager, offer.message_id, "✅ Принять чат")
         await telegram.wait_for_message(manager.id, lambda m: "Режим ответа" in (m.text or ""), timeout=20)
-        async with http.ws_connect(await ws_url(http, server.kind, server.base, sid)) as ws:
+        async with await open_socket(http, server.kind, server.base, sid) as ws:
             for n in range(rounds):
                 question = f"Вопрос {n}"
                 started = time.perf_counter()
@@ -111,7 +111,7 @@ async def relay(server: Server, telegram: Any, rounds: int, gap: float) -> dict[
 
 
 def socket_client(kind: str, base: str, ids_path: str, concurrency: int) -> None:
-    """Opens one WebSocket per session id in the file (for the product: a ticket, then the socket), prints the
+    """Opens one WebSocket per session id in the file (for the product: until it answers "ready"), prints the
     seconds it took, holds them until stdin closes."""
     raise_fd_limit()
 
@@ -127,8 +127,8 @@ def socket_client(kind: str, base: str, ids_path: str, concurrency: int) -> None
                 nonlocal failures
                 async with gate:
                     try:
-                        return await http.ws_connect(await ws_url(http, kind, base, sid), heartbeat=None, autoping=True)
-                    except (aiohttp.ClientError, OSError, RuntimeError):
+                        return await open_socket(http, kind, base, sid, heartbeat=None, autoping=True)
+                    except (aiohttp.ClientError, OSError, RuntimeError, TimeoutError):
                         failures += 1
                         return None
 
@@ -175,7 +175,7 @@ async def idle_sockets(server: Server, count: int, clients: int, probes: int, wo
         after = rss_kb(server.process.pid)
         reach: list[float] = []
         async with aiohttp.ClientSession() as http, \
-                http.ws_connect(await ws_url(http, server.kind, server.base, probe_sid)) as ws:
+                await open_socket(http, server.kind, server.base, probe_sid) as ws:
             if server.kind == "product":
                 await frame_until(ws, "user_message", "разогрев 4")  # the replay of what is stored
             for n in range(probes):

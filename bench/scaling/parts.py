@@ -82,7 +82,7 @@ async def part_sockets(dbs: Databases, args: argparse.Namespace, workdir: Path) 
                                   dbs.engine)
     memory_ratio = product["per_socket_kb"] / bare["per_socket_kb"]
     print(f"[{dbs.engine}] {args.sockets} idle WebSockets from {args.socket_clients} client processes "
-          f"(the product's open rate includes a POST /api/chat/ws-ticket per socket; the bare server's does not):")
+          f"(a product socket is open once it answered the auth frame with «ready»; a bare one at the upgrade):")
     for name, r in (("bare aiohttp", bare), ("product", product)):
         print(f"    {name + ':':14} {r['per_socket_kb']:6.1f} KB/socket (RSS {r['rss_mb']:.0f} MB)   "
               f"opened {r['rate']:7.0f}/s ({r['failures']} failed)   "

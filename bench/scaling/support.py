@@ -205,16 +205,24 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {VISITOR_TOKEN}"}
 
 
-async def ws_url(http: aiohttp.ClientSession, kind: str, base: str, session_id: str) -> str:
-    """The product opens a socket only with a single-use ticket from POST /api/chat/ws-ticket (the widget's own
-    path, so its round trip is part of every product socket's cost); the bare server takes the token as it is."""
+async def open_socket(http: aiohttp.ClientSession, kind: str, base: str, session_id: str, **options: Any
+                      ) -> aiohttp.ClientWebSocketResponse:
+    """A visitor's socket as the widget opens it: for the product the token goes in the first frame and the
+    socket counts as open once the product answers "ready" (authenticated, listening); the bare server takes
+    the token in the URL and is open at the upgrade."""
     if kind != "product":
-        return f"{base}/api/chat/ws?session_id={session_id}&token={VISITOR_TOKEN}&after=0"
-    async with http.post(f"{base}/api/chat/ws-ticket", headers=auth(), json={"session_id": session_id}) as response:
-        if response.status != 200:
-            raise RuntimeError(f"ws-ticket {response.status}: {await response.text()}")
-        ticket = (await response.json())["ticket"]
-    return f"{base}/api/chat/ws?session_id={session_id}&ticket={ticket}&after=0"
+        return await http.ws_connect(f"{base}/api/chat/ws?session_id={session_id}&token={VISITOR_TOKEN}&after=0",
+                                     **options)
+    ws = await http.ws_connect(f"{base}/api/chat/ws", **options)
+    try:
+        await ws.send_json({"type": "auth", "session_id": session_id, "token": VISITOR_TOKEN, "after": 0})
+        message = await ws.receive(timeout=60)
+        if message.type != aiohttp.WSMsgType.TEXT or json.loads(message.data).get("type") != "ready":
+            raise RuntimeError(f"socket not ready: {message.type} {message.data!r}")
+    except BaseException:
+        await ws.close()
+        raise
+    return ws
 
 
 async def send(http: aiohttp.ClientSession, base: str, session_id: str, text: str) -> dict[str, Any]:

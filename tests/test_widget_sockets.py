@@ -1,0 +1,119 @@
+"""The widget's socket opened in one round trip: the token in the first frame (never the URL), answered "ready",
+then only what the client lacks; refusals as an error frame and a 4xxx close code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from models import ChatMessage, VisitorSession, utcnow
+from tests.clients import Visitor, is_type, ws_receive_until
+from tests.conftest import Desk
+
+
+async def _opened(visitor: Visitor, after: int = 0, **frame: Any) -> aiohttp.ClientWebSocketResponse:
+    ws = await visitor.http.ws_connect(f"{visitor.base_url}/api/chat/ws")
+    await ws.send_json({"type": "auth", "session_id": visitor.session_id, "token": visitor.token, "after": after,
+                        **frame})
+    return ws
+
+
+async def _refusal(ws: aiohttp.ClientWebSocketResponse) -> tuple[str, int]:
+    """The error frame's code and the close code that follows it."""
+    message = await ws.receive(timeout=5)
+    assert message.type == aiohttp.WSMsgType.TEXT, message
+    error = json.loads(message.data)
+    assert error["type"] == "error"
+    closing = await ws.receive(timeout=5)
+    assert closing.type == aiohttp.WSMsgType.CLOSE, closing
+    return error["error"], int(closing.data)
+
+
+async def test_the_first_frame_authenticates_and_the_replay_follows_ready(desk: Desk) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    first = await visitor.send("привет")
+    async with await _opened(visitor) as ws:
+        frames = await ws_receive_until(ws, lambda f: f.get("id") == first["id"])
+        assert frames[0] == {"type": "ready"} and frames[-1]["text"] == "привет"
+        second = await visitor.send("ещё")
+        await ws_receive_until(ws, lambda f: f.get("id") == second["id"])
+        await ws.send_json({"type": "user_message", "text": "по сокету", "client_message_id": "c-1"})
+        await ws_receive_until(ws, lambda f: f.get("type") == "ack" and f["client_message_id"] == "c-1")
+
+
+async def test_a_client_that_has_everything_gets_no_replay_and_a_lagging_one_gets_the_rest(desk: Desk) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    await visitor.send("раз")
+    await visitor.wait_for(is_type("ai_message"))  # the answer comes on its own, after the send
+    newest = visitor.last_id
+    async with await _opened(visitor, after=newest) as ws:
+        assert (await ws.receive_json(timeout=5)) == {"type": "ready"}
+        await ws.send_json({"type": "ping"})
+        assert (await ws.receive_json(timeout=5)) == {"type": "pong"}  # nothing replayed before it
+    # Stored without any wake-up (as by another process whose notice is late): the read at open finds it.
+    session = await VisitorSession.aio_get(VisitorSession.session_id == visitor.session_id)
+    quiet = await ChatMessage.aio_create(session=session.id, sender="user", text="тихо")
+    async with await _opened(visitor, after=newest) as ws:
+        frames = await ws_receive_until(ws, lambda f: f.get("id") == quiet.id)
+        assert [f.get("text") for f in frames[1:]] == ["тихо"]
+
+
+async def test_sockets_opened_both_ways_share_the_sessions_events(desk: Desk) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    async with await _opened(visitor) as by_frame, desk.http.ws_connect(await visitor.ws_url()) as by_ticket:
+        assert (await by_frame.receive_json(timeout=5)) == {"type": "ready"}
+        sent = await visitor.send("обоим")
+        for ws in (by_frame, by_ticket):
+            frames = await ws_receive_until(ws, lambda f: f.get("id") == sent["id"])
+            assert [f["id"] for f in frames].count(sent["id"]) == 1
+
+
+@pytest.mark.parametrize(("change", "error", "close_code"), [
+    ({"token": "0" * 43}, "invalid_token", 4403),
+    ({"token": ""}, "missing_token", 4401),
+    ({"session_id": "f" * 32}, "session_not_found", 4404),
+    ({"type": "ping"}, "missing_token", 4401),
+    ({"after": -1}, "invalid_field", 4400),
+])
+async def test_a_wrong_first_frame_is_refused_and_closed(desk: Desk, change: dict[str, Any], error: str,
+                                                         close_code: int) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    async with await _opened(visitor, **change) as ws:
+        assert await _refusal(ws) == (error, close_code)
+
+
+async def test_an_expired_session_is_refused_on_the_socket_too(desk: Desk) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    await VisitorSession.update(last_seen_at=utcnow() - dt.timedelta(days=31)).where(
+        VisitorSession.session_id == visitor.session_id).aio_execute()
+    async with await _opened(visitor) as ws:
+        assert await _refusal(ws) == ("session_expired", 4401)
+
+
+async def test_a_silent_socket_is_closed_and_strangers_count_against_their_address(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    import widget.api
+
+    monkeypatch.setattr(widget.api, "WS_AUTH_SECONDS", 0.3)
+    async with desk.http.ws_connect(f"{desk.base_url}/api/chat/ws") as ws:
+        closing = await ws.receive(timeout=5)
+        assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 4408)
+    caps = desk.product.runner.app[widget.api.CAPS]
+    monkeypatch.setattr(caps, "per_address", 1)
+    async with desk.http.ws_connect(f"{desk.base_url}/api/chat/ws"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await desk.http.ws_connect(f"{desk.base_url}/api/chat/ws")
+        assert refused.value.status == 429
+
+
+async def test_the_token_is_never_taken_from_the_url(desk: Desk) -> None:
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await desk.http.ws_connect(f"{desk.base_url}/api/chat/ws?token={visitor.token}")
+    assert refused.value.status == 401
+    async with await _opened(visitor) as ws:
+        await ws_receive_until(ws, is_type("ready"))
