@@ -117,3 +117,21 @@ async def test_the_token_is_never_taken_from_the_url(desk: Desk) -> None:
     assert refused.value.status == 401
     async with await _opened(visitor) as ws:
         await ws_receive_until(ws, is_type("ready"))
+
+
+async def test_wake_ups_and_ephemeral_events_reach_a_socket_in_the_order_they_came(desk: Desk) -> None:
+    from support.events import HUB
+
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    session = await VisitorSession.aio_get(VisitorSession.session_id == visitor.session_id)
+    hub = desk.product.runner.app[HUB]
+    async with await _opened(visitor) as ws:
+        assert (await ws.receive_json(timeout=5)) == {"type": "ready"}
+        stored = await ChatMessage.aio_create(session=session.id, sender="user", text="между")
+        hub.publish_ephemeral(session.id, {"type": "typing", "author": "manager", "active": True})
+        hub.wake(session.id)  # the stored row is read from the database: slower than the events around it
+        hub.publish_ephemeral(session.id, {"type": "typing", "author": "manager", "active": False})
+        frames = await ws_receive_until(ws, lambda f: f.get("active") is False)
+        assert [(f["type"], f.get("active")) for f in frames] == [
+            ("typing", True), ("user_message", None), ("typing", False)]
+        assert frames[1]["id"] == stored.id

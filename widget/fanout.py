@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -25,47 +25,58 @@ _background: set[asyncio.Task[None]] = set()  # strong references, so running se
 
 class SessionSockets:
     """One session's sockets and the id of the last event each was sent. The event hub tells it of wake-ups
-    (None: new stored events) and ephemeral events (typing), like any listener."""
+    (None: new stored events) and ephemeral events (typing), like any listener; they are handled one after
+    the other, in the order they came (as a socket's own queue did), by a task that exists only while there
+    is something to do."""
 
-    __slots__ = ("_again", "_load", "_reading", "session", "sockets")
+    __slots__ = ("_load", "_pending", "session", "sockets")
 
     def __init__(self, session: VisitorSession, load: Load) -> None:
         self.session = session
         self.sockets: dict[web.WebSocketResponse, int] = {}
         self._load = load
-        self._reading: asyncio.Task[None] | None = None
-        self._again = False
+        self._pending: list[dict[str, Any] | None] | None = None  # None: nothing to do, no task
 
     def put_nowait(self, item: Item, /) -> None:
-        if item is None or isinstance(item, list):  # stored events (committed here or elsewhere): read them
-            self.catch_up()
-        else:
-            _spawn(self._send_to_all(item))
+        if isinstance(item, list):  # rows committed here: read them like any stored events
+            item = None
+        if self._pending is None:
+            self._pending = [item]
+            _spawn(self._work())
+        elif item is not None or None not in self._pending:  # a read not begun yet covers this wake-up too
+            self._pending.append(item)
 
     def catch_up(self) -> None:
-        """Read what is new for the socket furthest behind; one read at a time, another after it if asked."""
-        if self._reading is not None:
-            self._again = True
-            return
-        self._reading = _spawn(self._read())
+        """Read what is new for the socket furthest behind (after a wake-up, or for a socket joining)."""
+        self.put_nowait(None)
+
+    async def _work(self) -> None:
+        try:
+            while self._pending:
+                item = self._pending.pop(0)
+                try:
+                    if item is None:
+                        await self._read()
+                    else:
+                        await self._send_to_all(item)
+                except Exception:
+                    log.exception("Pushing to the sockets of session %s failed", self.session.id)
+        finally:
+            self._pending = None
 
     async def _read(self) -> None:
-        try:
-            while self.sockets:
-                self._again = False
-                try:
-                    batch = await self._load(self.session, min(self.sockets.values()), REPLAY_PAGE)
-                except Exception:
-                    log.warning("Reading events for session %s failed; retrying in %s s", self.session.id,
-                                RETRY_SECONDS, exc_info=True)
-                    asyncio.get_running_loop().call_later(RETRY_SECONDS, self.catch_up)
-                    return
-                for ws, last in list(self.sockets.items()):
-                    await self._send_new(ws, last, batch)
-                if len(batch) < REPLAY_PAGE and not self._again:
-                    return
-        finally:
-            self._reading = None
+        while self.sockets:  # a long history arrives in pages; keep reading until it is all sent
+            try:
+                batch = await self._load(self.session, min(self.sockets.values()), REPLAY_PAGE)
+            except Exception:
+                log.warning("Reading events for session %s failed; retrying in %s s", self.session.id,
+                            RETRY_SECONDS, exc_info=True)
+                asyncio.get_running_loop().call_later(RETRY_SECONDS, self.catch_up)
+                return
+            for ws, last in list(self.sockets.items()):
+                await self._send_new(ws, last, batch)
+            if len(batch) < REPLAY_PAGE:
+                return
 
     async def _send_new(self, ws: web.WebSocketResponse, last: int, batch: list[dict[str, Any]]) -> None:
         for event in batch:
@@ -86,11 +97,10 @@ class SessionSockets:
                 await ws.send_json(event)
 
 
-def _spawn(work: Awaitable[None]) -> asyncio.Task[None]:
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(work)
     _background.add(task)
     task.add_done_callback(_background.discard)
-    return task
 
 
 class LiveSockets:
