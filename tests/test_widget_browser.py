@@ -9,6 +9,7 @@ site's hostile CSS, and the data- options. A screenshot of each state goes to te
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import urllib.request
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 
 from tests.browser import (
     MANAGER_NAME,
@@ -54,7 +55,14 @@ pytestmark = pytest.mark.browser
 def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServer, page: Page) -> None:
     manager_online(live_server)
     sockets: list[str] = []
-    page.on("websocket", lambda ws: sockets.append(ws.url))
+    auth_frames: list[dict[str, Any]] = []  # what each socket said first: who it is and where it resumes
+
+    def watch(ws: WebSocket) -> None:
+        sockets.append(ws.url)
+        ws.on("framesent", lambda payload: auth_frames.append(json.loads(payload))
+              if '"type":"auth"' in str(payload) else None)
+
+    page.on("websocket", watch)
 
     page.goto(live_server.base_url + "/")
     expect(page.locator("h1")).to_contain_text("Стань водителем ILPO-TAXI")
@@ -156,8 +164,9 @@ def test_demo_page_chat_handoff_styles_reload_and_ws_drop(live_server: LiveServe
     expect(page.locator(".manager-message[data-id]")).to_have_count(2)
     expect(page.locator(".ilpo-panel")).to_have_attribute("data-transport", "ws")
     assert len(sockets) > opened, "the widget opened a new WebSocket"
-    resumed_after = int(re.search(r"[?&]after=(\d+)", sockets[-1]).group(1))  # type: ignore[union-attr]
-    assert resumed_after >= ids[-1], sockets[-1]  # resumed from the last event id, not from zero
+    assert auth_frames[-1]["after"] >= ids[-1], auth_frames[-1]  # resumed from the last event id, not from zero
+    token = stored_session(page)["token"]
+    assert auth_frames[-1]["token"] == token and not any(token in url for url in sockets)  # never in a URL
     ask(page, "Отлично, спасибо")
     manager_receives(live_server, "Отлично, спасибо")
     assert_matches_server(live_server, page)

@@ -54,18 +54,18 @@
         if (wsFails >= 2) { wsProbeAt = Date.now() + 60000; longPoll(g); } else retryLater(g);
       }, function () { retryLater(g); });
     }
-    // A one-time ticket keeps the token out of the URL
-    api('POST', '/api/chat/ws-ticket', { session_id: S.sid }).then(function (t) {
-    if (g !== gen) return;
     try {
-      sock = new WebSocket(WSBASE + '/api/chat/ws?' + qs({ session_id: S.sid, ticket: t.ticket, after: S.last }));
+      sock = new WebSocket(WSBASE + '/api/chat/ws');
     } catch (e) {
       wsFails = 2;
       return longPoll(g);
     }
     ws = sock;
     sock.onopen = function () {
-      if (g !== gen) return;
+      // The token goes in the first frame, never in the URL (where proxies log it); the server answers "ready".
+      if (g === gen) sock.send(JSON.stringify({ type: 'auth', session_id: S.sid, token: S.token, after: S.last || 0 }));
+    };
+    function ready() {
       opened = Date.now();
       everConnected = true;
       wsFails = 0;
@@ -81,17 +81,18 @@
         }
         try { sock.send('{"type":"ping"}'); } catch (e) { /* closing */ }
       }, 25000);
-    };
+    }
     sock.onmessage = function (m) {
       if (g !== gen) return;
       lastRx = Date.now();
       var d;
       try { d = JSON.parse(m.data); } catch (e) { return; }
+      // Before "ready" only a refusal can come, and the server closes the socket after it.
+      if (!opened) { if (d && d.type === 'ready') ready(); return; }
       (Array.isArray(d) ? d : [d]).forEach(function (ev) { onEvent(ev, true); });
       commit();
     };
     sock.onclose = closed;
-    }, closed);
   }
 
   function longPoll(g) {
