@@ -16,6 +16,7 @@ import peewee
 from core.config import IdentitySettings
 from core.db import PreparedSelect
 from models import Attachment, ChatMessage, Manager, VisitorIdentity, VisitorSession, utcnow
+from support.batching import BatchedReads
 from support.context import add_page, sibling_session_ids
 from support.contracts import (
     ChatNotFound,
@@ -40,12 +41,16 @@ _SESSION_BY_ID = PreparedSelect(VisitorSession, lambda key: VisitorSession.selec
     VisitorSession.session_id == key).limit(1))
 
 # A widget socket reads its session and the session's newest event id at once: a client that already has
-# everything then needs no replay query.
-_SESSION_WITH_LAST_EVENT = PreparedSelect(VisitorSession, lambda key: VisitorSession.select(
-    VisitorSession,
-    ChatMessage.select(peewee.fn.MAX(ChatMessage.id)).where(
-        ChatMessage.session == VisitorSession.id).alias("last_event_id"),
-).where(VisitorSession.session_id == key).limit(1))
+# everything then needs no replay query. Sockets opening together read theirs in one query (support/batching).
+_LAST_EVENT_ID = ChatMessage.select(peewee.fn.MAX(ChatMessage.id)).where(
+    ChatMessage.session == VisitorSession.id).alias("last_event_id")
+
+
+async def _sessions_with_last_event(session_ids: list[str]) -> dict[str, VisitorSession]:
+    rows = await VisitorSession.select(VisitorSession, _LAST_EVENT_ID).where(
+        VisitorSession.session_id.in_(session_ids)).aio_execute()
+    return {row.session_id: row for row in rows}
+
 
 _SHARED_KEYS = ("id", "type", "text", "html", "more_html", "author", "created_at", "attachment")
 
@@ -86,6 +91,7 @@ class Visitors:
         self.store = store
         self.identity = identity or IdentitySettings()
         self.topics = topics
+        self._socket_sessions: BatchedReads[str, VisitorSession] = BatchedReads(_sessions_with_last_event)
 
     async def start_session(
         self, *, page_url: str | None = None, locale: str = "ru", name: str | None = None,
@@ -181,7 +187,7 @@ class Visitors:
                                       ) -> tuple[VisitorSession, int | None]:
         """For a widget socket, in one read: the live session, authenticated by its token (or already by a
         redeemed ticket), and the id of its newest event (None when other devices' events count too)."""
-        session = await self._alive(session_id, await _SESSION_WITH_LAST_EVENT.first(session_id))
+        session = await self._alive(session_id, await self._socket_sessions.get(session_id))
         if not by_ticket:
             self._check_token(session, token)
         last = None if session.identity_id is not None else int(session.last_event_id or 0)

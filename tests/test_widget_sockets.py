@@ -3,6 +3,7 @@ then only what the client lacks; refusals as an error frame and a 4xxx close cod
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -135,3 +136,30 @@ async def test_wake_ups_and_ephemeral_events_reach_a_socket_in_the_order_they_ca
         assert [(f["type"], f.get("active")) for f in frames] == [
             ("typing", True), ("user_message", None), ("typing", False)]
         assert frames[1]["id"] == stored.id
+
+
+async def test_sessions_asked_for_together_are_read_in_one_query() -> None:
+    from support.batching import BatchedReads
+
+    queries: list[list[str]] = []
+
+    async def load_many(keys: list[str]) -> dict[str, str]:
+        queries.append(sorted(keys))
+        await asyncio.sleep(0.01)
+        if "boom" in keys:
+            raise RuntimeError("database away")
+        return {key: key.upper() for key in keys if key != "missing"}
+
+    reads: BatchedReads[str, str] = BatchedReads(load_many, max_batch=3)
+    assert await asyncio.gather(*(reads.get(key) for key in ["a", "b", "a", "missing"])) == ["A", "B", "A", None]
+    assert queries == [["a", "b", "missing"]]  # one query; a key asked twice is read once
+    queries.clear()
+    # While a query runs, what is asked meanwhile waits for the next one, at most max_batch keys each.
+    first = asyncio.ensure_future(reads.get("c"))
+    await asyncio.sleep(0)
+    later = [asyncio.ensure_future(reads.get(key)) for key in "defgh"]
+    assert await first == "C" and await asyncio.gather(*later) == list("DEFGH")
+    assert queries == [["c"], ["d", "e", "f"], ["g", "h"]]
+    with pytest.raises(RuntimeError, match="database away"):
+        await asyncio.gather(reads.get("boom"), reads.get("x"))
+    assert await reads.get("y") == "Y"  # a failed query leaves the loader working
