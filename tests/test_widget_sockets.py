@@ -163,3 +163,49 @@ async def test_sessions_asked_for_together_are_read_in_one_query() -> None:
     with pytest.raises(RuntimeError, match="database away"):
         await asyncio.gather(reads.get("boom"), reads.get("x"))
     assert await reads.get("y") == "Y"  # a failed query leaves the loader working
+
+
+class _RecordingSocket:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_json(self, data: dict[str, Any]) -> None:
+        self.sent.append(data)
+
+
+async def test_rows_committed_here_come_from_memory_and_a_late_lower_id_is_still_read() -> None:
+    from widget.fanout import SessionSockets
+
+    stored: list[dict[str, Any]] = [{"id": n, "text": f"m{n}"} for n in (1, 2)]
+    reads: list[int] = []
+
+    async def load(session: Any, after: int, limit: int) -> list[dict[str, Any]]:
+        reads.append(after)
+        return [event for event in sorted(stored, key=lambda e: e["id"]) if event["id"] > after][:limit]
+
+    def link(session: Any, event: dict[str, Any]) -> dict[str, Any]:
+        return {**event, "linked": True}
+
+    async def settled() -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    group = SessionSockets(session=None, load=load, link=link)  # type: ignore[arg-type]
+    ws = _RecordingSocket()
+    group.sockets[ws] = 2  # type: ignore[index]  # the client has everything up to 2
+    # Row 4 committed here reaches the socket from memory, with no read; row 3, committed by another process
+    # a moment earlier, is not stored yet as far as this process knows.
+    stored.append({"id": 4, "text": "m4"})
+    group.put_nowait([{"id": 4, "text": "m4"}])
+    await settled()
+    assert [e["id"] for e in ws.sent] == [4] and ws.sent[0]["linked"] and reads == []
+    # Its wake-up arrives late: the read starts from 2, not 4, so row 3 is not skipped and 4 is not sent twice.
+    stored.append({"id": 3, "text": "m3"})
+    group.put_nowait(None)
+    await settled()
+    assert [e["id"] for e in ws.sent] == [4, 3] and reads == [2]
+    assert group.sockets[ws] == 4  # type: ignore[index]
+    # An event the socket already has is not sent again from memory either.
+    group.put_nowait([{"id": 3, "text": "m3"}])
+    await settled()
+    assert [e["id"] for e in ws.sent] == [4, 3]

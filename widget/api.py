@@ -530,7 +530,7 @@ def setup_api(app: web.Application) -> None:
     app[TRUSTED_PROXIES] = parse_networks(http.trusted_proxies)
     app[CREDENTIALS] = Credentials(signing_secret(http.link_secret, app[SETTINGS].telegram.bot_token))
     app[RATE_LIMITER] = RateLimiter(app[SETTINGS].support.messages_per_minute)
-    app[LIVE_SOCKETS] = LiveSockets(app[HUB], functools.partial(_load_events, app))
+    app[LIVE_SOCKETS] = LiveSockets(app[HUB], functools.partial(_load_events, app), functools.partial(_linked, app))
     app.router.add_post("/api/chat/start", start_chat)
     app.router.add_post("/api/chat/send-message", send_message)
     app.router.add_post("/api/chat/transfer-to-manager", transfer_to_manager)

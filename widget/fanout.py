@@ -1,5 +1,6 @@
 """The widget's open sockets, grouped by session: a wake-up reads the session's new events once and hands each
-socket what it has not had yet, instead of every socket keeping a task of its own that reads for itself."""
+socket what it has not had yet, and rows this process committed are handed out from memory with no read at all,
+instead of every socket keeping a task of its own that reads for itself."""
 
 from __future__ import annotations
 
@@ -20,35 +21,45 @@ REPLAY_PAGE = 200  # events per read; a long history arrives in pages
 RETRY_SECONDS = 2.0  # after a failed read (the database away): try again, the sockets stay open
 # (session, after, limit) -> the session's events after `after`, as the widget receives them
 Load = Callable[[VisitorSession, int, int], Awaitable[list[dict[str, Any]]]]
+# (session, stored event) -> the event as the widget receives it (a file gets its short-lived signed link)
+Link = Callable[[VisitorSession, dict[str, Any]], dict[str, Any]]
 _background: set[asyncio.Task[None]] = set()  # strong references, so running sends are not collected
 
 
 class SessionSockets:
-    """One session's sockets and the id of the last event each was sent. The event hub tells it of wake-ups
-    (None: new stored events) and ephemeral events (typing), like any listener; they are handled one after
-    the other, in the order they came (as a socket's own queue did), by a task that exists only while there
-    is something to do."""
+    """One session's sockets and, for each, how far the events table has been read for it. The event hub tells
+    it of wake-ups (None: stored events to read), rows this process committed (a list of their events, sent from
+    memory without a read) and ephemeral events (typing), like any listener; they are handled one after the
+    other, in the order they came, by a task that exists only while there is something to do.
 
-    __slots__ = ("_load", "_pending", "session", "sockets")
+    An event sent from memory does not move a socket's read position: a row another process committed with a
+    lower id, whose wake-up is still on its way, must not be skipped by the next read. Those ids are kept in
+    `_fresh` until a read passes them, so the read does not send them twice."""
 
-    def __init__(self, session: VisitorSession, load: Load) -> None:
+    __slots__ = ("_fresh", "_link", "_load", "_pending", "session", "sockets")
+
+    def __init__(self, session: VisitorSession, load: Load, link: Link) -> None:
         self.session = session
         self.sockets: dict[web.WebSocketResponse, int] = {}
         self._load = load
-        self._pending: list[dict[str, Any] | None] | None = None  # None: nothing to do, no task
+        self._link = link
+        self._fresh: dict[web.WebSocketResponse, set[int]] = {}
+        self._pending: list[Item] | None = None  # None: nothing to do, no task
 
     def put_nowait(self, item: Item, /) -> None:
-        if isinstance(item, list):  # rows committed here: read them like any stored events
-            item = None
         if self._pending is None:
             self._pending = [item]
             _spawn(self._work())
-        elif item is not None or None not in self._pending:  # a read not begun yet covers this wake-up too
+        elif isinstance(item, dict) or None not in self._pending:  # a read not begun yet covers stored events
             self._pending.append(item)
 
     def catch_up(self) -> None:
         """Read what is new for the socket furthest behind (after a wake-up, or for a socket joining)."""
         self.put_nowait(None)
+
+    def forget(self, ws: web.WebSocketResponse) -> None:
+        self.sockets.pop(ws, None)
+        self._fresh.pop(ws, None)
 
     async def _work(self) -> None:
         try:
@@ -57,6 +68,8 @@ class SessionSockets:
                 try:
                     if item is None:
                         await self._read()
+                    elif isinstance(item, list):
+                        await self._send_committed(item)
                     else:
                         await self._send_to_all(item)
                 except Exception:
@@ -79,17 +92,41 @@ class SessionSockets:
                 return
 
     async def _send_new(self, ws: web.WebSocketResponse, last: int, batch: list[dict[str, Any]]) -> None:
+        fresh = self._fresh.get(ws, ())
         for event in batch:
             if event["id"] <= last:
                 continue
-            try:
-                await ws.send_json(event)
-            except ConnectionError:  # closing: no use reading for it again (its handler calls leave)
-                self.sockets.pop(ws, None)
-                return
+            if event["id"] not in fresh:  # not already sent from memory
+                try:
+                    await ws.send_json(event)
+                except ConnectionError:  # closing: no use reading for it again (its handler calls leave)
+                    self.forget(ws)
+                    return
             if ws not in self.sockets:
                 return
             self.sockets[ws] = last = event["id"]
+        if fresh:
+            remaining = {event_id for event_id in fresh if event_id > last}
+            if remaining:
+                self._fresh[ws] = remaining
+            else:
+                del self._fresh[ws]
+
+    async def _send_committed(self, events: list[dict[str, Any]]) -> None:
+        linked = [self._link(self.session, event) for event in events]  # once for all of the session's sockets
+        for ws, last in list(self.sockets.items()):
+            fresh = self._fresh.setdefault(ws, set())
+            for event in linked:
+                if event["id"] <= last or event["id"] in fresh:
+                    continue
+                try:
+                    await ws.send_json(event)
+                except ConnectionError:
+                    self.forget(ws)
+                    break
+                fresh.add(event["id"])
+            if len(fresh) >= REPLAY_PAGE:
+                self.catch_up()  # now and then a read moves the position on, so `fresh` stays small
 
     async def _send_to_all(self, event: dict[str, Any]) -> None:
         for ws in list(self.sockets):
@@ -106,16 +143,17 @@ def _spawn(work: Coroutine[Any, Any, None]) -> None:
 class LiveSockets:
     """Every session's open sockets (for the fan-out, and to say goodbye at shutdown)."""
 
-    def __init__(self, hub: EventHub, load: Load) -> None:
+    def __init__(self, hub: EventHub, load: Load, link: Link) -> None:
         self.hub = hub
         self._load = load
+        self._link = link
         self._sessions: dict[int, SessionSockets] = {}
 
     def join(self, session: VisitorSession, ws: web.WebSocketResponse, after: int, *, replay: bool) -> None:
         """From now on the socket gets the session's events after `after`; `replay`: some may already be stored."""
         group = self._sessions.get(session.id)
         if group is None:
-            group = self._sessions[session.id] = SessionSockets(session, self._load)
+            group = self._sessions[session.id] = SessionSockets(session, self._load, self._link)
             self.hub.attach(session.id, group)
         group.session = session  # the newest read of it (an identity merge changes whose events it sees)
         group.sockets[ws] = after
@@ -126,7 +164,7 @@ class LiveSockets:
         group = self._sessions.get(session_pk)
         if group is None:
             return
-        group.sockets.pop(ws, None)
+        group.forget(ws)
         if not group.sockets:
             del self._sessions[session_pk]
             self.hub.unsubscribe(session_pk, group)
