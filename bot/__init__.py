@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
@@ -14,12 +13,13 @@ from bot.fsm_storage import DatabaseStorage
 from bot.handlers import admin, greetings, routers, templates
 from bot.i18n import ManagerI18n, ManagerLanguages
 from bot.middlewares import ManagerContext, OncePerUpdate
+from bot.session import BotSession
 from support.service import SupportService
 from support.stats import StatsService
 
 
 def build_bot(token: str, api_base: str, *, request_timeout: float = 30.0) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=request_timeout)
+    session = BotSession(api=TelegramAPIServer.from_base(api_base), timeout=request_timeout)
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
