@@ -188,10 +188,13 @@ class OutboxWorker(DeliveryWorker):
 
     async def _heads(self) -> list[Outbox]:
         """The oldest pending row of each priority in each chat, found in SQL so that a long backlog in one
-        chat does not hide the other chats' rows behind the LIMIT."""
-        oldest = (Outbox.select(peewee.fn.MIN(Outbox.id)).where(Outbox.status == OutboxStatus.PENDING)
-                  .group_by(Outbox.chat_id, Outbox.priority))
-        query = Outbox.select().where(Outbox.id.in_(oldest)).order_by(Outbox.priority, Outbox.id).limit(self.batch)
+        chat does not hide the other chats' rows behind the LIMIT. Each head also says how many rows wait in
+        its group (`queued`): a head alone has nothing to merge with, which spares a query per send."""
+        groups = (Outbox.select(peewee.fn.MIN(Outbox.id).alias("head"), peewee.fn.COUNT(Outbox.id).alias("queued"))
+                  .where(Outbox.status == OutboxStatus.PENDING)
+                  .group_by(Outbox.chat_id, Outbox.priority).alias("groups"))
+        query = (Outbox.select(Outbox, groups.c.queued).join(groups, on=(Outbox.id == groups.c.head))
+                 .order_by(Outbox.priority, Outbox.id).limit(self.batch).objects())
         return list(await query.aio_execute())
 
     async def _next_for_chat(self, heads: list[Outbox]) -> Outbox:
@@ -209,7 +212,7 @@ class OutboxWorker(DeliveryWorker):
     async def _mergeable_after(self, head: Outbox) -> list[Outbox]:
         """The text relays queued right behind `head` for the same chat that fit one message with it."""
         if (not self.pacer.enabled or head.coalesce is None or head.id in self._unmergeable
-                or head.edits_id is not None):
+                or head.edits_id is not None or getattr(head, "queued", None) == 1):
             return []
         rows = await (Outbox.select().where(
             (Outbox.status == OutboxStatus.PENDING) & (Outbox.chat_id == head.chat_id)
