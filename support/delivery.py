@@ -132,5 +132,8 @@ class DeliveryWorker(abc.ABC):
             if delivered and not self._stopping:
                 continue
             self._wake.clear()
+            # asyncio.timeout rather than wait_for: no task in between, so a wake-up resumes this loop on the
+            # event loop's next turn instead of two turns later, behind whatever else became ready meanwhile.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(next_due, self.idle_poll_seconds))
+                async with asyncio.timeout(min(next_due, self.idle_poll_seconds)):
+                    await self._wake.wait()
