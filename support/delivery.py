@@ -55,12 +55,13 @@ class DeliveryWorker(abc.ABC):
 
     async def deliver_due(self) -> tuple[int, float]:
         """One round: the oldest pending row of each destination, if due. Returns (delivered, seconds to next)."""
-        model, now = self.model, utcnow()
+        model = self.model
         # The head of every destination's queue, found in SQL: one destination with a long backlog in backoff
         # must not hide the others' rows behind a LIMIT.
         oldest = model.select(peewee.fn.MIN(model.id)).where(model.status == OutboxStatus.PENDING).group_by(
             getattr(model, self.destination))
         heads = await model.select().where(model.id.in_(oldest)).order_by(model.id).limit(self.batch).aio_execute()
+        now = utcnow()  # after the read: a row committed during it is due, not 50 ms away
         due = [row for row in heads if row.next_attempt_at <= now]
         waits = [(row.next_attempt_at - now).total_seconds() for row in heads if row not in due]
         next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds
@@ -124,6 +125,9 @@ class DeliveryWorker(abc.ABC):
                 except Exception:
                     log.exception("%s: could not settle the rows left in flight by the last sender", self.name)
             sending = admitted
+            # Cleared before the round, not after it: a row committed while the round runs (after its heads
+            # query) sets the event again, and the wait below returns at once instead of sleeping on it.
+            self._wake.clear()
             try:
                 delivered, next_due = await self.deliver_due() if admitted else (0, self.idle_poll_seconds)
             except Exception:
@@ -131,7 +135,6 @@ class DeliveryWorker(abc.ABC):
                 delivered, next_due = 0, self.idle_poll_seconds
             if delivered and not self._stopping:
                 continue
-            self._wake.clear()
             # asyncio.timeout rather than wait_for: no task in between, so a wake-up resumes this loop on the
             # event loop's next turn instead of two turns later, behind whatever else became ready meanwhile.
             with contextlib.suppress(TimeoutError):

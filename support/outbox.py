@@ -156,8 +156,10 @@ class OutboxWorker(DeliveryWorker):
     async def deliver_due(self) -> tuple[int, float]:
         """One round: choose, per Telegram chat, the next row that may go now, send those, and say when
         the next one may. Returns (rows delivered, seconds until the next row is due)."""
-        now = utcnow()
         heads = await self._heads()
+        # Taken after the read: a row stamped (next_attempt_at = its creation) just before the read is due now.
+        # Taken before it, such a row looked 1 ms early and waited the 50 ms floor of next_due.
+        now = utcnow()
         per_chat: dict[int, list[Outbox]] = {}
         for row in heads:
             per_chat.setdefault(row.chat_id, []).append(row)
