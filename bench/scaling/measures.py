@@ -91,6 +91,11 @@ async def relay(server: Server, telegram: Any, rounds: int, gap: float) -> dict[
         await telegram.wait_for_message(manager.id, lambda m: "Режим ответа" in (m.text or ""), timeout=20)
         async with await open_socket(http, server.kind, server.base, sid) as ws:
             for n in range(rounds):
+                # One at a time means at the pace Telegram allows one chat (about a message a second, which
+                # the outbox keeps to): a round puts two messages into the manager's chat. The pause comes
+                # before each round, the first too: /start, /online, the offer and the accept have just spent
+                # the manager chat's burst, and the first relay would otherwise wait for it to refill.
+                await asyncio.sleep(gap)
                 question = f"Вопрос {n}"
                 started = time.perf_counter()
                 await send(http, server.base, sid, question)
@@ -101,9 +106,6 @@ async def relay(server: Server, telegram: Any, rounds: int, gap: float) -> dict[
                 await telegram.send_message(manager, text)
                 await frame_until(ws, "manager_message", text)
                 to_widget.append(time.perf_counter() - started)
-                # One at a time means at the pace Telegram allows one chat (about a message a second, which
-                # the outbox keeps to): a round puts two messages into the manager's chat.
-                await asyncio.sleep(gap)
     return {"to_telegram": to_telegram, "to_widget": to_widget}
 
 
