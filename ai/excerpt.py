@@ -21,6 +21,7 @@ from ai.text import CONCEPT_PREFIX, Analyzer, normalize, word_set
 MAX_PASSAGES = 3
 MAX_CHARS = 420  # beyond this the visitor is better served by «Подробнее» than by a wall of text
 RUNNER_UP_SHARE = 0.6  # a passage joins the best one when it scores at least this share of it
+_TERMS_CACHE_SIZE = 8192
 
 _ITEM = re.compile(r"^\s*(?:([-*+])|(\d+)[.)])\s+(.*)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"*(\[A-ZА-ЯЁ0-9])")
@@ -151,12 +152,20 @@ class Excerpter:
         self._analyzer = analyzer
         self._proper_nouns = proper_nouns
         self._cache: dict[str, list[tuple[Passage, list[frozenset[str]]]]] = {}
+        # Terms of a clause segment, asked for again by every question that reaches its passage.
+        self._terms_cache: dict[str, frozenset[str]] = {}
 
     def _terms(self, text: str) -> frozenset[str]:
-        found = set(self._analyzer.terms(text))
-        lowered = normalize(text)
-        found.update(CONCEPT_PREFIX + c for symbol, c in _SYMBOL_CONCEPTS.items() if symbol in lowered)
-        return frozenset(found)
+        cached = self._terms_cache.get(text)
+        if cached is None:
+            found = set(self._analyzer.terms(text))
+            lowered = normalize(text)
+            found.update(CONCEPT_PREFIX + c for symbol, c in _SYMBOL_CONCEPTS.items() if symbol in lowered)
+            cached = frozenset(found)
+            if len(self._terms_cache) >= _TERMS_CACHE_SIZE:
+                self._terms_cache.clear()  # segments come from the base, so this bound is only a safety net
+            self._terms_cache[text] = cached
+        return cached
 
     def _passages(self, body: str) -> list[tuple[Passage, list[frozenset[str]]]]:
         cached = self._cache.get(body)

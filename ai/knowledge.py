@@ -12,7 +12,7 @@ import math
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,6 +54,10 @@ MAX_RELATED_CHIPS = 3  # chips after an answer
 # Beyond its "see also", an answer offers the entries the question matched nearly as well as the one answered:
 # a far second ("Медосмотр" for "какие документы нужны") shares a word, not a subject.
 RELATED_SCORE_SHARE = 0.5
+# Bounds of the per-index memos: distinct words (related stems) and distinct texts (a question's words, answers).
+_WORD_CACHE_SIZE = 16384
+_TEXT_CACHE_SIZE = 4096
+ANSWER_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -172,14 +176,41 @@ class KnowledgeIndex:
         self._related_cache: dict[str, tuple[str, ...]] = {}
         names = proper_nouns([text for e in self.entries for text in (e.topic, e.body, e.en_topic, e.en_body)])
         self.excerpter = Excerpter(self._analyzer, names)
+        # Everything a search reads that depends on the base alone is worked out here, once per (re)build, so a
+        # question costs only its own words: the idf of every known term, and per term the entries holding it
+        # with their two-field BM25 (the same float expressions a search used to evaluate per entry and term).
+        self._idf = {term: self._compute_idf(term) for term in self._df}
+        self._unseen_idf = self._compute_idf("")
+        self._postings: dict[str, tuple[tuple[int, float], ...]] = {
+            term: tuple(
+                (doc, self._body.score(doc, term) + HEADING_BOOST * self._heading.score(doc, term))
+                for doc in range(len(self.entries))
+                if term in self._body.tf[doc] or term in self._heading.tf[doc]
+            )
+            for term in self._df
+        }
+        self._doc_terms = [body.keys() | heading.keys() for body, heading in zip(self._body.tf, self._heading.tf,
+                                                                                  strict=True)]
+        # The first entry whose heading or chip text a question is word for word (chips send exactly that).
+        self.asked: dict[str, Entry] = {}
+        for entry in self.entries:
+            for text in (entry.topic, entry.question(), entry.en_topic, entry.question(english=True)):
+                if text:
+                    self.asked.setdefault(_plain(text), entry)
+        self.by_topic = {entry.topic: entry for entry in self.entries}
+        self._units_cache: dict[str, list[tuple[dict[str, float], float]]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def idf(self, term: str) -> float:
+    def _compute_idf(self, term: str) -> float:
         n = len(self.entries)
         df = self._df.get(term, 0)
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def idf(self, term: str) -> float:
+        known = self._idf.get(term)
+        return self._unseen_idf if known is None else known
 
     def _related_stems(self, stem: str) -> tuple[str, ...]:
         """Known stems of the same root, for derivations Snowball keeps apart."""
@@ -205,6 +236,8 @@ class KnowledgeIndex:
                 if common >= 5 and common >= 0.75 * len(longer):
                     found.append(known)
         result = tuple(found)
+        if len(self._related_cache) >= _WORD_CACHE_SIZE:
+            self._related_cache.clear()  # questions bring endless new words; a stem is quick to redo
         self._related_cache[stem] = result
         return result
 
@@ -216,50 +249,65 @@ class KnowledgeIndex:
         return weights
 
     def _unit_weight(self, terms: dict[str, float]) -> float:
-        known = [self.idf(t) for t in terms if t in self._df]
-        return max(known) if known else UNKNOWN_WORD_SHARE * self.idf("")
+        known = [self._idf[t] for t in terms if t in self._idf]
+        return max(known) if known else UNKNOWN_WORD_SHARE * self._unseen_idf
 
-    def _unit_score(self, doc: int, terms: dict[str, float]) -> float:
-        best = 0.0
+    def _unit_scores(self, terms: dict[str, float]) -> dict[int, float]:
+        """Per entry holding any of the terms, the best of weight × idf × fields over them (0 elsewhere)."""
+        best: dict[int, float] = {}
         for term, weight in terms.items():
-            if term in self._df:
-                fields = self._body.score(doc, term) + HEADING_BOOST * self._heading.score(doc, term)
-                best = max(best, weight * self.idf(term) * fields)
+            postings = self._postings.get(term)
+            if postings is None:
+                continue
+            scaled = weight * self._idf[term]
+            for doc, fields in postings:
+                score = scaled * fields
+                if score > best.get(doc, 0.0):
+                    best[doc] = score
         return best
 
     def _unit_found(self, doc: int, terms: dict[str, float]) -> float:
         """1 when the entry has the word or its concept, less when only a related stem."""
-        body, heading = self._body.tf[doc], self._heading.tf[doc]
-        return max((w for t, w in terms.items() if t in body or t in heading), default=0.0)
+        held = self._doc_terms[doc]
+        return max((w for t, w in terms.items() if t in held), default=0.0)
 
     def question_units(self, question: str) -> list[tuple[dict[str, float], float]]:
-        """The question's informative words: the terms that count as each, and its weight."""
-        units = [self._unit_terms(u) for u in self._analyzer.units(question)]
-        return [(terms, self._unit_weight(terms)) for terms in units]
+        """The question's informative words: the terms that count as each, and its weight.
+
+        Worked out once per text and index (a search and its excerpt both need them); callers only read them."""
+        cached = self._units_cache.get(question)
+        if cached is None:
+            units = [self._unit_terms(u) for u in self._analyzer.units(question)]
+            cached = [(terms, self._unit_weight(terms)) for terms in units]
+            if len(self._units_cache) >= _TEXT_CACHE_SIZE:
+                self._units_cache.clear()
+            self._units_cache[question] = cached
+        return cached
 
     def search(self, question: str, context: str = "", limit: int = 3) -> list[Match]:
         """Entries ranked by BM25 and coverage; coverage is computed on the question alone."""
         if not self.entries:
             return []
-        units = [self._unit_terms(u) for u in self._analyzer.units(question)]
-        if not units:
+        question_units = self.question_units(question)
+        if not question_units:
             return []
-        context_units = [self._unit_terms(u) for u in self._analyzer.units(context)] if context else []
-        unit_weights = [self._unit_weight(terms) for terms in units]
-        total_weight = sum(unit_weights)
+        context_units = self.question_units(context) if context else []
+        total_weight = sum(w for _, w in question_units)
+        # Each question word counts once, through its best-matching term: otherwise a word
+        # found both literally and as its concept would count twice as much as a rare word
+        # found only literally ("паспорт и права": "права" must not drown "паспорт").
+        # Only entries that hold some term can score; the others add 0.0 per word, which changes no sum.
+        unit_scores = [self._unit_scores(terms) for terms, _ in question_units]
+        context_scores = [self._unit_scores(terms) for terms, _ in context_units]
+        candidates = sorted(set().union(*unit_scores, *context_scores))
 
         matches: list[Match] = []
-        for doc in range(len(self.entries)):
-            # Each question word counts once, through its best-matching term: otherwise a word
-            # found both literally and as its concept would count twice as much as a rare word
-            # found only literally ("паспорт и права": "права" must not drown "паспорт").
-            score = sum(self._unit_score(doc, terms) for terms in units)
-            context_score = CONTEXT_WEIGHT * sum(self._unit_score(doc, terms) for terms in context_units)
+        for doc in candidates:
+            score = sum(scores.get(doc, 0.0) for scores in unit_scores)
+            context_score = CONTEXT_WEIGHT * sum(scores.get(doc, 0.0) for scores in context_scores)
             if score + context_score <= 0.0:
                 continue
-            covered = sum(
-                w * self._unit_found(doc, terms) for terms, w in zip(units, unit_weights, strict=True)
-            )
+            covered = sum(w * self._unit_found(doc, terms) for terms, w in question_units)
             coverage = covered / total_weight
             # Coverage also ranks: an entry that explains every word of the question beats one
             # that repeats a single word of it many times. Context stays outside that product so
@@ -404,6 +452,8 @@ class KnowledgeConsultant:
     question (the whole entry one tap away, in `AIAnswer.more`), or honestly doesn't.
 
     `short_answers=False` keeps the earlier whole-entry replies, for the bench's before/after.
+    The last `answer_cache_size` answers are remembered: visitors ask the same few questions (the chips send
+    them verbatim), and an answer depends only on what `consult` keys it by.
     """
 
     # Answers from memory without waiting on anything: the chat service answers inside the visitor's request.
@@ -417,10 +467,14 @@ class KnowledgeConsultant:
         check_interval: float = 2.0,
         knowledge: KnowledgeBase | None = None,
         short_answers: bool = True,
+        answer_cache_size: int = ANSWER_CACHE_SIZE,
     ) -> None:
         self.knowledge = knowledge or KnowledgeBase(knowledge_path, check_interval=check_interval)
         self.threshold = threshold
         self.short_answers = short_answers
+        self._answers: OrderedDict[tuple[str, str, str, float, bool], AIAnswer] = OrderedDict()
+        self._answers_index: KnowledgeIndex | None = None
+        self.answer_cache_size = answer_cache_size  # 0: work every answer out afresh (the bench's first-ask figure)
 
     def retrieve(self, question: str, history: Sequence[Turn] = (), limit: int = 3) -> list[Match]:
         context = strip_greeting(previous_user_text(question, history))
@@ -435,32 +489,51 @@ class KnowledgeConsultant:
         return None
 
     def consult(self, question: str, history: Sequence[Turn] = (), locale: str = "ru") -> AIAnswer:
+        # An answer is a pure function of exactly these: the question, the one earlier message it reads
+        # (previous_user_text), the widget's locale, the threshold, the reply style and the index, which is
+        # rebuilt (a new object, so a fresh memo) whenever the base changes. AIAnswer is frozen: sharing is safe.
+        index = self.knowledge.index
+        if index is not self._answers_index:
+            self._answers.clear()
+            self._answers_index = index
+        key = (question, previous_user_text(question, history), locale, self.threshold, self.short_answers)
+        answer = self._answers.get(key)
+        if answer is not None:
+            self._answers.move_to_end(key)
+            return answer
+        answer = self._consult(index, question, key[1], locale)
+        if self.answer_cache_size > 0:
+            self._answers[key] = answer
+            if len(self._answers) > self.answer_cache_size:
+                self._answers.popitem(last=False)
+        return answer
+
+    def _consult(self, index: KnowledgeIndex, question: str, previous: str, locale: str) -> AIAnswer:
         # The language of the question wins over the widget's: a visitor writes in the one they read.
         locale = answer_locale(question, locale)
         quick = self.small_talk(question, locale)
         if quick is not None:
             return quick
-        matches = self.retrieve(question, history, limit=5)
-        asked = self._asked_entry(question)
+        matches = index.search(strip_greeting(question), strip_greeting(previous), limit=5)
+        asked = index.asked.get(_plain(question))
         if asked is not None:
             # A chip sends its entry's question verbatim: that entry answers it, whatever BM25 makes of the words
             # (an English heading has only the synonyms to meet the Russian index by).
-            answer = self._entry_answer(asked, question, locale)
-            return replace(answer, chips=self.related_chips(asked, matches, locale))
+            answer = self._entry_answer(asked, question, locale, index)
+            return replace(answer, chips=self._related_chips(index, asked, matches, locale))
         for match in matches:
             if match.coverage >= self.threshold:
-                answer = self._entry_answer(match.entry, question, locale)
-                return replace(answer, chips=self.related_chips(match.entry, matches, locale))
+                answer = self._entry_answer(match.entry, question, locale, index)
+                return replace(answer, chips=self._related_chips(index, match.entry, matches, locale))
         suggestions = [m.entry.topic for m in matches[:3] if m.coverage > 0]
         return AIAnswer(text=texts.not_sure(locale, suggestions), confident=False, topics=())
 
-    def _entry_answer(self, entry: Entry, question: str, locale: str) -> AIAnswer:
+    def _entry_answer(self, entry: Entry, question: str, locale: str, index: KnowledgeIndex) -> AIAnswer:
         english = texts.is_english(locale)
         in_english = english and bool(entry.en_body)
         full = entry.markdown(english=in_english)
         if not self.short_answers:
             return AIAnswer(text=full, confident=True, topics=(entry.topic,))
-        index = self.knowledge.index
         body = entry.en_body if in_english else entry.body
         question = strip_greeting(question)
         short, whole = index.excerpter.excerpt(body, question, index.question_units(question), english=in_english)
@@ -471,12 +544,7 @@ class KnowledgeConsultant:
 
     def _asked_entry(self, question: str) -> Entry | None:
         """The entry whose heading or chip text the question is, word for word."""
-        asked = _plain(question)
-        for entry in self.knowledge.index.entries:
-            if asked in {_plain(text) for text in (entry.topic, entry.question(), entry.en_topic,
-                                                   entry.question(english=True)) if text}:
-                return entry
-        return None
+        return self.knowledge.index.asked.get(_plain(question))
 
     def quick_replies(self, locale: str = "ru") -> list[str]:
         """The top questions (entries marked `<!-- chip -->`, in the base's order) the widget offers on opening."""
@@ -487,8 +555,12 @@ class KnowledgeConsultant:
     def related_chips(self, answered: Entry, matches: Sequence[Match], locale: str = "ru") -> tuple[str, ...]:
         """Questions to offer after `answered`'s answer: its "see also" entries, then the other entries this
         question matched confidently. Each chip is an entry's own question, so sending it finds that entry."""
+        return self._related_chips(self.knowledge.index, answered, matches, locale)
+
+    def _related_chips(self, index: KnowledgeIndex, answered: Entry, matches: Sequence[Match],
+                       locale: str) -> tuple[str, ...]:
         english = texts.is_english(locale)
-        by_topic = {entry.topic: entry for entry in self.knowledge.index.entries}
+        by_topic = index.by_topic
         related = [by_topic[name] for name in answered.see_also if name in by_topic]
         answered_score = next((m.score for m in matches if m.entry.topic == answered.topic), 0.0)
         related += [m.entry for m in matches if m.coverage >= self.threshold
