@@ -496,16 +496,17 @@ class KnowledgeConsultant:
         if index is not self._answers_index:
             self._answers.clear()
             self._answers_index = index
-        key = (question, previous_user_text(question, history), locale, self.threshold, self.short_answers)
+        previous = previous_user_text(question, history)
+        if self.answer_cache_size <= 0:
+            return self._consult(index, question, previous, locale)
+        key = (question, previous, locale, self.threshold, self.short_answers)
         answer = self._answers.get(key)
         if answer is not None:
             self._answers.move_to_end(key)
             return answer
-        answer = self._consult(index, question, key[1], locale)
-        if self.answer_cache_size > 0:
-            self._answers[key] = answer
-            if len(self._answers) > self.answer_cache_size:
-                self._answers.popitem(last=False)
+        answer = self._answers[key] = self._consult(index, question, previous, locale)
+        while len(self._answers) > self.answer_cache_size:
+            self._answers.popitem(last=False)
         return answer
 
     def _consult(self, index: KnowledgeIndex, question: str, previous: str, locale: str) -> AIAnswer:
