@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ai.text import CONCEPT_PREFIX, Analyzer, normalize, word_set
 
@@ -305,6 +306,7 @@ def _negations(text: str) -> int:
     return sum(t in _NEGATORS or t.endswith("n't") for t in tokens)
 
 
+@lru_cache(maxsize=8192)  # asked of the same question once per clause of every passage
 def _has_modal(text: str) -> bool:
     lowered = normalize(text)
     return _negations(lowered) > 0 or bool(_NECESSITY.search(lowered))

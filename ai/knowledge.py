@@ -189,8 +189,6 @@ class KnowledgeIndex:
             )
             for term in self._df
         }
-        self._doc_terms = [body.keys() | heading.keys() for body, heading in zip(self._body.tf, self._heading.tf,
-                                                                                  strict=True)]
         # The first entry whose heading or chip text a question is word for word (chips send exactly that).
         self.asked: dict[str, Entry] = {}
         for entry in self.entries:
@@ -252,9 +250,11 @@ class KnowledgeIndex:
         known = [self._idf[t] for t in terms if t in self._idf]
         return max(known) if known else UNKNOWN_WORD_SHARE * self._unseen_idf
 
-    def _unit_scores(self, terms: dict[str, float]) -> dict[int, float]:
-        """Per entry holding any of the terms, the best of weight × idf × fields over them (0 elsewhere)."""
+    def _unit_scores(self, terms: dict[str, float]) -> tuple[dict[int, float], dict[int, float]]:
+        """Per entry holding any of the terms: the best of weight × idf × fields over them, and the best weight
+        (1 when the entry has the word or its concept, less when only a related stem). Absent entries: 0."""
         best: dict[int, float] = {}
+        found: dict[int, float] = {}
         for term, weight in terms.items():
             postings = self._postings.get(term)
             if postings is None:
@@ -264,12 +264,9 @@ class KnowledgeIndex:
                 score = scaled * fields
                 if score > best.get(doc, 0.0):
                     best[doc] = score
-        return best
-
-    def _unit_found(self, doc: int, terms: dict[str, float]) -> float:
-        """1 when the entry has the word or its concept, less when only a related stem."""
-        held = self._doc_terms[doc]
-        return max((w for t, w in terms.items() if t in held), default=0.0)
+                if weight > found.get(doc, 0.0):
+                    found[doc] = weight
+        return best, found
 
     def question_units(self, question: str) -> list[tuple[dict[str, float], float]]:
         """The question's informative words: the terms that count as each, and its weight.
@@ -297,8 +294,8 @@ class KnowledgeIndex:
         # found both literally and as its concept would count twice as much as a rare word
         # found only literally ("паспорт и права": "права" must not drown "паспорт").
         # Only entries that hold some term can score; the others add 0.0 per word, which changes no sum.
-        unit_scores = [self._unit_scores(terms) for terms, _ in question_units]
-        context_scores = [self._unit_scores(terms) for terms, _ in context_units]
+        unit_scores, unit_found = zip(*(self._unit_scores(terms) for terms, _ in question_units), strict=True)
+        context_scores = [self._unit_scores(terms)[0] for terms, _ in context_units]
         candidates = sorted(set().union(*unit_scores, *context_scores))
 
         matches: list[Match] = []
@@ -307,7 +304,7 @@ class KnowledgeIndex:
             context_score = CONTEXT_WEIGHT * sum(scores.get(doc, 0.0) for scores in context_scores)
             if score + context_score <= 0.0:
                 continue
-            covered = sum(w * self._unit_found(doc, terms) for terms, w in question_units)
+            covered = sum(w * found.get(doc, 0.0) for (_, w), found in zip(question_units, unit_found, strict=True))
             coverage = covered / total_weight
             # Coverage also ranks: an entry that explains every word of the question beats one
             # that repeats a single word of it many times. Context stays outside that product so
