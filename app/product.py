@@ -20,6 +20,7 @@ from app.http import create_app
 from bot import build_bot, build_dispatcher, set_commands
 from bot.copilot import TelegramCopilotView
 from bot.i18n import Localised, ManagerLanguages
+from bot.pacing import PacedRequests
 from bot.polling import TelegramPoller
 from bot.render import TelegramManagerChannel
 from bot.topic_render import TelegramTopicChannel
@@ -43,7 +44,7 @@ from support.jobs import SupportJobs
 from support.mailer import EmailWorker
 from support.notify import PgNotifier
 from support.outbox import OutboxWorker
-from support.pacing import PacedRequests, PaceLimits, Pacer
+from support.pacing import PaceLimits, Pacer
 from support.service import SupportService, log_delivery
 from support.topics import TopicDelivery, Topics
 from support.update_claims import last_update_id

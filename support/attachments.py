@@ -7,10 +7,12 @@ import hashlib
 import re
 import uuid
 from pathlib import Path
-
-from aiogram.types import FSInputFile
+from typing import TYPE_CHECKING
 
 from models import Attachment
+
+if TYPE_CHECKING:
+    from aiogram.types import FSInputFile
 
 # What a driver applicant and a manager actually exchange: photos of documents and PDFs.
 ALLOWED_TYPES = {
@@ -96,6 +98,9 @@ class AttachmentStore:
 
     async def input_file(self, attachment_id: int) -> FSInputFile:
         """The stored file as aiogram uploads it (the outbox's FileSource)."""
+        # Imported here: support/ takes visitors' files while the Telegram side (aiogram) is still loading.
+        from aiogram.types import FSInputFile
+
         attachment = await Attachment.aio_get(Attachment.id == attachment_id)
         return FSInputFile(self.path_for(attachment.sha256), filename=attachment.filename)
 

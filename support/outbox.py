@@ -20,23 +20,19 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import peewee
-from aiogram import Bot, methods
-from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
 
 from models import Outbox, OutboxStatus, utcnow
 from support.delivery import DeliveryWorker, backoff
 from support.pacing import Pacer, paced_by_outbox
+
+if TYPE_CHECKING:
+    # aiogram is imported where a call is sent, not here: storing calls (enqueue) is what the widget does, and it
+    # works while the Telegram side is still loading (aiogram's import is most of a cold start).
+    from aiogram import Bot, methods
+    from aiogram.exceptions import TelegramBadRequest
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +98,8 @@ async def enqueue(calls: list[OutgoingCall]) -> list[Outbox]:
 
 
 def _method_class(name: str) -> type[methods.TelegramMethod[Any]]:
+    from aiogram import methods
+
     cls = getattr(methods, name[0].upper() + name[1:], None)
     if cls is None:
         raise ValueError(f"unknown Bot API method {name!r}")
@@ -285,6 +283,16 @@ class OutboxWorker(DeliveryWorker):
                 (Outbox.id == row.id) & (Outbox.status == OutboxStatus.SENDING)).aio_execute()
 
     async def _deliver(self, row: Outbox) -> int:
+        from aiogram.exceptions import (
+            ClientDecodeError,
+            TelegramAPIError,
+            TelegramBadRequest,
+            TelegramForbiddenError,
+            TelegramNetworkError,
+            TelegramRetryAfter,
+            TelegramServerError,
+        )
+
         paced_by_outbox.set(True)  # this task's own context: the row already took its share of the buckets
         params = self._params(row)
         if row.edits_id is not None:

@@ -18,15 +18,6 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramRetryAfter
-from aiogram.methods import TelegramMethod
-from aiogram.methods.base import TelegramType
-
-if TYPE_CHECKING:
-    from aiogram import Bot
 
 # Set while the outbox sends: it has already taken its share from the buckets.
 paced_by_outbox: ContextVar[bool] = ContextVar("paced_by_outbox", default=False)
@@ -154,23 +145,3 @@ class Pacer:
             self._bot.paused_until = max(self._bot.paused_until, until)
             return "bot"
         return "chat"
-
-
-class PacedRequests(BaseRequestMiddleware):
-    """Bot API calls made outside the outbox (a handler answering a manager) wait for the same buckets, and
-    go before the outbox's rows for that chat; a 429 they meet pauses the chat as the outbox's do."""
-
-    def __init__(self, pacer: Pacer) -> None:
-        self.pacer = pacer
-
-    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
-                       method: TelegramMethod[TelegramType]) -> Any:
-        chat_id = getattr(method, "chat_id", None)
-        if not isinstance(chat_id, int) or paced_by_outbox.get():
-            return await make_request(bot, method)
-        await self.pacer.acquire(chat_id, method.__api_method__)
-        try:
-            return await make_request(bot, method)
-        except TelegramRetryAfter as exc:
-            self.pacer.pause(chat_id, float(exc.retry_after))
-            raise

@@ -19,15 +19,16 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.i18n import N_
 from models import ChatStatus, ChatTopic, Manager, Outbox, SupportChat, TopicState, VisitorSession, utcnow
 from support.contracts import ChatCard
 from support.outbox import OutgoingCall
 from support.store import Change, ChatStore
+
+if TYPE_CHECKING:
+    from aiogram.exceptions import TelegramBadRequest
 
 log = logging.getLogger("support")
 
@@ -317,6 +318,8 @@ class Topics:
         if not live:
             return False
         self._typing[chat.id] = now
+        from aiogram.exceptions import TelegramAPIError  # chat_action is wired only once aiogram is loaded
+
         for topic in live:
             try:
                 await self.chat_action(topic.telegram_chat_id, int(topic.thread_id))
@@ -332,6 +335,8 @@ class Topics:
         card = await self.store.card(chat)
         assert self.channel is not None
         thread_id = None
+        from aiogram.exceptions import TelegramAPIError  # Telegram said so: the bot side is loaded
+
         recently = time.monotonic() - self._recreated.get(topic.id, -1e9) < RECREATE_AT_MOST_EVERY_SECONDS
         if self.enabled and self.create_now is not None and chat.status == ChatStatus.ASSIGNED and not recently:
             try:
