@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 
 import peewee_async
-from aiogram import Bot, Dispatcher
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -17,7 +17,6 @@ from support.service import SERVICE, SupportService
 from webhook.events_ws import setup_events_ws
 from webhook.http_api import json_errors
 from webhook.rest import setup_rest
-from webhook.telegram import setup_telegram_webhook
 from widget.api import setup_api
 from widget.identity import setup_identity
 from widget.outreach import setup_outreach
@@ -27,6 +26,22 @@ log = logging.getLogger(__name__)
 
 DATABASE: web.AppKey[peewee_async.AioDatabase] = web.AppKey("database")
 TELEGRAM_MODE = web.AppKey("telegram_mode", str)  # polling | webhook | sandbox
+WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Startup:
+    """What is still coming up after the web server started serving (app.product starts the Telegram side
+    after the widget and API: aiogram's import is most of a cold start). /healthz lists it under "starting"."""
+
+    def __init__(self, parts: Iterable[str] = ()) -> None:
+        self.starting: set[str] = set(parts)
+        self.telegram_webhook: WebHandler | None = None  # aiogram's handler, once the bot is up (webhook mode)
+
+    def up(self, part: str) -> None:
+        self.starting.discard(part)
+
+
+STARTUP = web.AppKey("startup", Startup)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -35,6 +50,8 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok" if database_ok else "degraded",
         "database": "ok" if database_ok else "down",
         "telegram": request.app[TELEGRAM_MODE],
+        # Parts still coming up; meanwhile the widget and API work and what must reach Telegram is stored.
+        "starting": sorted(request.app[STARTUP].starting),
     }
     coordinator = request.app.get(COORDINATOR)
     if coordinator is not None:
@@ -66,9 +83,8 @@ def create_app(
     database: peewee_async.AioDatabase,
     service: SupportService,
     hub: EventHub,
-    bot: Bot,
-    dispatcher: Dispatcher,
     telegram_mode: str,
+    startup: Startup | None = None,
 ) -> web.Application:
     # The widget API needs little; the sandbox's Bot API, served by this same app, receives the admins'
     # statistics documents, which Telegram accepts up to 50 MB.
@@ -79,6 +95,7 @@ def create_app(
     app[SERVICE] = service
     app[HUB] = hub
     app[TELEGRAM_MODE] = telegram_mode
+    app[STARTUP] = startup = startup or Startup()
     app.router.add_get("/healthz", healthz)
     setup_api(app)
     setup_identity(app)
@@ -87,5 +104,17 @@ def create_app(
     setup_events_ws(app)
     setup_pages(app)
     if telegram_mode == "webhook":
-        setup_telegram_webhook(app, dispatcher, bot, settings.telegram)
+        app.router.add_post(settings.telegram.webhook_path, _telegram_webhook(startup))
     return app
+
+
+def _telegram_webhook(startup: Startup) -> WebHandler:
+    """Telegram's updates, once the bot is up; before that a 503, and Telegram delivers the update again later."""
+
+    async def webhook(request: web.Request) -> web.StreamResponse:
+        if startup.telegram_webhook is None:
+            return web.json_response({"error": "starting", "message": "The bot is starting; try again."},
+                                     status=503, headers={"Retry-After": "1"})
+        return await startup.telegram_webhook(request)
+
+    return webhook

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import logging
 import time
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
 import peewee_async
-from aiogram import Bot, Dispatcher
-from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ai import build_consultant
-from app.http import create_app
-from bot import build_bot, build_dispatcher, set_commands
-from bot.copilot import TelegramCopilotView
-from bot.i18n import Localised, ManagerLanguages
-from bot.pacing import PacedRequests
-from bot.polling import TelegramPoller
-from bot.render import TelegramManagerChannel
-from bot.topic_render import TelegramTopicChannel
+from app.http import Startup, create_app
+from app.telegram_side import Deferred, load, load_in_background
+from bot.languages import ManagerLanguages
 from core.config import Settings, StartupError
 from core.db import connection_failure, make_database, parse_database_url
 from core.migrations import UnmigratedDatabaseError, apply_migrations, ensure_migrated
@@ -50,7 +45,15 @@ from support.topics import TopicDelivery, Topics
 from support.update_claims import last_update_id
 from webhook.outgoing import IntegrationWorker
 
+if TYPE_CHECKING:  # the Telegram side is imported by start_telegram(), after the web server is up
+    from aiogram import Bot, Dispatcher
+
+    from bot.polling import TelegramPoller
+
 log = logging.getLogger("ilpo")
+
+# What /healthz lists under "starting" between serve_web() and the end of start_telegram().
+STARTING_PARTS = ("telegram", "deliveries", "jobs")
 
 SANDBOX_TOKEN = "1000000001:SANDBOX-not-a-real-token"
 SANDBOX_PREFIX = "/telegram-sandbox"
@@ -105,6 +108,9 @@ class Product:
         self.coordinator: Coordinator | None = None
         self.notifier: PgNotifier | None = None
         self.poller: TelegramPoller | None = None
+        self.languages = ManagerLanguages()
+        self.startup = Startup(STARTING_PARTS)
+        self._channels: tuple[Deferred, ...] = ()
 
     @property
     def telegram_mode(self) -> str:
@@ -130,6 +136,14 @@ class Product:
         return personas(*self._access_ids())
 
     async def start(self) -> None:
+        """Serves the web side first, then brings the Telegram side up in the same loop; returns when both are."""
+        await self.serve_web()
+        await self.start_telegram()
+
+    async def serve_web(self) -> None:
+        """Database, service and the web server (widget, API, sandbox Bot API, /healthz): everything that needs
+        no aiogram. From here visitors chat with the AI and can ask for a manager; what must reach Telegram is
+        stored in the outbox, which start_telegram() starts sending. /healthz lists the parts still starting."""
         settings = self.settings
         check_sandbox(settings)  # before the database: say the real cause, and say it at once
         url = settings.database.url
@@ -156,32 +170,33 @@ class Product:
         if self.notifier is not None:
             await self.notifier.start()
 
-        sandbox = self.telegram_mode == "sandbox"
-        token = SANDBOX_TOKEN if sandbox else settings.telegram.bot_token
-        self.bot = build_bot(token, settings.telegram.api_base)
         storage = settings.storage
         self.attachments = AttachmentStore(from_project(storage.uploads_path), storage.max_upload_mb * 1024 * 1024)
         telegram = settings.telegram
         self.pacer = Pacer(PaceLimits(per_bot_rate=telegram.max_sends_per_second,
                                       per_bot_burst=max(1, int(telegram.max_sends_per_second))),
                            enabled=telegram.pace_sends)
-        self.bot.session.middleware(PacedRequests(self.pacer))
-        self.worker = OutboxWorker(self.bot, files=self.attachments.input_file, pacer=self.pacer)
-        self.worker.on_delivered(log_delivery)
         integrations = settings.integrations
         self.integration_worker = IntegrationWorker(integrations.webhook_secret)
         admins, managers = self._access_ids()
-        languages = ManagerLanguages()
+        languages = self.languages
         await languages.load()
+        zone = settings.support.zone
+        # The channels render for Telegram (bot/, aiogram): built once the Telegram side is loaded, or at once
+        # should a visitor need one before that (support/ stores what they render; the outbox sends it later).
+        self._channels = (Deferred(lambda: _localised("bot.render", "TelegramManagerChannel", zone, languages)),
+                          Deferred(lambda: _localised("bot.topic_render", "TelegramTopicChannel", zone, languages)),
+                          Deferred(lambda: _copilot_view(self._build_bot(), languages)))
+        channel, topic_channel, copilot_view = self._channels
         self.service = SupportService(
             self.db,
             hub=hub,
-            channel=Localised(TelegramManagerChannel(settings.support.zone), languages),
+            channel=channel,
             consultant=build_consultant(settings.ai),
             policy=settings.support,
             admin_ids=admins,
             manager_ids=managers,
-            outbox_worker=self.worker,
+            outbox_worker=None,  # start_telegram() sets it: rows stored before then are sent on its first round
             auto_handoff=settings.ai.auto_handoff,
             stream_ai=settings.ai.backend == "openai",
             integrations=IntegrationSink(integrations.webhook_urls, live=bool(integrations.api_keys)),
@@ -189,20 +204,17 @@ class Product:
             attachments=self.attachments,
             identity=settings.identity,
             email=settings.email,
-            topic_channel=Localised(TelegramTopicChannel(settings.support.zone), languages),
+            topic_channel=topic_channel,
             topic_delete_after_days=settings.telegram.topic_delete_after_days,
-            copilot_view=Localised(TelegramCopilotView(self.bot), languages),
+            copilot_view=copilot_view,
         )
-        self._wire_topics(self.bot, self.service.topics)
-        self.worker.threads = TopicDelivery(self.service.topics)
-        self.dispatcher = build_dispatcher(self.service, languages)
         app = create_app(
-            settings=settings, database=self.db, service=self.service, hub=hub, bot=self.bot,
-            dispatcher=self.dispatcher, telegram_mode=self.telegram_mode,
+            settings=settings, database=self.db, service=self.service, hub=hub, telegram_mode=self.telegram_mode,
+            startup=self.startup,
         )
         app[COORDINATOR] = coordinator
-        if sandbox:
-            self._mount_sandbox(app, token)
+        if self.telegram_mode == "sandbox":
+            self._mount_sandbox(app, SANDBOX_TOKEN)
             assert self.fake is not None
             self.fake.continue_updates_after(await last_update_id())
         self.runner = web.AppRunner(app, access_log_class=QuietAccessLogger, shutdown_timeout=5.0)
@@ -214,23 +226,66 @@ class Product:
             raise StartupError("HTTP server", f"cannot listen on {settings.http.host}:{settings.http.port} "
                                f"({exc.strerror or exc}); set HTTP_PORT or [http] port") from exc
         self.port = _bound_port(site, settings.http.port)
-        if sandbox:
-            self.bot.session.api = TelegramAPIServer.from_base(self.base_url + SANDBOX_PREFIX)
         self.service.transcripts.base_url = self.base_url  # file links in transcripts point here
+        log.info("Web server up on %s; the Telegram side is starting", self.base_url)
+
+    async def start_telegram(self) -> None:
+        """aiogram imported in a worker thread (the loop keeps serving), then the bot, the outbox's sending,
+        the dispatcher, the scheduled jobs and the Telegram link (polling role or webhook)."""
+        assert self.service is not None and self.coordinator is not None and self.attachments is not None
+        settings, service, coordinator, startup = self.settings, self.service, self.coordinator, self.startup
+        await load_in_background()
+        from bot.assembly import build_dispatcher
+        from support.outbox import OutboxWorker
+
+        bot = self._build_bot()
+        for deferred in self._channels:
+            deferred.resolve()
+        self.worker = OutboxWorker(bot, files=self.attachments.input_file, pacer=self.pacer)
+        self.worker.on_delivered(log_delivery)
+        self.worker.threads = TopicDelivery(service.topics)
+        service.store.outbox_worker = self.worker
+        self._wire_topics(bot, service.topics)
+        self.dispatcher = build_dispatcher(service, self.languages)
+        if self.telegram_mode == "webhook":
+            from webhook.telegram import telegram_webhook_handler
+
+            startup.telegram_webhook = telegram_webhook_handler(self.dispatcher, bot, settings.telegram)
         if settings.email.enabled:
-            self.email_worker = EmailWorker(settings.email, self.service.transcripts)
+            self.email_worker = EmailWorker(settings.email, service.transcripts)
         senders = [w for w in (self.worker, self.integration_worker, self.email_worker) if w is not None]
         single_sender(coordinator, self.notifier, senders)  # only the leader sends, whatever the queue
         for sender in senders:
             sender.start()
-        self.jobs = SupportJobs(self.service)
+        startup.up("deliveries")
+        self.jobs = SupportJobs(service)
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.jobs.schedule(self.scheduler)
         self.scheduler.start()
         leader_only_jobs(self.scheduler, coordinator)
-        await self._start_telegram_link(admins)
+        startup.up("jobs")
+        await self._start_telegram_link(self._access_ids()[0])
         await coordinator.start()
+        startup.up("telegram")
         log.info("Serving on %s (Telegram: %s)", self.base_url, self.telegram_mode)
+
+    def _build_bot(self) -> Bot:
+        """The aiogram Bot, once (start_telegram, or a co-pilot view needed before it)."""
+        if self.bot is None:
+            load()
+            from aiogram.client.telegram import TelegramAPIServer
+
+            from bot.assembly import build_bot
+            from bot.pacing import PacedRequests
+
+            sandbox = self.telegram_mode == "sandbox"
+            token = SANDBOX_TOKEN if sandbox else self.settings.telegram.bot_token
+            bot = build_bot(token, self.settings.telegram.api_base)
+            bot.session.middleware(PacedRequests(self.pacer))
+            if sandbox:
+                bot.session.api = TelegramAPIServer.from_base(self.base_url + SANDBOX_PREFIX)
+            self.bot = bot
+        return self.bot
 
     @staticmethod
     def _wire_topics(bot: Bot, topics: Topics) -> None:
@@ -262,6 +317,9 @@ class Product:
         setup_sandbox(app, fake, users, labels={p.telegram_id: ROLE_LABELS[p.role] for p in people})
 
     async def _start_telegram_link(self, admins: tuple[int, ...]) -> None:
+        from bot.assembly import set_commands
+        from bot.polling import TelegramPoller
+
         assert self.bot is not None and self.dispatcher is not None
         try:
             await set_commands(self.bot, admins)
@@ -331,6 +389,21 @@ class Product:
             if worker is not None:
                 # What is still queued stays in its table for the next start.
                 await _bounded(f"stopping the {worker.name} worker", worker.stop(), 10)
+
+
+def _localised(module: str, name: str, zone: dt.tzinfo, languages: ManagerLanguages) -> Any:
+    """A bot/ channel that renders each message in its recipient's language (bot.i18n.Localised)."""
+    from bot.i18n import Localised
+
+    return Localised(getattr(importlib.import_module(module), name)(zone), languages)
+
+
+def _copilot_view(bot: Bot, languages: ManagerLanguages) -> Any:
+    """The co-pilot's Telegram view, in its recipient's language."""
+    from bot.copilot import TelegramCopilotView
+    from bot.i18n import Localised
+
+    return Localised(TelegramCopilotView(bot), languages)
 
 
 async def _bounded(step: str, work: Awaitable[object], seconds: float) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 from aiogram.types import TelegramObject
 from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
 
-from core.i18n import DEFAULT_LOCALE, LOCALES_DIR, N_, catalogs, language
+from bot.languages import ManagerLanguages
+from core.i18n import DEFAULT_LOCALE, LOCALES_DIR, N_, catalogs
 from models import AcceptButton, Manager, Outbox
 
 __all__ = ["N_", "Localised", "ManagerI18n", "ManagerLanguages", "_", "i18n", "ngettext", "reason_of"]
@@ -49,29 +50,6 @@ def reason_of(error: Exception) -> str:
         return str(error)
     values = getattr(error, "values", None) or {}
     return i18n.gettext(template).format(**values) if values else i18n.gettext(template)
-
-
-class ManagerLanguages:
-    """Telegram id -> the language its manager's Telegram app reports, kept in managers.language_code.
-
-    Loaded at start and updated as updates arrive, so rendering an outgoing message needs no query."""
-
-    def __init__(self) -> None:
-        self._codes: dict[int, str] = {}
-
-    async def load(self) -> None:
-        rows = await Manager.select(Manager.telegram_id, Manager.language_code).where(
-            Manager.language_code.is_null(False)).aio_execute()
-        self._codes = {row.telegram_id: row.language_code for row in rows}
-
-    def locale(self, telegram_id: int) -> str:
-        return language(self._codes.get(telegram_id))
-
-    async def remember(self, manager: Manager, code: str) -> None:
-        self._codes[manager.telegram_id] = code
-        if manager.language_code != code:
-            await Manager.update(language_code=code).where(Manager.id == manager.id).aio_execute()
-            manager.language_code = code
 
 
 class ManagerI18n(SimpleI18nMiddleware):

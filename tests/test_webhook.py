@@ -73,7 +73,7 @@ async def test_polling_mode_against_a_bot_api_server(clean_database: str, telegr
         async with aiohttp.ClientSession() as http:
             health = await (await http.get(f"{product.base_url}/healthz")).json()
             role = health.pop("role")
-            assert health == {"status": "ok", "database": "ok", "telegram": "polling"}
+            assert health == {"status": "ok", "database": "ok", "telegram": "polling", "starting": []}
             assert role["poller"] is True and role["jobs_leader"] is True
             commands = telegram.calls_of("setMyCommands")
             assert {c["command"] for c in commands[0].params["commands"]} >= {

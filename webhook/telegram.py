@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
@@ -42,9 +43,10 @@ class TelegramWebhook(SimpleRequestHandler):
         return web.Response(body=self._build_response_writer(bot=bot, result=result))
 
 
-def setup_telegram_webhook(
-    app: web.Application, dispatcher: Dispatcher, bot: Bot, telegram: TelegramSettings
-) -> None:
-    TelegramWebhook(
+def telegram_webhook_handler(
+    dispatcher: Dispatcher, bot: Bot, telegram: TelegramSettings
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The handler app.http's webhook route hands Telegram's POSTs to once the bot is up."""
+    return TelegramWebhook(
         dispatcher=dispatcher, bot=bot, secret_token=telegram.webhook_secret, handle_in_background=False,
-    ).register(app, path=telegram.webhook_path)
+    ).handle
