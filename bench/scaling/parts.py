@@ -93,9 +93,11 @@ async def part_sockets(dbs: Databases, args: argparse.Namespace, workdir: Path) 
 
 
 async def part_cold(dbs: Databases, args: argparse.Namespace, workdir: Path) -> None:
-    """run.py as `make run` starts it (sandbox Telegram, --migrate on an already migrated database)."""
+    """run.py as `make run` starts it (sandbox Telegram, --migrate on an already migrated database): until /healthz
+    answers 200 (the widget and API serve), and until it lists nothing as starting (the Telegram side is up too)."""
     url = dbs.create()
     product_times: list[float] = []
+    whole_times: list[float] = []
     bare_times: list[float] = []
     async with aiohttp.ClientSession() as http:
         for _ in range(args.cold_starts):
@@ -104,13 +106,21 @@ async def part_cold(dbs: Databases, args: argparse.Namespace, workdir: Path) -> 
                 started = time.perf_counter()
                 server = start()
                 try:
-                    await server.wait_ready(http)
+                    await server.wait_ready(http, whole=False)
                     times.append(time.perf_counter() - started)
+                    if server.kind == "product":
+                        await server.wait_ready(http)
+                        whole_times.append(time.perf_counter() - started)
                 finally:
                     server.stop()
-    product, bare = statistics.median(product_times), statistics.median(bare_times)
-    print(f"[{dbs.engine}] cold start to /healthz 200, median of {args.cold_starts}: "
-          f"product {product:.2f} s, bare aiohttp {bare:.2f} s (goal ≤ 2 s: {verdict(product <= 2)})")
+
+    def spread(times: list[float]) -> str:
+        return f"{statistics.median(times):.2f} s (min {min(times):.2f})"
+
+    product = statistics.median(product_times)
+    print(f"[{dbs.engine}] cold start to /healthz 200, median of {args.cold_starts}: product {spread(product_times)}, "
+          f"bare aiohttp {spread(bare_times)} (goal ≤ 2 s: {verdict(product <= 2)}); "
+          f"the product's Telegram side up too: {spread(whole_times)}")
 
 
 PARTS = {"throughput": part_throughput, "relay": part_relay, "sockets": part_sockets, "cold": part_cold}

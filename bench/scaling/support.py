@@ -136,15 +136,16 @@ class Server:
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
 
-    async def wait_ready(self, http: aiohttp.ClientSession, timeout: float = 60) -> float:
-        """Seconds until /healthz answers 200 (from now)."""
+    async def wait_ready(self, http: aiohttp.ClientSession, timeout: float = 60, *, whole: bool = True) -> float:
+        """Seconds until /healthz answers 200 (from now); `whole`: and lists no part as still "starting" (the
+        product serves the widget before its Telegram side is up)."""
         started = time.perf_counter()
         while time.perf_counter() - started < timeout:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited:\n{self.log_tail()}")
             with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                 async with http.get(f"{self.base}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as response:
-                    if response.status == 200:
+                    if response.status == 200 and not (whole and (await response.json()).get("starting")):
                         return time.perf_counter() - started
             await asyncio.sleep(0.01)
         raise RuntimeError(f"{self.kind} not ready in {timeout} s:\n{self.log_tail()}")
