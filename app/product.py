@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import peewee_async
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ai import build_consultant
 from app.http import Startup, create_app
@@ -35,8 +34,6 @@ from support.coordination import (
     single_sender,
 )
 from support.integrations import IntegrationSink
-from support.jobs import SupportJobs
-from support.mailer import EmailWorker
 from support.notify import PgNotifier
 from support.outbox import OutboxWorker
 from support.pacing import PaceLimits, Pacer
@@ -47,8 +44,11 @@ from webhook.outgoing import IntegrationWorker
 
 if TYPE_CHECKING:  # the Telegram side is imported by start_telegram(), after the web server is up
     from aiogram import Bot, Dispatcher
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from bot.polling import TelegramPoller
+    from support.jobs import SupportJobs
+    from support.mailer import EmailWorker
 
 log = logging.getLogger("ilpo")
 
@@ -235,8 +235,10 @@ class Product:
         assert self.service is not None and self.coordinator is not None and self.attachments is not None
         settings, service, coordinator, startup = self.settings, self.service, self.coordinator, self.startup
         await load_in_background()
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
         from bot.assembly import build_dispatcher
-        from support.outbox import OutboxWorker
+        from support.jobs import SupportJobs
 
         bot = self._build_bot()
         for deferred in self._channels:
@@ -252,6 +254,8 @@ class Product:
 
             startup.telegram_webhook = telegram_webhook_handler(self.dispatcher, bot, settings.telegram)
         if settings.email.enabled:
+            from support.mailer import EmailWorker
+
             self.email_worker = EmailWorker(settings.email, service.transcripts)
         senders = [w for w in (self.worker, self.integration_worker, self.email_worker) if w is not None]
         single_sender(coordinator, self.notifier, senders)  # only the leader sends, whatever the queue

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 # The modules of the Telegram side that app.product uses; each of them imports aiogram.
+# The scheduled jobs start with it, so their scheduler is imported here as well.
 MODULES = ("aiogram", "bot.assembly", "bot.copilot", "bot.i18n", "bot.pacing", "bot.polling", "bot.render",
-           "bot.topic_render", "webhook.telegram")
+           "bot.topic_render", "webhook.telegram", "apscheduler.schedulers.asyncio", "support.jobs")
 
 _loading = threading.Lock()
 

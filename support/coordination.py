@@ -28,14 +28,16 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from aiohttp import web
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from core.db import DatabaseURL, connect_dedicated, fetch_scalar
 from support.events import EventHub
 from support.notify import ClusterEventHub, PgNotifier, Wake
+
+if TYPE_CHECKING:  # the scheduler starts with the Telegram side, after the web server is up
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger(__name__)
 
