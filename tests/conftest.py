@@ -25,11 +25,15 @@ import psycopg2
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bot.lazy_models import import_aiogram
 from core.config import Settings, load_settings
 from core.db import parse_database_url
 from core.migrations import apply_migrations
 from models import ALL_MODELS
 from tests.fakes import FakeOpenAI
+
+# aiogram as the product loads it (app/telegram_side.py): each pydantic model completed when first used.
+import_aiogram()
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page

@@ -60,7 +60,8 @@ def _aiogram_api_methods() -> dict[str, set[str]]:
     for type_ in vars(aiogram.types).values():
         if not (isinstance(type_, type) and issubclass(type_, aiogram.types.TelegramObject)):
             continue
-        for attr, function in vars(type_).items():
+        # A copy: reading a deferred model's validator (bot/lazy_models.py) completes the model, adding attributes.
+        for attr, function in list(vars(type_).items()):
             returns = getattr(function, "__annotations__", {}).get("return")
             returns = getattr(aiogram.methods, returns, None) if isinstance(returns, str) else returns
             if _api_name(returns):
