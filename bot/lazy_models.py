@@ -81,6 +81,11 @@ def import_aiogram() -> None:
             model.__pydantic_parent_namespace__ = {**namespace, **(model.__pydantic_parent_namespace__ or {})}
 
 
+# The parametrized answer models warm() built: pydantic caches those classes weakly, so they are held here (as
+# bot.session holds each one it meets) or the first real call would build them again.
+_warmed: list[type[BaseModel]] = []
+
+
 def warm() -> None:
     """Completes the models each update and each send goes through, so the event loop never has to."""
     from aiogram.methods.base import Response
@@ -88,3 +93,4 @@ def warm() -> None:
 
     for model in (Update, Response[list[Update]], Response[Message], Response[bool]):
         model.__pydantic_validator__.validate_python  # noqa: B018 (touching it completes the model)
+        _warmed.append(model)
