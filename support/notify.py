@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.db import DatabaseURL, connect_dedicated, fetch_scalar
+from models import ChatMessage
 from support.events import EventHub
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,13 @@ class ClusterEventHub(EventHub):
 
     def wake_elsewhere(self, session_pk: int) -> None:
         self.notifier.publish(Wake.EVENTS, str(session_pk))
+
+    def publish_stored(self, session_pk: int, messages: list[ChatMessage]) -> None:
+        """Rows committed here are re-read, not handed out from memory: another process may have committed a
+        lower id of the same session a moment before, its notice still on the way. A session's ids commit in id
+        order (migrations' per-session trigger), so the read brings both, in order; from memory this row would
+        reach the widget first."""
+        self.wake(session_pk)
 
     def publish_ephemeral(self, session_pk: int, event: dict[str, Any]) -> None:
         super().publish_ephemeral(session_pk, event)
