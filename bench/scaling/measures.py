@@ -47,12 +47,14 @@ async def throughput(server: Server, sessions: list[str], seconds: float, profil
                 await frame_until(ws, "ai_message")
         deadline = time.perf_counter() + seconds
 
-        async def visitor(sid: str, ws: aiohttp.ClientWebSocketResponse | None) -> None:
+        async def visitor(index: int, sid: str, ws: aiohttp.ClientWebSocketResponse | None) -> None:
             n = 0
             while time.perf_counter() < deadline:
                 n += 1
                 started = time.perf_counter()
-                await send(http, server.base, sid, f"{QUESTION} {n}")
+                # Every text differs (visitor and turn), so the AI's memo of recent answers never answers for it:
+                # each message pays for a real match, as a visitor's own words do.
+                await send(http, server.base, sid, f"{QUESTION} {index}.{n}")
                 sends.append(time.perf_counter() - started)
                 if ws is not None:
                     await frame_until(ws, "ai_message")
@@ -60,7 +62,8 @@ async def throughput(server: Server, sessions: list[str], seconds: float, profil
 
         spy = await start_spy(server, seconds, profile, label)
         started = time.perf_counter()
-        await asyncio.gather(*(visitor(sid, ws) for sid, ws in zip(sessions, sockets, strict=True)))
+        await asyncio.gather(*(visitor(index, sid, ws)
+                               for index, (sid, ws) in enumerate(zip(sessions, sockets, strict=True))))
         elapsed = time.perf_counter() - started
         if spy is not None:
             await spy.wait()
