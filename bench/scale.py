@@ -97,8 +97,6 @@ async def main(args: argparse.Namespace) -> None:
             dbs = Databases(engine, args.admin_url, workdir)
             try:
                 for part in parts:
-                    if part == "cold" and engine != engines[0]:
-                        continue  # start-up does not depend on the engine much; once is enough
                     started = time.perf_counter()
                     await PARTS[part](dbs, args, workdir)
                     log.info("%s on %s took %.1f s", part, engine, time.perf_counter() - started)
