@@ -65,19 +65,22 @@ import aiosqlite, aiopg
 wrap(aiosqlite.Cursor, "execute")
 wrap(aiosqlite.Connection, "execute")
 wrap(aiopg.Cursor, "execute")
+import importlib, importlib.util
 import core.db
-if hasattr(core.db, "_run_statement"):  # SQLite statements run in one hop to the connection's thread
-    run_statement = core.db._run_statement
+# Since the split of core/db.py, statements run in core/db_engines.py; older trees keep them in core/db.py.
+statements = importlib.import_module("core.db_engines") if importlib.util.find_spec("core.db_engines") else core.db
+if hasattr(statements, "_run_statement"):  # SQLite statements run in one hop to the connection's thread
+    run_statement = statements._run_statement
     def counted_statement(connection, sql, params):
         counts[kind(sql)] += 1
         return run_statement(connection, sql, params)
-    core.db._run_statement = counted_statement
-if hasattr(core.db, "_PendingBegin"):  # BEGIN IMMEDIATE sent with a transaction's first statement
-    begin = core.db._PendingBegin.begin
+    statements._run_statement = counted_statement
+if hasattr(statements, "_PendingBegin"):  # BEGIN IMMEDIATE sent with a transaction's first statement
+    begin = statements._PendingBegin.begin
     def counted_begin(self, connection):
         counts["BEGIN"] += 1
         return begin(self, connection)
-    core.db._PendingBegin.begin = counted_begin
+    statements._PendingBegin.begin = counted_begin
 
 def dump(*_):
     with open(out, "w") as f:
