@@ -89,7 +89,7 @@ def test_a_see_also_naming_no_entry_is_reported_when_the_base_loads(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "base.md").write_text(BASE, encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="ai.knowledge"):
+    with caplog.at_level(logging.WARNING, logger="ai.index"):
         KnowledgeConsultant(tmp_path)
     assert "Нет такой темы" in caplog.text
 
