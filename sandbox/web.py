@@ -29,6 +29,8 @@ LONG_POLL_SECONDS = 25.0
 CALLBACK_WAIT_SECONDS = 5.0
 INLINE_QUERY_LIMIT = 256  # Telegram's limit for what follows «@bot »
 
+# sandbox.html pulls its style and script in from the partials beside it (sandbox.css, sandbox.js) with
+# {% include %}: the page stays one request, and each file holds one language.
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
     autoescape=jinja2.select_autoescape(["html"]),
