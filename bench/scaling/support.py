@@ -172,7 +172,9 @@ def bench_config(workdir: Path) -> Path:
 
 
 def start_product(url: str, workdir: Path, *, telegram_base: str | None = None, port: int | None = None,
-                  label: str = "product") -> Server:
+                  label: str = "product", command: list[str] | None = None,
+                  extra_env: dict[str, str] | None = None) -> Server:
+    """run.py (or `command`, a wrapper that runs it) against `url`; updates by webhook from `telegram_base`."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TELEGRAM_", "DATABASE_", "HTTP_", "MANAGER_", "ADMIN_", "AI_"))}
@@ -182,7 +184,8 @@ def start_product(url: str, workdir: Path, *, telegram_base: str | None = None, 
     if telegram_base:  # the fake Bot API as its own server, updates by webhook
         env.update({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": telegram_base,
                     "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}", "TELEGRAM_WEBHOOK_SECRET": SECRET})
-    command = [sys.executable, "run.py", "--migrate"]
+    env.update(extra_env or {})
+    command = command or [sys.executable, "run.py", "--migrate"]
     log_path = workdir / f"{label}-{port}.log"
     with log_path.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
