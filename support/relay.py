@@ -110,15 +110,21 @@ class Relay:
                 await SupportChat.update(last_activity_at=utcnow(), idle_warned_at=None).where(
                     SupportChat.id == chat.id).aio_execute()
                 if chat.status == ChatStatus.ASSIGNED and chat.manager_id:
-                    owner = await Manager.aio_get(Manager.id == chat.manager_id)
-                    card = await store.card(chat)
-                    for manager in [owner, *await store.colleagues_in(chat)]:
+                    # Read once for the whole relay: the managers, the chat's topics; the message is headed from
+                    # the rows in hand (the visitor's session came with the request).
+                    owner, colleagues = await store.team(chat)
+                    if owner is None:
+                        raise Manager.DoesNotExist(chat.manager_id)
+                    heading = store.heading(chat, session, owner, colleagues)
+                    topics = await self.topics.of_chat(chat)
+                    for manager in [owner, *colleagues]:
                         if attachment is not None:
                             caption = None if text == f"📎 {attachment.filename}" else text
-                            await change.send([channel.visitor_file(card, manager.telegram_id, attachment, caption)])
+                            calls = [channel.visitor_file(heading, manager.telegram_id, attachment, caption)]
                         else:
-                            await change.send(channel.visitor_message(card, manager.telegram_id, text))
-                    await self.topics.mark(change, chat, Marker.WAITING)
+                            calls = channel.visitor_message(heading, manager.telegram_id, text)
+                        await change.send(self.topics.placed_in(topics, calls))
+                    await self.topics.mark(change, chat, Marker.WAITING, card=heading, topics=topics)
             answered = (answer is not None and assistant.may_answer(chat)
                         and not assistant.asked_for_person(chat, text))
             if answered:
@@ -247,11 +253,13 @@ class Relay:
                 first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
             ).where(SupportChat.id == chat.id).aio_execute()
             # In a group chat the other managers see what a colleague told the client.
-            colleagues = await store.colleagues_in(chat)
+            owner, colleagues = await store.team(chat)
             if colleagues:
-                owner = await Manager.aio_get(Manager.id == chat.manager_id)
-                card = await store.card(chat)
-                await change.send([store.channel.colleague_said(card, other.telegram_id, manager.display_name, text)
+                if owner is None:
+                    raise Manager.DoesNotExist(chat.manager_id)
+                heading = store.heading(chat, await store.session_of(chat), owner, colleagues)
+                await change.send([store.channel.colleague_said(heading, other.telegram_id, manager.display_name,
+                                                                text)
                                    for other in [owner, *colleagues] if other.id != manager.id])
             await self.topics.mark(change, chat, Marker.ACTIVE)
         log.info("✅ Сообщение менеджера отправлено в веб-чат %s", chat.id)

@@ -200,6 +200,18 @@ class ChatStore:
         return list(await Manager.select().join(ChatParticipant).where(
             ChatParticipant.support_chat == chat.id).order_by(ChatParticipant.joined_at).aio_execute())
 
+    async def team(self, chat: SupportChat) -> tuple[Manager | None, list[Manager]]:
+        """The chat's own manager and the colleagues invited into it (as colleagues_in), in one read."""
+        rows = await Manager.select(Manager, ChatParticipant.id.alias("participant_id"),
+                                    ChatParticipant.joined_at.alias("joined_at")).join(
+            ChatParticipant, peewee.JOIN.LEFT_OUTER,
+            on=(ChatParticipant.manager == Manager.id) & (ChatParticipant.support_chat == chat.id),
+        ).where((Manager.id == chat.manager_id) | ChatParticipant.id.is_null(False)).objects().aio_execute()
+        owner = next((row for row in rows if row.id == chat.manager_id), None)
+        colleagues = sorted((row for row in rows if row.participant_id is not None),
+                            key=lambda row: (row.joined_at, row.participant_id))
+        return owner, colleagues
+
     async def admin_telegram_ids(self) -> list[int]:
         admins = await Manager.select(Manager.telegram_id).where(
             (Manager.is_admin == True) & (Manager.is_active == True)  # noqa: E712
@@ -239,6 +251,26 @@ class ChatStore:
             summary=chat.summary,
             colleague_telegram_ids=tuple(m.telegram_id for m in await self.colleagues_in(chat)),
             context=await visitor_context(session, chat),
+        )
+
+    @staticmethod
+    def heading(chat: SupportChat, session: VisitorSession, owner: Manager | None,
+                colleagues: Sequence[Manager]) -> ChatCard:
+        """The part of the chat's card a relayed message is headed with (which chat, which client, whose), from
+        rows the caller already holds: no reads. Exchanges, message count and visitor context stay empty — a
+        message that shows them is rendered from card()."""
+        return ChatCard(
+            chat_id=chat.id,
+            session_id=session.session_id,
+            status=chat.status,
+            client_name=chat.client_name or session.name,
+            client_phone=chat.client_phone or session.phone,
+            page_url=chat.page_url or session.page_url,
+            created_at=chat.created_at,
+            manager_name=owner.display_name if owner else None,
+            manager_telegram_id=owner.telegram_id if owner else None,
+            summary=chat.summary,
+            colleague_telegram_ids=tuple(m.telegram_id for m in colleagues),
         )
 
     async def snapshot(self, chat_id: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +45,7 @@ NOT_A_FORUM = "not a forum"
 # Only messages go into a topic; offers and invitations come before the manager has the chat.
 PLACEABLE_METHODS = {"sendMessage", "sendPhoto", "sendDocument", "sendContact"}
 UNPLACED_PURPOSES = {"offer", "invitation", "handover", "topic_notice"}
+PLACING_STATES = (TopicState.CREATING, TopicState.OPEN, TopicState.CLOSED)  # a topic a chat's message goes into
 
 ChatActionSender = Callable[[int, int], Awaitable[Any]]  # (telegram chat id, thread id)
 TopicCreator = Callable[[int, str], Awaitable[int]]  # (telegram chat id, name) → the new thread id
@@ -105,6 +106,11 @@ def topic_name(card: ChatCard, marker: str) -> str:
     return name if len(name) <= TOPIC_NAME_LIMIT else name[: TOPIC_NAME_LIMIT - 1] + "…"
 
 
+def _placeable(call: OutgoingCall) -> bool:
+    return (call.topic_id is None and call.support_chat_id is not None and call.method in PLACEABLE_METHODS
+            and call.purpose not in UNPLACED_PURPOSES)
+
+
 class Topics:
     def __init__(
         self, store: ChatStore, channel: TopicChannel | None = None, *, delete_after_days: int = 0,
@@ -146,11 +152,27 @@ class Topics:
         """A chat's message to a manager who has the chat's topic goes into that topic."""
         placed = []
         for call in calls:
-            if (call.topic_id is None and call.support_chat_id is not None and call.method in PLACEABLE_METHODS
-                    and call.purpose not in UNPLACED_PURPOSES):
+            if _placeable(call):
                 topic = await ChatTopic.aio_get_or_none(
                     (ChatTopic.support_chat == call.support_chat_id) & (ChatTopic.telegram_chat_id == call.chat_id)
-                    & ChatTopic.state.in_((TopicState.CREATING, TopicState.OPEN, TopicState.CLOSED)))
+                    & ChatTopic.state.in_(PLACING_STATES))
+                if topic is not None:
+                    call = dataclasses.replace(call, topic_id=topic.id)
+            placed.append(call)
+        return placed
+
+    async def of_chat(self, chat: SupportChat) -> list[ChatTopic]:
+        """The chat's topics a message may go into (read once for a change that both places and marks)."""
+        return await self._of(chat, *PLACING_STATES)
+
+    @staticmethod
+    def placed_in(topics: Sequence[ChatTopic], calls: list[OutgoingCall]) -> list[OutgoingCall]:
+        """place() with the chat's topics already read (of_chat, in the same change)."""
+        placed = []
+        for call in calls:
+            if _placeable(call):
+                topic = next((t for t in topics if t.support_chat_id == call.support_chat_id
+                              and t.telegram_chat_id == call.chat_id and t.state in PLACING_STATES), None)
                 if topic is not None:
                     call = dataclasses.replace(call, topic_id=topic.id)
             placed.append(call)
@@ -188,12 +210,15 @@ class Topics:
         topic.card = rows[-1].id
         await topic.aio_save()
 
-    async def mark(self, change: Change, chat: SupportChat, marker: str) -> None:
-        """The chat's status marker in its topics' names (renamed only when it changes)."""
+    async def mark(self, change: Change, chat: SupportChat, marker: str, *, card: ChatCard | None = None,
+                   topics: Sequence[ChatTopic] | None = None) -> None:
+        """The chat's status marker in its topics' names (renamed only when it changes). `card` (its name part)
+        and `topics` (of_chat) when the caller read them in the same change."""
         if self.channel is None:
             return
-        card: ChatCard | None = None
-        for topic in await self._of(chat, TopicState.CREATING, TopicState.OPEN):
+        live = ([t for t in topics if t.state in (TopicState.CREATING, TopicState.OPEN)] if topics is not None
+                else await self._of(chat, TopicState.CREATING, TopicState.OPEN))
+        for topic in live:
             card = card or await self.store.card(chat)
             await self._rename(change, topic, topic_name(card, marker))
 
