@@ -118,14 +118,15 @@ class Change:
 
     def _fire(self) -> None:
         self.finished = True
+        # The outbox first: its sender then gets the loop before the widget listeners' tasks.
+        if self._outbox and self._store.outbox_worker is not None:
+            self._store.outbox_worker.wake()
         hub = self._store.hub
         for session_pk in self._sessions:
             hub.wake(session_pk)
         for session_pk, messages in self._stored.items():
             if session_pk not in self._sessions:
                 hub.publish_stored(session_pk, messages)
-        if self._outbox and self._store.outbox_worker is not None:
-            self._store.outbox_worker.wake()
         if self._webhooks:
             self._store.integrations.committed()
             if self._store.integration_worker is not None:
