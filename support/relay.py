@@ -99,32 +99,31 @@ class Relay:
                 if existing is None:
                     raise
                 return existing
-            chat = await store.chat(message.support_chat_id) if message.support_chat_id else None
             now = utcnow()
+            # The chat's activity written and the chat read in one statement.
+            chat = (await store.touched(message.support_chat_id, last_activity_at=now, idle_warned_at=None)
+                    if message.support_chat_id else None)
             if session.last_seen_at is None or now - session.last_seen_at >= LAST_SEEN_PRECISION:
                 # A minute is precise enough for "last seen" and for expiring idle sessions; a write per
                 # message in a busy chat is not worth it.
                 await VisitorSession.update(last_seen_at=now).where(VisitorSession.id == session.id).aio_execute()
                 session.last_seen_at = now
-            if chat is not None:
-                await SupportChat.update(last_activity_at=utcnow(), idle_warned_at=None).where(
-                    SupportChat.id == chat.id).aio_execute()
-                if chat.status == ChatStatus.ASSIGNED and chat.manager_id:
-                    # Read once for the whole relay: the managers, the chat's topics; the message is headed from
-                    # the rows in hand (the visitor's session came with the request).
-                    owner, colleagues = await store.team(chat)
-                    if owner is None:
-                        raise Manager.DoesNotExist(chat.manager_id)
-                    heading = store.heading(chat, session, owner, colleagues)
-                    topics = await self.topics.of_chat(chat)
-                    for manager in [owner, *colleagues]:
-                        if attachment is not None:
-                            caption = None if text == f"📎 {attachment.filename}" else text
-                            calls = [channel.visitor_file(heading, manager.telegram_id, attachment, caption)]
-                        else:
-                            calls = channel.visitor_message(heading, manager.telegram_id, text)
-                        await change.send(self.topics.placed_in(topics, calls))
-                    await self.topics.mark(change, chat, Marker.WAITING, card=heading, topics=topics)
+            if chat is not None and chat.status == ChatStatus.ASSIGNED and chat.manager_id:
+                # Read once for the whole relay: the managers, the chat's topics; the message is headed from
+                # the rows in hand (the visitor's session came with the request).
+                owner, colleagues = await store.team(chat)
+                if owner is None:
+                    raise Manager.DoesNotExist(chat.manager_id)
+                heading = store.heading(chat, session, owner, colleagues)
+                topics = await self.topics.of_chat(chat)
+                for manager in [owner, *colleagues]:
+                    if attachment is not None:
+                        caption = None if text == f"📎 {attachment.filename}" else text
+                        calls = [channel.visitor_file(heading, manager.telegram_id, attachment, caption)]
+                    else:
+                        calls = channel.visitor_message(heading, manager.telegram_id, text)
+                    await change.send(self.topics.placed_in(topics, calls))
+                await self.topics.mark(change, chat, Marker.WAITING, card=heading, topics=topics)
             answered = (answer is not None and assistant.may_answer(chat)
                         and not assistant.asked_for_person(chat, text))
             if answered:
@@ -240,18 +239,18 @@ class Relay:
     ) -> ChatMessage:
         store = self.store
         async with store.change() as change:
-            chat = await self.lifecycle.own_chat(manager, chat_id, participants=True)
+            # The chat's activity written and the chat read in one statement; a manager who may not answer in it
+            # (closed, not theirs) rolls the write back with the change.
+            now = utcnow()
+            chat = await self.lifecycle.own_chat(manager, chat_id, participants=True, chat=await store.touched(
+                chat_id, last_activity_at=now, idle_warned_at=None,
+                first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now)))
             message = await ChatMessage.aio_create(
                 session=chat.session_id, support_chat=chat.id, sender=Sender.MANAGER, manager=manager.id,
                 author_name=manager.display_name, text=text, meta=_attachment_meta_json(attachment),
                 telegram_message_id=telegram_message_id, telegram_callback_id=telegram_callback_id,
             )
             change.stored(chat.session_id, message)
-            now = utcnow()
-            await SupportChat.update(
-                last_activity_at=now, idle_warned_at=None,
-                first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
-            ).where(SupportChat.id == chat.id).aio_execute()
             # In a group chat the other managers see what a colleague told the client.
             owner, colleagues = await store.team(chat)
             if colleagues:

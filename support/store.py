@@ -186,6 +186,14 @@ class ChatStore:
             raise ChatNotFound(chat_id)
         return chat
 
+    async def touched(self, chat_id: int, **values: Any) -> SupportChat:
+        """The chat's row updated with `values` and read back in the same statement (UPDATE … RETURNING)."""
+        rows = await SupportChat.update(**values).where(SupportChat.id == chat_id).returning(
+            SupportChat).aio_execute()
+        if not rows:
+            raise ChatNotFound(chat_id)
+        return rows[0]  # type: ignore[no-any-return]
+
     async def session_of(self, chat: SupportChat) -> VisitorSession:
         return await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
 
