@@ -122,7 +122,7 @@ class Relay:
                         calls = [channel.visitor_file(heading, manager.telegram_id, attachment, caption)]
                     else:
                         calls = channel.visitor_message(heading, manager.telegram_id, text)
-                    await change.send(self.topics.placed_in(topics, calls))
+                    await change.send(calls, topics=topics)
                 await self.topics.mark(change, chat, Marker.WAITING, card=heading, topics=topics)
             answered = (answer is not None and assistant.may_answer(chat)
                         and not assistant.asked_for_person(chat, text))

@@ -35,6 +35,8 @@ NOTIFICATION_EXCHANGES = 3  # question → answer pairs in the new-chat card
 class TopicPlacement(Protocol):
     async def place(self, calls: list[OutgoingCall]) -> list[OutgoingCall]: ...
 
+    def placed_in(self, topics: Sequence[Any], calls: list[OutgoingCall]) -> list[OutgoingCall]: ...
+
 
 # Asked with every visitor message and AI answer: the same select each time, rendered once.
 _OPEN_CHAT_OF = PreparedSelect(SupportChat, lambda key: SupportChat.select().where(
@@ -92,14 +94,16 @@ class Change:
         self.stored(session_pk, message)
         return message
 
-    async def send(self, calls: Sequence[OutgoingCall]) -> list[Outbox]:
+    async def send(self, calls: Sequence[OutgoingCall], *, topics: Sequence[Any] | None = None) -> list[Outbox]:
         """Bot API calls, stored now, delivered by the outbox worker after commit. A chat's message to a manager
-        who has the chat's topic goes into that topic (support.topics)."""
+        who has the chat's topic goes into that topic (support.topics); `topics`: the chat's topics when the
+        caller read them in this change (Topics.of_chat), so they are not read again."""
         if not calls:
             return []
         placed = list(calls)
         if self._store.topics is not None:
-            placed = await self._store.topics.place(placed)
+            placed = (self._store.topics.placed_in(topics, placed) if topics is not None
+                      else await self._store.topics.place(placed))
         rows = await enqueue(placed)
         self._outbox = True
         return rows
