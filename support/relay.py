@@ -30,7 +30,7 @@ from models import (
 )
 from support.assistant import Assistant, Needs
 from support.attachments import attachment_meta
-from support.contracts import AlreadyRated, ChatNotFound
+from support.contracts import AlreadyRated, ChatClosed, ChatNotFound, NotAllowed
 from support.lifecycle import Lifecycle
 from support.store import ChatStore
 from support.topics import Marker, Topics
@@ -219,15 +219,17 @@ class Relay:
         telegram_message_id: int | None = None, telegram_callback_id: str | None = None,
     ) -> ChatMessage:
         """Store the manager's message, then relay it. Telegram redelivers an update whose handler died, so a
-        message with a Telegram identity (the message, or the button press) is stored and relayed once."""
-        stored = await _already_stored(manager, telegram_message_id, telegram_callback_id)
-        if stored is not None:
-            return stored
+        message with a Telegram identity (the message, or the button press) is stored and relayed once.
+
+        Its unique columns say so: a second insert fails and rolls its change back (nothing relayed twice), and
+        only then is the stored row looked up. A refusal (the chat closed or handed over since) is looked up too:
+        an update redelivered after it is the stored message, as it was before the chat changed."""
         try:
             return await self._store_manager_reply(manager, chat_id, text, attachment, telegram_message_id,
                                                    telegram_callback_id)
-        except peewee.IntegrityError:
-            # The same update handled at once elsewhere (a claim taken over from a stalled process).
+        except (peewee.IntegrityError, ChatNotFound, ChatClosed, NotAllowed):
+            # A redelivered update, or the same update handled at once elsewhere (a claim taken over from a
+            # stalled process).
             stored = await _already_stored(manager, telegram_message_id, telegram_callback_id)
             if stored is None:
                 raise
