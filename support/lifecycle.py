@@ -273,12 +273,10 @@ class Lifecycle:
                 await hook(chat)
         return bool(closed)
 
-    async def own_chat(self, manager: Manager, chat_id: int, *, participants: bool = False,
-                       chat: SupportChat | None = None) -> SupportChat:
+    async def own_chat(self, manager: Manager, chat_id: int, *, participants: bool = False) -> SupportChat:
         """The open chat this manager works on; invited colleagues count only where `participants` says so
-        (they may answer, but closing and handing over stay with the chat's own manager). `chat`: its row when
-        the caller has just read it in the same transaction."""
-        chat = chat or await self.store.chat(chat_id)
+        (they may answer, but closing and handing over stay with the chat's own manager)."""
+        chat = await self.store.chat(chat_id)
         if chat.status == ChatStatus.CLOSED:
             raise ChatClosed(chat_id)
         if chat.manager_id != manager.id and not (participants and await self.store.joined(chat, manager)):

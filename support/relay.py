@@ -100,7 +100,8 @@ class Relay:
                     raise
                 return existing
             now = utcnow()
-            # The chat's activity written and the chat read in one statement.
+            # The chat's activity written and the chat read in one statement (after the message's insert, which
+            # takes the session's event-order lock first, as a manager's reply does).
             chat = (await store.touched(message.support_chat_id, last_activity_at=now, idle_warned_at=None)
                     if message.support_chat_id else None)
             if session.last_seen_at is None or now - session.last_seen_at >= LAST_SEEN_PRECISION:
@@ -241,18 +242,21 @@ class Relay:
     ) -> ChatMessage:
         store = self.store
         async with store.change() as change:
-            # The chat's activity written and the chat read in one statement; a manager who may not answer in it
-            # (closed, not theirs) rolls the write back with the change.
-            now = utcnow()
-            chat = await self.lifecycle.own_chat(manager, chat_id, participants=True, chat=await store.touched(
-                chat_id, last_activity_at=now, idle_warned_at=None,
-                first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now)))
+            chat = await self.lifecycle.own_chat(manager, chat_id, participants=True)
             message = await ChatMessage.aio_create(
                 session=chat.session_id, support_chat=chat.id, sender=Sender.MANAGER, manager=manager.id,
                 author_name=manager.display_name, text=text, meta=_attachment_meta_json(attachment),
                 telegram_message_id=telegram_message_id, telegram_callback_id=telegram_callback_id,
             )
             change.stored(chat.session_id, message)
+            # Written after the message, as the visitor's side does: on PostgreSQL the message's insert takes the
+            # session's event-order lock (migration 007) and this the chat's row lock, in the same order on both
+            # sides, or two processes relaying in one chat deadlock.
+            now = utcnow()
+            await SupportChat.update(
+                last_activity_at=now, idle_warned_at=None,
+                first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
+            ).where(SupportChat.id == chat.id).aio_execute()
             # In a group chat the other managers see what a colleague told the client.
             owner, colleagues = await store.team(chat)
             if colleagues:
