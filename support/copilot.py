@@ -42,6 +42,11 @@ log = logging.getLogger("support")
 
 SUGGESTION_TIMEOUT_SECONDS = 30
 DRAFT_FRAME_SECONDS = 0.3  # a new draft frame at most this often: Telegram animates between them
+# A draft starts this long after the visitor's message: the message itself reaches the manager first. Started at
+# once, the draft's reads and its "thinking" frame queue with the relay's outbox round on the same loop and
+# database connection, and the manager's Telegram gets the client's words a few ms later for a draft that takes
+# seconds anyway.
+DRAFT_AFTER_RELAY_SECONDS = 0.2
 TOLD_LIMIT = 160
 
 
@@ -145,6 +150,7 @@ class Copilot:
         if lock is None:
             lock = self._locks[chat_id] = asyncio.Lock()
         async with lock:  # one chat's suggestions in the order its messages came
+            await asyncio.sleep(DRAFT_AFTER_RELAY_SECONDS)
             try:
                 return await asyncio.wait_for(self._suggest(chat_id, question), SUGGESTION_TIMEOUT_SECONDS)
             except Exception:
