@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import peewee
 
-from models import Outbox, OutboxStatus, utcnow
+from core.i18n import N_, translate
+from models import Manager, Outbox, OutboxStatus, utcnow
 from support.delivery import DeliveryWorker, backoff
 from support.pacing import Pacer, paced_by_outbox
 
@@ -123,7 +124,7 @@ class Threads(Protocol):
 FileSource = Callable[[int], Awaitable[Any]]
 FILE_FIELDS = ("document", "photo")
 # A call sent again after a restart says so in its text (edits repeat harmlessly and keep theirs).
-REPEAT_MARKER = "(повтор)"
+REPEAT_MARKER = N_("(повтор)")  # in the recipient's language when they are a manager whose language is known
 REPEATABLE_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "sendMessage": ("text",), "sendDocument": ("caption",), "sendPhoto": ("caption",),
 }
@@ -271,10 +272,11 @@ class OutboxWorker(DeliveryWorker):
         rows = await Outbox.select().where(Outbox.status == OutboxStatus.SENDING).order_by(Outbox.id).aio_execute()
         for row in rows:
             params = json.loads(row.payload)
+            marker = translate(await _recipient_language(row.chat_id), REPEAT_MARKER)
             for key in REPEATABLE_TEXT_FIELDS.get(row.method, ()):
                 current = params.get(key)
-                if not (isinstance(current, str) and current.startswith(REPEAT_MARKER)):
-                    params[key] = f"{REPEAT_MARKER} {current}" if current else REPEAT_MARKER
+                if not (isinstance(current, str) and current.startswith(marker)):
+                    params[key] = f"{marker} {current}" if current else marker
             self._unmergeable.add(row.id)
             log.warning("Outbox call %s (%s to %s) may have reached Telegram before the restart; sending it again "
                         "marked as a repeat", row.id, row.method, row.chat_id)
@@ -377,3 +379,11 @@ def merged_text(parts: Sequence[Outbox]) -> str:
             chunks.append(header)
         chunks.append(piece["body"])
     return "\n\n".join(chunks)
+
+
+async def _recipient_language(chat_id: int | None) -> str | None:
+    """The language a manager's Telegram reports (a private chat's id is the manager's Telegram id); None for a
+    group or anyone else: the desk's default."""
+    if chat_id is None:
+        return None
+    return await Manager.select(Manager.language_code).where(Manager.telegram_id == chat_id).aio_scalar()

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.i18n import N_
+from core.i18n import N_, translate
 from models import AuditLog, ReplyTemplate, utcnow
 from support.contracts import ChatCard, SupportError
 
 TITLE_LIMIT = 64
 TEXT_LIMIT = 3500  # a filled template must still fit one Telegram message
 PLACEHOLDERS = ("name", "manager", "chat")
-NO_NAME = "Гость"
+NO_NAME = N_("Гость")  # the client's name in a filled template when they gave none, in their language
 _FIELD = re.compile(r"\{([^{}]*)\}")
 
 
@@ -47,7 +47,8 @@ class TemplateContext:
 
     @classmethod
     def of(cls, card: ChatCard, manager_name: str) -> TemplateContext:
-        return cls(name=card.client_name or NO_NAME, manager=manager_name, chat=str(card.chat_id))
+        return cls(name=card.client_name or translate(card.visitor_locale, NO_NAME), manager=manager_name,
+                   chat=str(card.chat_id))
 
 
 def check_title(title: str) -> str:

@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from models import Outbox, OutboxStatus
+from models import Manager, Outbox, OutboxStatus
 from sandbox.bot_api import FakeBotAPI
 from support.outbox import REPEAT_MARKER, OutgoingCall, enqueue
-from tests.clients import MANAGER
+from tests.clients import MANAGER, SECOND_MANAGER
 from tests.conftest import Desk, eventually, start_desk
 from tests.procs import TOKEN
 
@@ -85,18 +85,30 @@ async def _status_is(row_id: int, status: str) -> bool:
 async def test_calls_in_flight_at_a_crash_are_resent_once_marked_as_a_repeat(clean_database: str) -> None:
     product = await start_desk(clean_database)
     try:
-        await product.fake.send_message(MANAGER, "/start")
-        await product.fake.wait_for_message(MANAGER.id)
-        await product.worker.stop()  # the process "dies" with this call on its way
-        (row,) = await enqueue([OutgoingCall(chat_id=MANAGER.id, method="sendMessage",
-                                             params={"chat_id": MANAGER.id, "text": "Клиент: нужна помощь"})])
-        await Outbox.update(status=OutboxStatus.SENDING).where(Outbox.id == row.id).aio_execute()
+        for manager in (MANAGER, SECOND_MANAGER):
+            await product.fake.send_message(manager, "/start")
+            await product.fake.wait_for_message(manager.id)
+        # The second manager's Telegram speaks English: their repeat is marked in English.
+        await Manager.update(language_code="en").where(Manager.telegram_id == SECOND_MANAGER.id).aio_execute()
+        await product.worker.stop()  # the process "dies" with these calls on their way
+        row, english = await enqueue([
+            OutgoingCall(chat_id=MANAGER.id, method="sendMessage",
+                         params={"chat_id": MANAGER.id, "text": "Клиент: нужна помощь"}),
+            OutgoingCall(chat_id=SECOND_MANAGER.id, method="sendMessage",
+                         params={"chat_id": SECOND_MANAGER.id, "text": "Client: needs help"})])
+        await Outbox.update(status=OutboxStatus.SENDING).where(Outbox.id.in_([row.id, english.id])).aio_execute()
     finally:
         await product.stop()
     product = await start_desk(clean_database)
     try:
         repeat = await product.fake.wait_for_message(MANAGER.id, lambda m: "нужна помощь" in (m.text or ""))
         assert repeat.text == f"{REPEAT_MARKER} Клиент: нужна помощь"
+
+        async def marked_in_english() -> bool:  # (this fresh fake Telegram has not met the second manager)
+            payload = (await Outbox.aio_get(Outbox.id == english.id)).payload
+            return '"(repeat) Client: needs help"' in payload
+
+        await eventually(marked_in_english)
         await eventually(lambda: _status_is(row.id, OutboxStatus.SENT))
         assert [m.text for m in product.fake.messages(MANAGER.id) if "нужна помощь" in (m.text or "")] == [
             repeat.text]

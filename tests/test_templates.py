@@ -132,3 +132,17 @@ async def test_a_manager_sends_templates_from_the_card_and_through_inline_mode(d
     assert refused["results"] == [] and refused["button"]["text"] == "Чат не найден."
     messages = [e for e in await visitor.poll(after=0) if e["type"] == "manager_message"]
     assert len(messages) == 2
+
+
+def test_a_nameless_client_is_called_a_guest_in_their_own_language() -> None:
+    from support.contracts import ChatCard
+    from support.templates import TemplateContext, fill
+
+    def card(locale: str, name: str | None = None) -> ChatCard:
+        return ChatCard(chat_id=7, session_id="s", status="assigned", client_name=name, client_phone=None,
+                        page_url=None, created_at=None, manager_name="Анна", manager_telegram_id=1,
+                        visitor_locale=locale)
+
+    assert fill("Здравствуйте, {name}!", TemplateContext.of(card("ru"), "Анна")) == "Здравствуйте, Гость!"
+    assert fill("Hello, {name}!", TemplateContext.of(card("en"), "Anna")) == "Hello, Guest!"
+    assert fill("Hello, {name}!", TemplateContext.of(card("en", "Иван"), "Anna")) == "Hello, Иван!"
