@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import peewee_async
 from peewee_async.connection import connection_context
@@ -35,28 +35,38 @@ async def transaction(db: peewee_async.AioDatabase) -> AsyncIterator[None]:
             yield
         return
     lock = _sqlite_locks.setdefault((id(db), id(asyncio.get_running_loop())), asyncio.Lock())
-    async with lock, db.aio_connection() as connection:
-        # BEGIN IMMEDIATE takes the write lock up front (waiting out the busy timeout); a plain BEGIN
-        # that reads first fails at once with "database is locked" if anyone wrote meanwhile. It is sent with
-        # the block's first statement (a block that runs none writes nothing and sends nothing).
-        context = connection_context.get()
-        assert context is not None
-        token = _sqlite_write_lock.set(True)
-        context.transaction_is_opened = True
-        begin = _pending_begins[id(connection)] = _PendingBegin()
+    # BEGIN IMMEDIATE takes the write lock up front (waiting out the busy timeout); a plain BEGIN that reads first
+    # fails at once with "database is locked" if anyone wrote meanwhile. It is sent with the block's first
+    # statement (a block that runs none writes nothing and sends nothing).
+    async with lock, db.aio_connection() as connection, _deferred_begin(
+            connection, _sqlite_write_lock, lambda sql: run_on_connection(connection, sql)):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _deferred_begin(connection: object, inside: contextvars.ContextVar[bool],
+                          run: Callable[[str], Awaitable[object]]) -> AsyncIterator[None]:
+    """The block on `connection` as one transaction whose BEGIN goes with its first statement
+    (`_begin_if_pending`); COMMIT or ROLLBACK at the end only if it began. `inside` is set meanwhile, so a
+    block within it becomes a savepoint."""
+    context = connection_context.get()
+    assert context is not None
+    token = inside.set(True)
+    context.transaction_is_opened = True
+    begin = _pending_begins[id(connection)] = _PendingBegin()
+    try:
         try:
-            try:
-                yield
-            except BaseException:
-                if begin.begun:
-                    await run_on_connection(connection, "ROLLBACK")
-                raise
+            yield
+        except BaseException:
             if begin.begun:
-                await run_on_connection(connection, "COMMIT")
-        finally:
-            _pending_begins.pop(id(connection), None)
-            context.transaction_is_opened = False
-            _sqlite_write_lock.reset(token)
+                await run("ROLLBACK")
+            raise
+        if begin.begun:
+            await run("COMMIT")
+    finally:
+        _pending_begins.pop(id(connection), None)
+        context.transaction_is_opened = False
+        inside.reset(token)
 
 
 async def _begin_if_pending(db: peewee_async.AioDatabase) -> None:
@@ -78,22 +88,6 @@ _pg_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("pg_trans
 async def _pg_transaction_block(db: PooledPostgresqlDatabase) -> AsyncIterator[None]:
     """BEGIN with the block's first statement (none sent for a block that runs nothing), COMMIT or ROLLBACK at
     the end; a block inside it is a savepoint, as peewee-async's own atomic() makes it."""
-    async with db.aio_connection() as connection:
-        context = connection_context.get()
-        assert context is not None
-        token = _pg_transaction.set(True)
-        context.transaction_is_opened = True
-        begin = _pending_begins[id(connection)] = _PendingBegin()
-        try:
-            try:
-                yield
-            except BaseException:
-                if begin.begun:
-                    await db.aio_execute_sql("ROLLBACK")
-                raise
-            if begin.begun:
-                await db.aio_execute_sql("COMMIT")
-        finally:
-            _pending_begins.pop(id(connection), None)
-            context.transaction_is_opened = False
-            _pg_transaction.reset(token)
+    async with db.aio_connection() as connection, _deferred_begin(connection, _pg_transaction,
+                                                                  db.aio_execute_sql):
+        yield

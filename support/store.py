@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -249,21 +250,10 @@ class ChatStore:
         session = await self.session_of(chat)
         manager = await Manager.aio_get_or_none(Manager.id == chat.manager_id) if chat.manager_id else None
         count = await ChatMessage.select().where(ChatMessage.support_chat == chat.id).aio_count()
-        return ChatCard(
-            chat_id=chat.id,
-            session_id=session.session_id,
-            visitor_locale=session.locale or "ru",
-            status=chat.status,
-            client_name=chat.client_name or session.name,
-            client_phone=chat.client_phone or session.phone,
-            page_url=chat.page_url or session.page_url,
-            created_at=chat.created_at,
-            manager_name=manager.display_name if manager else None,
-            manager_telegram_id=manager.telegram_id if manager else None,
+        return dataclasses.replace(
+            self.heading(chat, session, manager, await self.colleagues_in(chat)),
             recent_exchanges=await recent_exchanges(chat.id, NOTIFICATION_EXCHANGES),
             message_count=count,
-            summary=chat.summary,
-            colleague_telegram_ids=tuple(m.telegram_id for m in await self.colleagues_in(chat)),
             context=await visitor_context(session, chat),
         )
 
