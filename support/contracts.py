@@ -99,7 +99,8 @@ class ChatCard:
     summary: str | None = None
     colleague_telegram_ids: tuple[int, ...] = ()  # managers invited into the chat (a group chat)
     context: VisitorContext | None = None  # where the visitor came from and who they are
-    visitor_locale: str = "ru"  # the widget's language: texts filled in for the visitor (a template) use it
+    visitor_locale: str | None = None  # the widget's language (None: the desk's default) for texts filled in
+    # for the visitor, such as a reply template
 
     def works_on(self, telegram_id: int) -> bool:
         """The chat's manager or an invited colleague: may answer the client."""

@@ -266,7 +266,7 @@ class ChatStore:
         return ChatCard(
             chat_id=chat.id,
             session_id=session.session_id,
-            visitor_locale=session.locale or "ru",
+            visitor_locale=session.locale,
             status=chat.status,
             client_name=chat.client_name or session.name,
             client_phone=chat.client_phone or session.phone,

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser import ACCEPT, ask, open_chat
 from tests.conftest import LiveServer, Opener
@@ -33,11 +33,7 @@ def live_server(clean_database: str) -> Iterator[LiveServer]:
 def test_topic_tabs_on_the_sandbox_page(live_server: LiveServer, open_page: Opener) -> None:
     manager_id = persona_id(live_server, "manager")
     sandbox = open_sandbox(open_page, manager_id)
-    box = sandbox.locator("#input")
-    for command in ("/start", "/online"):
-        box.fill(command)
-        box.press("Enter")
-    bot_says(sandbox, "Смена начата")
+    box = _go_on_shift(sandbox)
     expect(sandbox.locator("#topics .chip")).to_have_count(0)  # no topics yet: no tabs
 
     visitor = open_page("/")
@@ -62,6 +58,7 @@ def test_topic_tabs_on_the_sandbox_page(live_server: LiveServer, open_page: Open
     # The general thread keeps its own messages; the topic's are not there.
     sandbox.locator("#topics .chip", has_text="Общий чат").click()
     bot_says(sandbox, "Смена начата")
+    return box
     expect(sandbox.locator(".row", has_text="Сейчас подскажу")).to_have_count(0)
 
     # An edit in Telegram reaches the widget, marked as edited.
@@ -87,11 +84,7 @@ def test_saved_replies_through_inline_mode_on_the_sandbox_page(
     live_server.call(live_server.service.templates.add(1, "Документы", "Пришлите фото прав и паспорта."))
     manager_id = persona_id(live_server, "manager")
     sandbox = open_sandbox(open_page, manager_id)
-    box = sandbox.locator("#input")
-    for command in ("/start", "/online"):
-        box.fill(command)
-        box.press("Enter")
-    bot_says(sandbox, "Смена начата")
+    box = _go_on_shift(sandbox)
     visitor = open_page("/")
     open_chat(visitor)
     visitor_asks_for_manager(visitor, name="Софья", phone="+7 900 222-33-44")
@@ -118,3 +111,14 @@ def test_saved_replies_through_inline_mode_on_the_sandbox_page(
     expect(sandbox.locator(".row.mine", has_text="Здравствуйте, Софья! Чем помочь?")).to_be_visible()
     expect(visitor.locator(".manager-message", has_text="Здравствуйте, Софья! Чем помочь?")).to_be_visible()
     bot_says(sandbox, "Отправлено клиенту")
+
+
+def _go_on_shift(sandbox: Page) -> Locator:
+    """/start and /online typed back to back (the module's sandbox may already hold earlier tests' messages);
+    the input box, for what the test types next."""
+    box = sandbox.locator("#input")
+    for command in ("/start", "/online"):
+        box.fill(command)
+        box.press("Enter")
+    bot_says(sandbox, "Смена начата")
+    return box
