@@ -2,7 +2,7 @@
 
 This module makes the databases and checks their health; the rest lives beside it by job and is re-exported
 here, so `from core.db import ...` names one place: db_url (DATABASE_URL), db_pools (kept connections),
-db_engines (how a statement runs), db_transactions (transaction()), db_prepared (PreparedSelect/Insert)."""
+db_engines (how a statement runs), db_transactions (transaction()), db_prepared (PreparedQuery/Insert)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from core.db_pools import (
     SqliteConnectionPool,
     SqlitePoolBackend,
 )
-from core.db_prepared import PreparedInsert, PreparedSelect
+from core.db_prepared import PreparedInsert, PreparedQuery
 from core.db_transactions import transaction
 from core.db_url import POSTGRES_SCHEMES, DatabaseURL, Engine, parse_database_url
 
@@ -48,7 +48,7 @@ __all__ = [
     "PooledPostgresqlDatabase",
     "PooledSqliteDatabase",
     "PreparedInsert",
-    "PreparedSelect",
+    "PreparedQuery",
     "SqliteConnectionPool",
     "SqlitePoolBackend",
     "connect_dedicated",

@@ -10,7 +10,7 @@ import weakref
 from enum import Enum
 
 from ai import AIAnswer, Consultant, HandoffAdvisor, Turn, wants_human
-from core.db import PreparedSelect
+from core.db import PreparedQuery
 from models import ChatMessage, ChatStatus, Sender, SupportChat, VisitorSession
 from support.store import Change, ChatStore
 from support.texts import visitor_text
@@ -21,7 +21,7 @@ AI_HISTORY_TURNS = 12
 NO_LATER_THAN = 2**62  # `before` for a history that ends with the latest row
 
 # Read before every AI answer: the same select each time, rendered once.
-_HISTORY = PreparedSelect(ChatMessage, lambda session, before: ChatMessage.select(
+_HISTORY = PreparedQuery(ChatMessage, lambda session, before: ChatMessage.select(
     ChatMessage.sender, ChatMessage.text).where(
     (ChatMessage.session == session) & ChatMessage.sender.in_((Sender.USER, Sender.AI)) & (ChatMessage.id < before)
 ).order_by(ChatMessage.id.desc()).limit(AI_HISTORY_TURNS))

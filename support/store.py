@@ -19,7 +19,7 @@ import peewee
 import peewee_async
 
 from core.config import SupportSettings
-from core.db import PreparedInsert, PreparedSelect, transaction
+from core.db import PreparedInsert, PreparedQuery, transaction
 from models import ChatMessage, ChatParticipant, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession
 from support.attachments import AttachmentRejected, AttachmentStore
 from support.context import visitor_context
@@ -40,7 +40,7 @@ class TopicPlacement(Protocol):
 
 
 # Asked with every visitor message and AI answer: the same select each time, rendered once.
-_OPEN_CHAT_OF = PreparedSelect(SupportChat, lambda key: SupportChat.select().where(
+_OPEN_CHAT_OF = PreparedQuery(SupportChat, lambda key: SupportChat.select().where(
     (SupportChat.session == key) & (SupportChat.status.in_(ChatStatus.OPEN))).limit(1))
 
 # A visitor's, the AI's and system messages: written with nearly every change, rendered once.

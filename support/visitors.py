@@ -14,7 +14,7 @@ from typing import Any
 import peewee
 
 from core.config import IdentitySettings
-from core.db import PreparedSelect
+from core.db import PreparedQuery
 from models import Attachment, ChatMessage, Manager, VisitorIdentity, VisitorSession, utcnow
 from support.batching import BatchedReads
 from support.context import add_page, sibling_session_ids
@@ -37,7 +37,7 @@ SESSION_TOUCH_INTERVAL = dt.timedelta(hours=1)
 
 # What a widget may show of another device's messages: the text, never the other session's chat state.
 # Every widget request reads its session: the same select each time, rendered once.
-_SESSION_BY_ID = PreparedSelect(VisitorSession, lambda key: VisitorSession.select().where(
+_SESSION_BY_ID = PreparedQuery(VisitorSession, lambda key: VisitorSession.select().where(
     VisitorSession.session_id == key).limit(1))
 
 # A widget socket reads its session and the session's newest event id at once: a client that already has
