@@ -177,6 +177,10 @@ class ChatMessage(BaseModel):
     # "manager", "queued", "after_hours", "position"/"eta_minutes", "offer_manager", "rate" (a chat id).
     meta = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    # PostgreSQL: the id of the session's message before this one, set by the event-order trigger under the
+    # session's lock (migrations 007, 015); a process hands this row to its sockets from memory when they have
+    # had that one. Empty on SQLite (one writer: rows reach the sockets in id order anyway).
+    previous_event_id = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = "chat_messages"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -18,9 +19,23 @@ from aiohttp import web
 from models import ChatMessage, Sender
 from support.markdown import render_markdown
 
-# What a listener's queue carries: None (stored events exist: re-read), the events of rows this process committed
-# (oldest first), or an ephemeral event.
-Item = dict[str, Any] | list[dict[str, Any]] | None
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """The events of rows this process just committed for one session, oldest first.
+
+    `previous`: for each event, the id of the session's row before it (ChatMessage.previous_event_id), when other
+    processes may write the session too. A listener gives an event from memory only to a reader that has had that
+    row; a reader that has not re-reads (the row before is another process's, its notice still on the way). None:
+    this process is the session's only writer, its rows reach the listeners in id order."""
+
+    events: list[dict[str, Any]]
+    previous: list[int | None] | None = None
+
+
+# What a listener's queue carries: None (stored events exist: re-read), the rows this process committed, or an
+# ephemeral event.
+Item = dict[str, Any] | Committed | None
 
 
 class Listener(Protocol):
@@ -62,7 +77,7 @@ class EventHub:
         (rendered once for all of them); other processes' listeners are woken to re-read."""
         self.wakes += 1  # also when nobody listens yet: a socket still opening must re-read
         if self._listeners.get(session_pk):
-            self._push(session_pk, [message_event(message) for message in messages])
+            self._push(session_pk, Committed([message_event(message) for message in messages]))
         self.wake_elsewhere(session_pk)
 
     def wake_elsewhere(self, session_pk: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.db import DatabaseURL, connect_dedicated, fetch_scalar
 from models import ChatMessage
-from support.events import EventHub
+from support.events import Committed, EventHub, message_event
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +195,18 @@ class ClusterEventHub(EventHub):
         self.notifier.publish(Wake.EVENTS, str(session_pk))
 
     def publish_stored(self, session_pk: int, messages: list[ChatMessage]) -> None:
-        """Rows committed here are re-read, not handed out from memory: another process may have committed a
-        lower id of the same session a moment before, its notice still on the way. A session's ids commit in id
-        order (migrations' per-session trigger), so the read brings both, in order; from memory this row would
-        reach the widget first."""
-        self.wake(session_pk)
+        """Rows committed here go to this process's listeners from memory, each with the id of the session's row
+        before it: another process may have committed that one a moment before, its notice still on the way, and
+        a listener that has not had it re-reads instead (a session's ids commit in id order: migrations 007, 015).
+        A row whose insert did not read that id back is re-read, as rows from elsewhere are."""
+        if not all(_knows_previous(message) for message in messages):
+            self.wake(session_pk)
+            return
+        self.wakes += 1  # also when nobody listens yet: a socket still opening must re-read
+        if self._listeners.get(session_pk):
+            self._push(session_pk, Committed([message_event(message) for message in messages],
+                                             [message.previous_event_id for message in messages]))
+        self.wake_elsewhere(session_pk)
 
     def publish_ephemeral(self, session_pk: int, event: dict[str, Any]) -> None:
         super().publish_ephemeral(session_pk, event)
@@ -224,3 +231,8 @@ class ClusterEventHub(EventHub):
             session, author, active = [*item.split(":"), "", "", ""][:3]
             if session.isdigit() and author in self.TYPING_AUTHORS:
                 self._push(int(session), {"type": "typing", "author": author, "active": active == "1"})
+
+
+def _knows_previous(message: ChatMessage) -> bool:
+    """Whether the insert read the trigger's previous_event_id back (None is an answer too: the session's first)."""
+    return "previous_event_id" in message.__data__

@@ -44,15 +44,17 @@ _OPEN_CHAT_OF = PreparedQuery(SupportChat, lambda key: SupportChat.select().wher
     (SupportChat.session == key) & (SupportChat.status.in_(ChatStatus.OPEN))).limit(1))
 
 # A visitor's, the AI's and system messages: written with nearly every change, rendered once.
+# previous_event_id is read back so that the row can reach this process's sockets from memory (support.notify).
 _NEW_MESSAGE = PreparedInsert(ChatMessage, ChatMessage.session, ChatMessage.support_chat, ChatMessage.sender,
-                              ChatMessage.text, ChatMessage.client_message_id, ChatMessage.meta)
+                              ChatMessage.text, ChatMessage.client_message_id, ChatMessage.meta,
+                              returning=(ChatMessage.previous_event_id,))
 # A visitor's message joins the chat open when it is written, found by the insert itself.
 _NEW_MESSAGE_IN_OPEN_CHAT = PreparedInsert(
     ChatMessage, ChatMessage.session, ChatMessage.sender, ChatMessage.text, ChatMessage.client_message_id,
     ChatMessage.meta,
     computed={ChatMessage.support_chat: lambda values: SupportChat.select(SupportChat.id).where(
         (SupportChat.session == values[ChatMessage.session]) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)},
-    returning=(ChatMessage.support_chat,))
+    returning=(ChatMessage.support_chat, ChatMessage.previous_event_id))
 
 _current: contextvars.ContextVar[Change | None] = contextvars.ContextVar("support_change", default=None)
 

@@ -196,3 +196,67 @@ async def test_a_sandbox_process_holds_every_role_itself_even_on_postgresql(pg_u
         assert coordinator.is_leader() and coordinator.holds(Role.POLLER)
     finally:
         await coordinator.release()
+
+
+@POSTGRES_ONLY
+async def test_each_row_knows_the_row_before_it_even_when_another_transaction_committed_it(pg_url: str) -> None:
+    """migration 015: the trigger reads the session's highest id under the session's lock, so a transaction that
+    waited for another one's commit sees that row as the one before its own."""
+    parsed = parse_database_url(pg_url)
+
+    def connect() -> psycopg2.extensions.connection:
+        return psycopg2.connect(dbname=parsed.database, user=parsed.user, host=parsed.host, port=parsed.port)
+
+    setup, first, second = connect(), connect(), connect()
+    setup.autocommit = True
+    with setup.cursor() as cursor:
+        cursor.execute("INSERT INTO visitor_sessions (session_id, token_hash, locale, created_at, last_seen_at)"
+                       " VALUES ('s-015', 'x', 'ru', now(), now())"
+                       " RETURNING id")
+        (session,) = cursor.fetchone()
+    insert = ("INSERT INTO chat_messages (session_id, sender, text, created_at) VALUES (%s, 'user', %s, now())"
+              " RETURNING id, previous_event_id")
+    try:
+        with first.cursor() as cursor:
+            cursor.execute(insert, (session, "first"))
+            first_id, before_first = cursor.fetchone()
+            cursor.execute(insert, (session, "first, again"))  # the transaction's own earlier row counts
+            again_id, before_again = cursor.fetchone()
+        assert before_first is None and before_again == first_id
+
+        def second_insert() -> tuple[int, int]:
+            with second.cursor() as cursor:
+                cursor.execute(insert, (session, "second"))  # waits for the first transaction's lock
+                row = cursor.fetchone()
+            second.commit()
+            return row
+
+        waiting = asyncio.get_running_loop().run_in_executor(None, second_insert)
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        first.commit()
+        second_id, before_second = await asyncio.wait_for(waiting, timeout=10)
+        assert before_second == again_id and second_id > again_id
+    finally:
+        for connection in (first, second, setup):
+            connection.close()
+
+
+@POSTGRES_ONLY
+async def test_rows_committed_here_carry_the_row_before_them_to_this_process_listeners(
+    hubs: tuple[ClusterEventHub, ClusterEventHub],
+) -> None:
+    from models import ChatMessage, utcnow
+    from support.events import Committed
+
+    a, b = hubs
+    here, there = a.subscribe(7), b.subscribe(7)
+    known = ChatMessage(id=12, session=7, sender="user", text="привет", created_at=utcnow(), previous_event_id=10)
+    a.publish_stored(7, [known])
+    item = here.get_nowait()
+    assert isinstance(item, Committed) and [e["id"] for e in item.events] == [12] and item.previous == [10]
+    assert await asyncio.wait_for(there.get(), timeout=3) is None  # elsewhere: a read
+    # A row whose insert did not read previous_event_id back cannot be placed: this process reads it too.
+    unknown = ChatMessage(id=13, session=7, sender="user", text="ещё", created_at=utcnow())
+    a.publish_stored(7, [unknown])
+    assert here.get_nowait() is None

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from models import ChatMessage, VisitorSession, utcnow
+from support.events import Committed
 from tests.clients import Visitor, is_type, ws_receive_until
 from tests.conftest import Desk
 
@@ -196,7 +197,7 @@ async def test_rows_committed_here_come_from_memory_and_a_late_lower_id_is_still
     # Row 4 committed here reaches the socket from memory, with no read; row 3, committed by another process
     # a moment earlier, is not stored yet as far as this process knows.
     stored.append({"id": 4, "text": "m4"})
-    group.put_nowait([{"id": 4, "text": "m4"}])
+    group.put_nowait(Committed([{"id": 4, "text": "m4"}]))
     await settled()
     assert [e["id"] for e in ws.sent] == [4] and ws.sent[0]["linked"] and reads == []
     # Its wake-up arrives late: the read starts from 2, not 4, so row 3 is not skipped and 4 is not sent twice.
@@ -206,6 +207,52 @@ async def test_rows_committed_here_come_from_memory_and_a_late_lower_id_is_still
     assert [e["id"] for e in ws.sent] == [4, 3] and reads == [2]
     assert group.sockets[ws] == 4  # type: ignore[index]
     # An event the socket already has is not sent again from memory either.
-    group.put_nowait([{"id": 3, "text": "m3"}])
+    group.put_nowait(Committed([{"id": 3, "text": "m3"}]))
     await settled()
     assert [e["id"] for e in ws.sent] == [4, 3]
+
+
+async def test_with_several_writers_a_row_comes_from_memory_only_after_the_row_before_it() -> None:
+    """PostgreSQL: each committed row says which of the session's rows came before it (previous_event_id); a
+    socket gets it from memory only once it has had that one, else a read brings both, in id order."""
+    from widget.fanout import SessionSockets
+
+    stored: list[dict[str, Any]] = [{"id": n} for n in (1, 2)]
+    reads: list[int] = []
+
+    async def load(session: Any, after: int, limit: int) -> list[dict[str, Any]]:
+        reads.append(after)
+        return [event for event in sorted(stored, key=lambda e: e["id"]) if event["id"] > after][:limit]
+
+    async def settled() -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    group = SessionSockets(session=None, load=load, link=lambda session, event: event)  # type: ignore[arg-type]
+    ahead, behind = _RecordingSocket(), _RecordingSocket()
+    group.sockets[ahead] = 2  # type: ignore[index]
+    group.sockets[behind] = 1  # type: ignore[index]  # has not had row 2 yet (its read is still to come)
+    # Row 3 follows row 2: the socket that has row 2 gets it at once; the other reads 2 and 3, in order.
+    stored.append({"id": 3})
+    group.put_nowait(Committed([{"id": 3}], [2]))
+    await settled()
+    assert [e["id"] for e in ahead.sent] == [3]
+    assert [e["id"] for e in behind.sent] == [2, 3] and reads == [1]
+    # A chain committed together: 5 follows 4, which follows 3. Another process committed 6 meanwhile, still
+    # unannounced here; this process's 8 follows it, so 8 waits for a read, which brings 6 and then 8.
+    stored.extend([{"id": 4}, {"id": 5}])
+    group.put_nowait(Committed([{"id": 4}, {"id": 5}], [3, 4]))
+    await settled()
+    assert [e["id"] for e in ahead.sent] == [3, 4, 5] and reads == [1]
+    stored.extend([{"id": 6}, {"id": 8}])
+    group.put_nowait(Committed([{"id": 8}], [6]))
+    await settled()
+    assert [e["id"] for e in ahead.sent] == [3, 4, 5, 6, 8]
+    assert [e["id"] for e in behind.sent] == [2, 3, 4, 5, 6, 8]
+    # The session's first row follows nothing: it always comes from memory.
+    first = SessionSockets(session=None, load=load, link=lambda session, event: event)  # type: ignore[arg-type]
+    fresh = _RecordingSocket()
+    first.sockets[fresh] = 0  # type: ignore[index]
+    first.put_nowait(Committed([{"id": 1}], [None]))
+    await settled()
+    assert [e["id"] for e in fresh.sent] == [1]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from core.config import SETTINGS
 from models import VisitorSession
 from support.contracts import ChatNotFound
-from support.events import HUB, message_event
+from support.events import HUB, Committed, message_event
 from support.service import SERVICE
 from support.texts import error_text
 from webhook.http_api import MAX_ID, ApiError, as_api_error, bearer_token, parse_id, parse_int, read_json
@@ -330,7 +330,7 @@ async def events(request: web.Request) -> web.Response:
                     item = await asyncio.wait_for(queue.get(), timeout=remaining)
                 except TimeoutError:
                     break
-                if item is None or isinstance(item, list):  # stored events, or shutdown: read again
+                if item is None or isinstance(item, Committed):  # stored events, or shutdown: read again
                     found = await _read_events(request, session, after)
                     if request.app[_SHUTTING_DOWN].is_set():
                         break

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from models import VisitorSession
-from support.events import EventHub, Item
+from support.events import Committed, EventHub, Item
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class SessionSockets:
                 try:
                     if item is None:
                         await self._read()
-                    elif isinstance(item, list):
+                    elif isinstance(item, Committed):
                         await self._send_committed(item)
                     else:
                         await self._send_to_all(item)
@@ -112,13 +112,21 @@ class SessionSockets:
             else:
                 del self._fresh[ws]
 
-    async def _send_committed(self, events: list[dict[str, Any]]) -> None:
-        linked = [self._link(self.session, event) for event in events]  # once for all of the session's sockets
+    async def _send_committed(self, committed: Committed) -> None:
+        # Linked once for all of the session's sockets.
+        linked = [self._link(self.session, event) for event in committed.events]
+        previous = committed.previous or [None] * len(linked)
+        behind = False
         for ws, last in list(self.sockets.items()):
             fresh = self._fresh.setdefault(ws, set())
-            for event in linked:
+            for event, before in zip(linked, previous, strict=True):
                 if event["id"] <= last or event["id"] in fresh:
                     continue
+                if committed.previous is not None and before is not None and before > last and before not in fresh:
+                    # The session's row before this one is another process's and has not reached this socket yet:
+                    # a read brings both, in order.
+                    behind = True
+                    break
                 try:
                     await ws.send_json(event)
                 except ConnectionError:
@@ -126,7 +134,9 @@ class SessionSockets:
                     break
                 fresh.add(event["id"])
             if len(fresh) >= REPLAY_PAGE:
-                self.catch_up()  # now and then a read moves the position on, so `fresh` stays small
+                behind = True  # now and then a read moves the position on, so `fresh` stays small
+        if behind:
+            self.catch_up()
 
     async def _send_to_all(self, event: dict[str, Any]) -> None:
         for ws in list(self.sockets):
