@@ -16,7 +16,11 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
 
+from core.db import PreparedQuery
 from models import FsmState
+
+# Read with every update (aiogram asks for the state before any handler): rendered once, not per update.
+_ROW = PreparedQuery(FsmState, lambda key: FsmState.select().where(FsmState.key == key))
 
 # (key, the data column as read with the state): what the next get_data of that key in this update may use.
 _read_with_state: ContextVar[tuple[str, str | None] | None] = ContextVar("fsm_read_with_state", default=None)
@@ -38,7 +42,7 @@ class DatabaseStorage(BaseStorage):
 
     async def get_state(self, key: StorageKey) -> str | None:
         built = self._key(key)
-        row = await FsmState.aio_get_or_none(FsmState.key == built)
+        row = await _ROW.first(built)
         _read_with_state.set((built, row.data if row else None))
         return row.state if row else None
 
@@ -55,7 +59,7 @@ class DatabaseStorage(BaseStorage):
         _read_with_state.set(None)  # used once: a later read in the same task goes to the database again
         if kept is not None and kept[0] == built:
             return json.loads(kept[1]) if kept[1] else {}
-        row = await FsmState.aio_get_or_none(FsmState.key == built)
+        row = await _ROW.first(built)
         return json.loads(row.data) if row and row.data else {}
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import peewee
 
 from ai import AIAnswer
+from core.db import PreparedInsert, PreparedQuery
 from models import (
     Attachment,
     ChatMessage,
@@ -38,6 +39,15 @@ from support.topics import Marker, Topics
 log = logging.getLogger("support")
 
 LAST_SEEN_PRECISION = dt.timedelta(seconds=60)
+
+# A manager's reply: its row and its chat's activity, rendered once (peewee's rendering cost more than the run).
+_MANAGER_MESSAGE = PreparedInsert(
+    ChatMessage, ChatMessage.session, ChatMessage.support_chat, ChatMessage.sender, ChatMessage.manager,
+    ChatMessage.author_name, ChatMessage.text, ChatMessage.meta, ChatMessage.telegram_message_id,
+    ChatMessage.telegram_callback_id)
+_ANSWERED = PreparedQuery(SupportChat, lambda chat_id, now: SupportChat.update(
+    last_activity_at=now, idle_warned_at=None, first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
+).where(SupportChat.id == chat_id))
 
 
 class Relay:
@@ -243,7 +253,7 @@ class Relay:
         store = self.store
         async with store.change() as change:
             chat = await self.lifecycle.own_chat(manager, chat_id, participants=True)
-            message = await ChatMessage.aio_create(
+            message = await _MANAGER_MESSAGE.create(
                 session=chat.session_id, support_chat=chat.id, sender=Sender.MANAGER, manager=manager.id,
                 author_name=manager.display_name, text=text, meta=_attachment_meta_json(attachment),
                 telegram_message_id=telegram_message_id, telegram_callback_id=telegram_callback_id,
@@ -252,11 +262,7 @@ class Relay:
             # Written after the message, as the visitor's side does: on PostgreSQL the message's insert takes the
             # session's event-order lock (migration 007) and this the chat's row lock, in the same order on both
             # sides, or two processes relaying in one chat deadlock.
-            now = utcnow()
-            await SupportChat.update(
-                last_activity_at=now, idle_warned_at=None,
-                first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
-            ).where(SupportChat.id == chat.id).aio_execute()
+            await _ANSWERED.execute(chat.id, utcnow())
             # In a group chat the other managers see what a colleague told the client.
             owner, colleagues = await store.team(chat)
             if colleagues:

@@ -39,6 +39,8 @@ class TopicPlacement(Protocol):
     def placed_in(self, topics: Sequence[Any], calls: list[OutgoingCall]) -> list[OutgoingCall]: ...
 
 
+# A chat by id: read by every manager's action on it (Lifecycle.own_chat), rendered once.
+_CHAT = PreparedQuery(SupportChat, lambda chat_id: SupportChat.select().where(SupportChat.id == chat_id))
 # Asked with every visitor message and AI answer: the same select each time, rendered once.
 _OPEN_CHAT_OF = PreparedQuery(SupportChat, lambda key: SupportChat.select().where(
     (SupportChat.session == key) & (SupportChat.status.in_(ChatStatus.OPEN))).limit(1))
@@ -188,7 +190,7 @@ class ChatStore:
     # --- reading ------------------------------------------------------------------------------------
 
     async def chat(self, chat_id: int) -> SupportChat:
-        chat = await SupportChat.aio_get_or_none(SupportChat.id == chat_id)
+        chat = await _CHAT.first(chat_id)
         if chat is None:
             raise ChatNotFound(chat_id)
         return chat

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import peewee
 import peewee_async
 
-from core.db import transaction
+from core.db import PreparedQuery, transaction
 from core.i18n import N_
 from models import AuditLog, Manager
 from support.contracts import TeamMember
@@ -24,6 +24,9 @@ log = logging.getLogger("support.team")
 
 # Telegram user ids are positive and fit in 52 bits; anything else is a typo, not a person.
 MAX_TELEGRAM_ID = 2**52
+
+# Read with every update a manager sends (bot.middlewares.ManagerContext): rendered once, not per update.
+_BY_TELEGRAM_ID = PreparedQuery(Manager, lambda telegram_id: Manager.select().where(Manager.telegram_id == telegram_id))
 
 
 class TeamAction:
@@ -102,7 +105,7 @@ class TeamService:
 
     async def manager_by_telegram_id(self, telegram_id: int) -> Manager | None:
         """The active manager with this Telegram id (None for a stranger or a disabled manager)."""
-        manager = await Manager.aio_get_or_none(Manager.telegram_id == telegram_id)
+        manager = await _BY_TELEGRAM_ID.first(telegram_id)
         if manager is None or not manager.is_active:
             return None
         return manager
