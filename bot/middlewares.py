@@ -10,6 +10,7 @@ from aiogram import BaseMiddleware
 from aiogram.filters import Filter
 from aiogram.types import TelegramObject, Update, User
 
+from bot.fsm_storage import sender_read_with_state
 from models import Manager
 from support.service import SupportService
 from support.update_claims import UpdateClaims
@@ -40,7 +41,12 @@ class ManagerContext(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         service: SupportService = data["service"]
-        manager = await service.team.manager_by_telegram_id(user.id) if user else None
+        # Usually read with the FSM state a moment ago (bot.fsm_storage), in the same statement.
+        read = sender_read_with_state(user.id) if user else None
+        if read is not None:
+            manager = service.team.active(read.manager)
+        else:
+            manager = await service.team.manager_by_telegram_id(user.id) if user else None
         if manager is None and user is not None and service.team.is_configured(user.id):
             # Listed in MANAGER_IDS/ADMIN_IDS but never wrote /start: their first word (often /online) must work.
             manager = await service.team.register_manager(user.id, name=user.full_name, username=user.username)

@@ -105,7 +105,11 @@ class TeamService:
 
     async def manager_by_telegram_id(self, telegram_id: int) -> Manager | None:
         """The active manager with this Telegram id (None for a stranger or a disabled manager)."""
-        manager = await _BY_TELEGRAM_ID.first(telegram_id)
+        return self.active(await _BY_TELEGRAM_ID.first(telegram_id))
+
+    @staticmethod
+    def active(manager: Manager | None) -> Manager | None:
+        """The row read for a Telegram id as who may work: None for a stranger or a disabled manager."""
         if manager is None or not manager.is_active:
             return None
         return manager
