@@ -12,7 +12,7 @@ from bot.commands import ADMIN_COMMANDS, MANAGER_COMMANDS, admin_commands, manag
 from bot.fsm_storage import DatabaseStorage
 from bot.handlers import admin, greetings, routers, templates
 from bot.i18n import ManagerI18n, ManagerLanguages
-from bot.middlewares import ManagerContext, OncePerUpdate
+from bot.middlewares import ManagerContext, OncePerUpdate, run_pure_filters_in_place
 from bot.session import BotSession
 from support.service import SupportService
 from support.stats import StatsService
@@ -41,6 +41,7 @@ def build_dispatcher(service: SupportService, languages: ManagerLanguages | None
     # /cancel or the reply handlers.
     dispatcher.include_routers(admin.build_steps_router(), greetings.build_steps_router(), greetings.build_router(),
                                 templates.build_steps_router(), *routers())
+    run_pure_filters_in_place(dispatcher)
     return dispatcher
 
 
