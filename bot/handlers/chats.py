@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from html import escape
 
@@ -316,6 +317,8 @@ async def relay_manager_file(message: Message, bot: Bot, service: SupportService
 async def deliver_reply(message: Message, service: SupportService, manager: Manager, chat_id: int) -> None:
     assert message.text is not None
     await service.relay.manager_reply(manager, chat_id, message.text, telegram_message_id=message.message_id)
+    # The commit woke the visitor's socket: its frame goes out before this confirmation is built and sent.
+    await asyncio.sleep(0)
     await message.reply(_("✅ Отправлено клиенту (чат #{chat_id}).").format(chat_id=chat_id))
 
 
