@@ -13,7 +13,17 @@ from typing import Any
 import peewee
 
 from core.db import is_sqlite
-from models import AcceptButton, ChatMessage, ChatStatus, CloseReason, Manager, SupportChat, VisitorSession, utcnow
+from models import (
+    AcceptButton,
+    ChatMessage,
+    ChatParticipant,
+    ChatStatus,
+    CloseReason,
+    Manager,
+    SupportChat,
+    VisitorSession,
+    utcnow,
+)
 from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, NotAllowed, TransferResult
 from support.routing import Routing
 from support.search import phone_key
@@ -275,7 +285,8 @@ class Lifecycle:
 
     async def own_chat(self, manager: Manager, chat_id: int, *, participants: bool = False) -> SupportChat:
         """The open chat this manager works on; invited colleagues count only where `participants` says so
-        (they may answer, but closing and handing over stay with the chat's own manager)."""
+        (they may answer, but closing and handing over stay with the chat's own manager). With `participants`
+        this is `writable` read back: keep the two alike."""
         chat = await self.store.chat(chat_id)
         if chat.status == ChatStatus.CLOSED:
             raise ChatClosed(chat_id)
@@ -365,6 +376,16 @@ class Lifecycle:
             async with self.store.change() as change:
                 await change.send(calls)
             log.warning("Manager %s set offline after %s missed offers", manager.telegram_id, limit)
+
+
+def writable(chat_id: Any, manager_id: Any) -> peewee.Expression:
+    """own_chat(participants=True)'s rule as a condition on support_chats, for a statement that writes into the
+    chat and checks it in the same round trip: the chat is not closed, and it is the manager's own or they were
+    invited into it. own_chat then explains a refusal (ChatNotFound, ChatClosed, NotAllowed)."""
+    joined = ChatParticipant.select(ChatParticipant.id).where(
+        (ChatParticipant.support_chat == SupportChat.id) & (ChatParticipant.manager == manager_id))
+    return (SupportChat.id == chat_id) & (SupportChat.status != ChatStatus.CLOSED) & (
+        (SupportChat.manager == manager_id) | peewee.fn.EXISTS(joined))
 
 
 def _visible_status(chat: SupportChat) -> str:

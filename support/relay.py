@@ -32,7 +32,7 @@ from models import (
 from support.assistant import Assistant, Needs
 from support.attachments import attachment_meta
 from support.contracts import AlreadyRated, ChatClosed, ChatNotFound, NotAllowed
-from support.lifecycle import Lifecycle
+from support.lifecycle import Lifecycle, writable
 from support.store import ChatStore
 from support.topics import Marker, Topics
 
@@ -41,13 +41,19 @@ log = logging.getLogger("support")
 LAST_SEEN_PRECISION = dt.timedelta(seconds=60)
 
 # A manager's reply: its row and its chat's activity, rendered once (peewee's rendering cost more than the run).
+# The message takes its session from the chat in the same statement, and only from a chat the manager may write
+# in (Lifecycle.writable): no chat row is read before it. A refused write finds no session and fails on the
+# column's NOT NULL; Relay.manager_reply then asks own_chat why.
 _MANAGER_MESSAGE = PreparedInsert(
-    ChatMessage, ChatMessage.session, ChatMessage.support_chat, ChatMessage.sender, ChatMessage.manager,
+    ChatMessage, ChatMessage.support_chat, ChatMessage.sender, ChatMessage.manager,
     ChatMessage.author_name, ChatMessage.text, ChatMessage.meta, ChatMessage.telegram_message_id,
-    ChatMessage.telegram_callback_id)
+    ChatMessage.telegram_callback_id,
+    computed={ChatMessage.session: lambda values: SupportChat.select(SupportChat.session).where(
+        writable(values[ChatMessage.support_chat], values[ChatMessage.manager]))},
+    returning=(ChatMessage.session,))
 _ANSWERED = PreparedQuery(SupportChat, lambda chat_id, now: SupportChat.update(
     last_activity_at=now, idle_warned_at=None, first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
-).where(SupportChat.id == chat_id))
+).where(SupportChat.id == chat_id).returning(SupportChat))
 
 
 class Relay:
@@ -242,9 +248,12 @@ class Relay:
             # A redelivered update, or the same update handled at once elsewhere (a claim taken over from a
             # stalled process).
             stored = await _already_stored(manager, telegram_message_id, telegram_callback_id)
-            if stored is None:
-                raise
-            return stored
+            if stored is not None:
+                return stored
+            # No twin: the insert found no chat this manager may write in; own_chat says which refusal it is (and
+            # if the chat has become theirs meanwhile, the integrity error stands).
+            await self.lifecycle.own_chat(manager, chat_id, participants=True)
+            raise
 
     async def _store_manager_reply(
         self, manager: Manager, chat_id: int, text: str, attachment: Attachment | None,
@@ -252,17 +261,19 @@ class Relay:
     ) -> ChatMessage:
         store = self.store
         async with store.change() as change:
-            chat = await self.lifecycle.own_chat(manager, chat_id, participants=True)
+            # The ownership check (own_chat's rule) is part of the insert: see _MANAGER_MESSAGE.
             message = await _MANAGER_MESSAGE.create(
-                session=chat.session_id, support_chat=chat.id, sender=Sender.MANAGER, manager=manager.id,
+                support_chat=chat_id, sender=Sender.MANAGER, manager=manager.id,
                 author_name=manager.display_name, text=text, meta=_attachment_meta_json(attachment),
                 telegram_message_id=telegram_message_id, telegram_callback_id=telegram_callback_id,
             )
-            change.stored(chat.session_id, message)
+            change.stored(message.session_id, message)
             # Written after the message, as the visitor's side does: on PostgreSQL the message's insert takes the
             # session's event-order lock (migration 007) and this the chat's row lock, in the same order on both
-            # sides, or two processes relaying in one chat deadlock.
-            await _ANSWERED.execute(chat.id, utcnow())
+            # sides, or two processes relaying in one chat deadlock. The chat's row comes back with it.
+            chat = await _ANSWERED.first(chat_id, utcnow())
+            if chat is None:
+                raise ChatNotFound(chat_id)
             # In a group chat the other managers see what a colleague told the client.
             owner, colleagues = await store.team(chat)
             if colleagues:

@@ -118,3 +118,37 @@ def test_only_lifecycle_writes_a_chats_status_or_a_managers_availability() -> No
         if "status=ChatStatus." in text or "is_online=" in text:
             writers.add(str(path.relative_to(ROOT)))
     assert writers == {"support/lifecycle.py"}
+
+
+async def test_a_managers_reply_is_checked_by_the_insert_and_a_refusal_still_says_why(support: Service) -> None:
+    """The reply's insert carries own_chat's rule (Lifecycle.writable): its own manager and an invited colleague
+    write; anyone else, a closed chat and a missing one are refused with the error own_chat gives, nothing
+    stored; a redelivered reply is the stored one, even once the chat closed."""
+    from models import ChatMessage, ChatParticipant
+    from support.contracts import ChatClosed, ChatNotFound, NotAllowed
+
+    anna = await online(support, MANAGER_ID, "Анна")
+    boris = await online(support, SECOND_MANAGER_ID, "Борис")
+    relay, lifecycle = support.service.relay, support.service.lifecycle
+    chat = await handed_over(support)
+    await lifecycle.accept(chat.id, anna)
+
+    stored = await relay.manager_reply(anna, chat.id, "Здравствуйте", telegram_message_id=501)
+    assert (stored.session_id, stored.support_chat_id, stored.manager_id) == (chat.session_id, chat.id, anna.id)
+    answered = await SupportChat.aio_get(SupportChat.id == chat.id)
+    assert answered.first_response_at is not None and answered.last_activity_at is not None
+
+    with pytest.raises(NotAllowed):
+        await relay.manager_reply(boris, chat.id, "Я не отсюда", telegram_message_id=601)
+    await ChatParticipant.aio_create(support_chat=chat.id, manager=boris.id)
+    joined = await relay.manager_reply(boris, chat.id, "Я помогу", telegram_message_id=602)
+    assert joined.session_id == chat.session_id
+
+    with pytest.raises(ChatNotFound):
+        await relay.manager_reply(anna, chat.id + 1000, "Кому?", telegram_message_id=502)
+    await lifecycle.close(anna, chat.id)
+    assert (await relay.manager_reply(anna, chat.id, "Здравствуйте", telegram_message_id=501)).id == stored.id
+    with pytest.raises(ChatClosed):
+        await relay.manager_reply(anna, chat.id, "Ещё одно", telegram_message_id=503)
+    texts = [m.text for m in await ChatMessage.select().where(ChatMessage.sender == "manager").aio_execute()]
+    assert sorted(texts) == ["Здравствуйте", "Я помогу"]
