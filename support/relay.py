@@ -43,14 +43,15 @@ LAST_SEEN_PRECISION = dt.timedelta(seconds=60)
 # A manager's reply: its row and its chat's activity, rendered once (peewee's rendering cost more than the run).
 # The message takes its session from the chat in the same statement, and only from a chat the manager may write
 # in (Lifecycle.writable): no chat row is read before it. A refused write finds no session and fails on the
-# column's NOT NULL; Relay.manager_reply then asks own_chat why.
+# column's NOT NULL; Relay.manager_reply then asks own_chat why. previous_event_id is read back so that the row
+# reaches this process's sockets from memory on PostgreSQL too (support.notify).
 _MANAGER_MESSAGE = PreparedInsert(
     ChatMessage, ChatMessage.support_chat, ChatMessage.sender, ChatMessage.manager,
     ChatMessage.author_name, ChatMessage.text, ChatMessage.meta, ChatMessage.telegram_message_id,
     ChatMessage.telegram_callback_id,
     computed={ChatMessage.session: lambda values: SupportChat.select(SupportChat.session).where(
         writable(values[ChatMessage.support_chat], values[ChatMessage.manager]))},
-    returning=(ChatMessage.session,))
+    returning=(ChatMessage.session, ChatMessage.previous_event_id))
 _ANSWERED = PreparedQuery(SupportChat, lambda chat_id, now: SupportChat.update(
     last_activity_at=now, idle_warned_at=None, first_response_at=peewee.fn.COALESCE(SupportChat.first_response_at, now),
 ).where(SupportChat.id == chat_id).returning(SupportChat))

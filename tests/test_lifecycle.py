@@ -124,6 +124,9 @@ async def test_a_managers_reply_is_checked_by_the_insert_and_a_refusal_still_say
     """The reply's insert carries own_chat's rule (Lifecycle.writable): its own manager and an invited colleague
     write; anyone else, a closed chat and a missing one are refused with the error own_chat gives, nothing
     stored; a redelivered reply is the stored one, even once the chat closed."""
+    import peewee
+
+    from core.db import is_sqlite
     from models import ChatMessage, ChatParticipant
     from support.contracts import ChatClosed, ChatNotFound, NotAllowed
 
@@ -135,6 +138,12 @@ async def test_a_managers_reply_is_checked_by_the_insert_and_a_refusal_still_say
 
     stored = await relay.manager_reply(anna, chat.id, "Здравствуйте", telegram_message_id=501)
     assert (stored.session_id, stored.support_chat_id, stored.manager_id) == (chat.session_id, chat.id, anna.id)
+    # Read back for the fan-out (support.notify): on PostgreSQL the session's row before it, set by the trigger.
+    assert "previous_event_id" in stored.__data__
+    if not is_sqlite(support.service.store.db):
+        before = await ChatMessage.select(peewee.fn.MAX(ChatMessage.id)).where(
+            (ChatMessage.session == chat.session_id) & (ChatMessage.id < stored.id)).aio_scalar()
+        assert stored.previous_event_id == before
     answered = await SupportChat.aio_get(SupportChat.id == chat.id)
     assert answered.first_response_at is not None and answered.last_activity_at is not None
 
