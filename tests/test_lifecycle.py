@@ -11,6 +11,7 @@ import pytest
 
 from models import ChatStatus, CloseReason, Manager, SupportChat
 from support.contracts import AlreadyRated
+from support.events import Committed
 from tests.conftest import ADMIN_ID, MANAGER_ID, SECOND_MANAGER_ID, Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +95,7 @@ async def test_a_change_wakes_the_widget_only_once_committed_and_never_when_roll
     pushed = await asyncio.wait_for(listener.get(), 1)  # the committed row's event, straight from memory
     events = await support.service.visitors.events_after(session, 0)
     assert [event["text"] for event in events] == ["видно после фиксации"]
-    assert pushed == events  # exactly what a re-read from the database gives
+    assert isinstance(pushed, Committed) and pushed.events == events  # what a re-read from the database gives
 
 
 def test_bot_handlers_compare_chat_status_with_chat_status_not_strings() -> None:
