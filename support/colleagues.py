@@ -36,7 +36,7 @@ class Colleagues:
         chat = await store.chat(chat_id)
         if chat.status != ChatStatus.ASSIGNED:
             raise ChatClosed(chat_id)
-        if chat.manager_id == manager.id or await store.joined(chat, manager):
+        if await store.works_on(chat, manager):
             return await store.card(chat)
         async with store.change() as change:
             try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import peewee
 
-from core.db import is_sqlite
+from core.db import PreparedQuery, is_sqlite
 from models import (
     AcceptButton,
     ChatMessage,
@@ -24,7 +24,7 @@ from models import (
     VisitorSession,
     utcnow,
 )
-from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, NotAllowed, TransferResult
+from support.contracts import ChatAlreadyTaken, ChatCard, ChatClosed, ChatNotFound, NotAllowed, TransferResult
 from support.routing import Routing
 from support.search import phone_key
 from support.store import Change, ChatStore
@@ -286,11 +286,18 @@ class Lifecycle:
     async def own_chat(self, manager: Manager, chat_id: int, *, participants: bool = False) -> SupportChat:
         """The open chat this manager works on; invited colleagues count only where `participants` says so
         (they may answer, but closing and handing over stay with the chat's own manager). With `participants`
-        this is `writable` read back: keep the two alike."""
-        chat = await self.store.chat(chat_id)
+        the rule is `participates`, the one a reply's insert checks (`writable`)."""
+        if participants:
+            chat = await _CHAT_AS_SEEN_BY.first(chat_id, manager.id)
+            if chat is None:
+                raise ChatNotFound(chat_id)
+            works_on = bool(chat.participates)
+        else:
+            chat = await self.store.chat(chat_id)
+            works_on = chat.manager_id == manager.id
         if chat.status == ChatStatus.CLOSED:
             raise ChatClosed(chat_id)
-        if chat.manager_id != manager.id and not (participants and await self.store.joined(chat, manager)):
+        if not works_on:
             raise NotAllowed(chat_id)
         return chat
 
@@ -378,14 +385,24 @@ class Lifecycle:
             log.warning("Manager %s set offline after %s missed offers", manager.telegram_id, limit)
 
 
-def writable(chat_id: Any, manager_id: Any) -> peewee.Expression:
-    """own_chat(participants=True)'s rule as a condition on support_chats, for a statement that writes into the
-    chat and checks it in the same round trip: the chat is not closed, and it is the manager's own or they were
-    invited into it. own_chat then explains a refusal (ChatNotFound, ChatClosed, NotAllowed)."""
+def participates(manager_id: Any) -> peewee.Expression:
+    """Who works on a chat (a condition on support_chats): its own manager, and the colleagues invited into it;
+    ChatStore.works_on says the same of a chat in hand."""
     joined = ChatParticipant.select(ChatParticipant.id).where(
         (ChatParticipant.support_chat == SupportChat.id) & (ChatParticipant.manager == manager_id))
-    return (SupportChat.id == chat_id) & (SupportChat.status != ChatStatus.CLOSED) & (
-        (SupportChat.manager == manager_id) | peewee.fn.EXISTS(joined))
+    return (SupportChat.manager == manager_id) | peewee.fn.EXISTS(joined)
+
+
+def writable(chat_id: Any, manager_id: Any) -> peewee.Expression:
+    """own_chat(participants=True)'s rule as a condition on support_chats, for a statement that writes into the
+    chat and checks it in the same round trip: the chat is not closed, and the manager participates in it.
+    own_chat then explains a refusal (ChatNotFound, ChatClosed, NotAllowed)."""
+    return (SupportChat.id == chat_id) & (SupportChat.status != ChatStatus.CLOSED) & participates(manager_id)
+
+
+# A chat with whether the manager participates in it, in one read.
+_CHAT_AS_SEEN_BY = PreparedQuery(SupportChat, lambda chat_id, manager_id: SupportChat.select(
+    SupportChat, participates(manager_id).alias("participates")).where(SupportChat.id == chat_id))
 
 
 def _visible_status(chat: SupportChat) -> str:

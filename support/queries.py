@@ -99,7 +99,7 @@ class Queries:
     async def _check_may_view(self, chat: SupportChat, viewer: Manager) -> None:
         if self.is_admin(viewer):
             return
-        if chat.status == ChatStatus.WAITING or chat.manager_id == viewer.id or await self.store.joined(chat, viewer):
+        if chat.status == ChatStatus.WAITING or await self.store.works_on(chat, viewer):
             return
         # A returning visitor's earlier chats: whoever works on their chat now may read them.
         sessions = await sibling_session_ids(await self.store.session_of(chat))

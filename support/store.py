@@ -213,6 +213,10 @@ class ChatStore:
         return bool(await ChatParticipant.select().where(
             (ChatParticipant.support_chat == chat.id) & (ChatParticipant.manager == manager.id)).aio_exists())
 
+    async def works_on(self, chat: SupportChat, manager: Manager) -> bool:
+        """The chat is the manager's own or they were invited into it (support.lifecycle.participates in SQL)."""
+        return chat.manager_id == manager.id or await self.joined(chat, manager)
+
     async def colleagues_in(self, chat: SupportChat) -> list[Manager]:
         """The managers invited into the chat (not its own manager)."""
         return list(await Manager.select().join(ChatParticipant).where(
