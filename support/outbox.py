@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import peewee
 
+from core.db import PreparedInsert
 from core.i18n import N_, translate
 from models import Manager, Outbox, OutboxStatus, utcnow
 from support.delivery import DeliveryWorker, backoff
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     from aiogram.exceptions import TelegramBadRequest
 
 log = logging.getLogger(__name__)
+
+# Every call stored (with each relayed message): the INSERT rendered once.
+_NEW_CALL = PreparedInsert(Outbox, Outbox.chat_id, Outbox.method, Outbox.payload, Outbox.purpose, Outbox.priority,
+                           Outbox.coalesce, Outbox.support_chat, Outbox.edits, Outbox.topic)
 
 TELEGRAM_TEXT_LIMIT = 4096
 # A merged message carries one row of buttons per client; Telegram takes up to 100 buttons a message.
@@ -83,7 +88,7 @@ async def enqueue(calls: list[OutgoingCall]) -> list[Outbox]:
     rows = []
     for call in calls:
         rows.append(
-            await Outbox.aio_create(
+            await _NEW_CALL.create(
                 chat_id=call.chat_id,
                 method=call.method,
                 payload=json.dumps(call.params, ensure_ascii=False),

@@ -119,8 +119,7 @@ class Relay:
             now = utcnow()
             # The chat's activity written and the chat read in one statement (after the message's insert, which
             # takes the session's event-order lock first, as a manager's reply does).
-            chat = (await store.touched(message.support_chat_id, last_activity_at=now, idle_warned_at=None)
-                    if message.support_chat_id else None)
+            chat = await store.touched(message.support_chat_id, now) if message.support_chat_id else None
             if session.last_seen_at is None or now - session.last_seen_at >= LAST_SEEN_PRECISION:
                 # A minute is precise enough for "last seen" and for expiring idle sessions; a write per
                 # message in a busy chat is not worth it.
@@ -301,9 +300,15 @@ class Relay:
             await asyncio.wait(set(self._background), timeout=10)
 
 
+# Asked before every visitor message the widget numbers (all of them, over its socket): rendered once.
+_BY_CLIENT_ID = PreparedQuery(ChatMessage, lambda session, client_message_id: ChatMessage.select().where(
+    (ChatMessage.session == session) & (ChatMessage.client_message_id == client_message_id)).limit(1))
+
+
 async def _resent(session: VisitorSession, client_message_id: str | None) -> ChatMessage | None:
-    return await ChatMessage.aio_get_or_none(
-        (ChatMessage.session == session.id) & (ChatMessage.client_message_id == client_message_id))
+    if client_message_id is None:
+        return None  # a message the client did not number is never a resend
+    return await _BY_CLIENT_ID.first(session.id, client_message_id)  # type: ignore[no-any-return]
 
 
 async def _already_stored(

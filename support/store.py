@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -57,6 +58,19 @@ _NEW_MESSAGE_IN_OPEN_CHAT = PreparedInsert(
     computed={ChatMessage.support_chat: lambda values: SupportChat.select(SupportChat.id).where(
         (SupportChat.session == values[ChatMessage.session]) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)},
     returning=(ChatMessage.support_chat, ChatMessage.previous_event_id))
+
+# The visitor wrote in their chat: its activity, its idle warning cleared, and the row read back (UPDATE …
+# RETURNING), once per visitor message: rendered once.
+_VISITOR_WROTE = PreparedQuery(SupportChat, lambda chat_id, now: SupportChat.update(
+    last_activity_at=now, idle_warned_at=None).where(SupportChat.id == chat_id).returning(SupportChat))
+
+# A chat's own manager and its invited colleagues, read with every relayed message both ways: rendered once.
+_TEAM = PreparedQuery(Manager, lambda chat_id, manager_id: Manager.select(
+    Manager, ChatParticipant.id.alias("participant_id"), ChatParticipant.joined_at.alias("joined_at")).join(
+    ChatParticipant, peewee.JOIN.LEFT_OUTER,
+    on=(ChatParticipant.manager == Manager.id) & (ChatParticipant.support_chat == chat_id),
+).where((Manager.id == manager_id) | ChatParticipant.id.is_null(False)))
+NO_MANAGER = 0  # a chat without a manager: no manager has this id, so the team is its colleagues alone
 
 _current: contextvars.ContextVar[Change | None] = contextvars.ContextVar("support_change", default=None)
 
@@ -195,13 +209,13 @@ class ChatStore:
             raise ChatNotFound(chat_id)
         return chat
 
-    async def touched(self, chat_id: int, **values: Any) -> SupportChat:
-        """The chat's row updated with `values` and read back in the same statement (UPDATE … RETURNING)."""
-        rows = await SupportChat.update(**values).where(SupportChat.id == chat_id).returning(
-            SupportChat).aio_execute()
-        if not rows:
+    async def touched(self, chat_id: int, now: dt.datetime) -> SupportChat:
+        """The visitor wrote in the chat: its last activity is now and its idle warning void; the row is read
+        back in the same statement (UPDATE … RETURNING)."""
+        chat = await _VISITOR_WROTE.first(chat_id, now)
+        if chat is None:
             raise ChatNotFound(chat_id)
-        return rows[0]  # type: ignore[no-any-return]
+        return chat  # type: ignore[no-any-return]
 
     async def session_of(self, chat: SupportChat) -> VisitorSession:
         return await VisitorSession.aio_get(VisitorSession.id == chat.session_id)
@@ -224,14 +238,12 @@ class ChatStore:
 
     async def team(self, chat: SupportChat) -> tuple[Manager | None, list[Manager]]:
         """The chat's own manager and the colleagues invited into it (as colleagues_in), in one read."""
-        rows = await Manager.select(Manager, ChatParticipant.id.alias("participant_id"),
-                                    ChatParticipant.joined_at.alias("joined_at")).join(
-            ChatParticipant, peewee.JOIN.LEFT_OUTER,
-            on=(ChatParticipant.manager == Manager.id) & (ChatParticipant.support_chat == chat.id),
-        ).where((Manager.id == chat.manager_id) | ChatParticipant.id.is_null(False)).objects().aio_execute()
+        rows = await _TEAM.rows(chat.id, chat.manager_id or NO_MANAGER)
         owner = next((row for row in rows if row.id == chat.manager_id), None)
+        # The aliases come as the driver gives them (SQLite: text): joined_at is converted to order by it.
+        joined = ChatParticipant.joined_at.python_value
         colleagues = sorted((row for row in rows if row.participant_id is not None),
-                            key=lambda row: (row.joined_at, row.participant_id))
+                            key=lambda row: (joined(row.joined_at), row.participant_id))
         return owner, colleagues
 
     async def admin_telegram_ids(self) -> list[int]:

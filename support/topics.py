@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.db import PreparedQuery
 from core.i18n import N_
 from models import ChatStatus, ChatTopic, Manager, Outbox, SupportChat, TopicState, VisitorSession, utcnow
 from support.contracts import ChatCard
@@ -89,6 +90,9 @@ class TopicChannel(Protocol):
 
     def went_flat(self, card: ChatCard, telegram_id: int) -> OutgoingCall: ...
 
+
+# A chat's topics in some states, read with every relayed message both ways: each set of states rendered once.
+_TOPICS_IN: dict[tuple[str, ...], PreparedQuery] = {}
 
 GUEST = N_("Гость #{chat_id}")  # shown translated by bot.topic_render.display_name
 _MARKER = re.compile(r"^(⏰ \d+ мин ·|💬|⏳|✅|↪️) ")
@@ -296,8 +300,11 @@ class Topics:
 
     @staticmethod
     async def _of(chat: SupportChat, *states: str) -> list[ChatTopic]:
-        return list(await ChatTopic.select().where(
-            (ChatTopic.support_chat == chat.id) & ChatTopic.state.in_(states)).order_by(ChatTopic.id).aio_execute())
+        query = _TOPICS_IN.get(states)
+        if query is None:
+            query = _TOPICS_IN[states] = PreparedQuery(ChatTopic, lambda chat_id: ChatTopic.select().where(
+                (ChatTopic.support_chat == chat_id) & ChatTopic.state.in_(states)).order_by(ChatTopic.id))
+        return await query.rows(chat.id)  # type: ignore[no-any-return]
 
     # --- reading ------------------------------------------------------------------------------------
 
