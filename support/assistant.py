@@ -63,7 +63,11 @@ class Assistant:
 
     def may_answer(self, chat: SupportChat | None) -> bool:
         """Once a manager has the chat the AI stays silent for good (it may help while the visitor waits)."""
-        return chat is None or (chat.status == ChatStatus.WAITING and self.store.policy.ai_while_waiting)
+        return self.may_answer_in(chat.status if chat is not None else None)
+
+    def may_answer_in(self, status: str | None) -> bool:
+        """may_answer() for a chat known by its status alone (None: the visitor has no open support chat)."""
+        return status is None or (status == ChatStatus.WAITING and self.store.policy.ai_while_waiting)
 
     @staticmethod
     def asked_for_person(chat: SupportChat | None, text: str) -> bool:

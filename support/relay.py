@@ -35,6 +35,7 @@ from support.contracts import AlreadyRated, ChatClosed, ChatNotFound, NotAllowed
 from support.lifecycle import Lifecycle, writable
 from support.store import ChatStore
 from support.topics import Marker, Topics
+from support.visitors import STATUS_UNKNOWN, note_open_chat_status, open_chat_status
 
 log = logging.getLogger("support")
 
@@ -97,7 +98,12 @@ class Relay:
             # An answer that costs no waiting is worked out before the write and committed with the question: one
             # transaction and one wake-up per message. The question is still a row before anything is relayed.
             async with self.assistant.turn(session):
-                answer = await self.assistant.prepare(session, text)
+                # Not for a chat a manager has (the session's read says so): the AI would stay silent anyway. The
+                # write reads the chat itself; if it is no longer the manager's, the AI answers after the commit
+                # (as it does a remote model's question).
+                expected = open_chat_status(session)
+                answer = (await self.assistant.prepare(session, text)
+                          if expected == STATUS_UNKNOWN or self.assistant.may_answer_in(expected) else None)
                 return await self._store_visitor_message(session, text, client_message_id, None, answer)
         return await self._store_visitor_message(session, text, client_message_id, attachment, None)
 
@@ -145,6 +151,7 @@ class Relay:
                         and not assistant.asked_for_person(chat, text))
             if answered:
                 await assistant.store_answer(change, session, chat, answer)
+        note_open_chat_status(session, chat)
         if chat is not None:
             for hook in self.on_visitor_message:
                 hook(chat, message)

@@ -15,7 +15,16 @@ import peewee
 
 from core.config import IdentitySettings
 from core.db import PreparedQuery
-from models import Attachment, ChatMessage, Manager, VisitorIdentity, VisitorSession, utcnow
+from models import (
+    Attachment,
+    ChatMessage,
+    ChatStatus,
+    Manager,
+    SupportChat,
+    VisitorIdentity,
+    VisitorSession,
+    utcnow,
+)
 from support.batching import BatchedReads
 from support.context import add_page, sibling_session_ids
 from support.contracts import (
@@ -34,11 +43,17 @@ from support.topics import Topics
 
 log = logging.getLogger(__name__)
 SESSION_TOUCH_INTERVAL = dt.timedelta(hours=1)
+OPEN_CHAT_STATUS = "open_chat_status"  # the attribute a session read sets (see open_chat_status())
+STATUS_UNKNOWN = "unknown"
 
 # What a widget may show of another device's messages: the text, never the other session's chat state.
 # Every widget request reads its session: the same select each time, rendered once.
-_SESSION_BY_ID = PreparedQuery(VisitorSession, lambda key: VisitorSession.select().where(
-    VisitorSession.session_id == key).limit(1))
+# With it, the status of the visitor's open support chat (one indexed lookup in the same statement): the relay
+# then knows, before the write, whether the AI will have to answer (see open_chat_status).
+_OPEN_CHAT_STATUS = SupportChat.select(SupportChat.status).where(
+    (SupportChat.session == VisitorSession.id) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)
+_SESSION_BY_ID = PreparedQuery(VisitorSession, lambda key: VisitorSession.select(
+    VisitorSession, _OPEN_CHAT_STATUS.alias(OPEN_CHAT_STATUS)).where(VisitorSession.session_id == key).limit(1))
 
 # A widget socket reads its session and the session's newest event id at once: a client that already has
 # everything then needs no replay query. Sockets opening together read theirs in one query (support/batching).
@@ -50,6 +65,18 @@ async def _sessions_with_last_event(session_ids: list[str]) -> dict[str, Visitor
     rows = await VisitorSession.select(VisitorSession, _LAST_EVENT_ID).where(
         VisitorSession.session_id.in_(session_ids)).aio_execute()
     return {row.session_id: row for row in rows}
+
+
+def open_chat_status(session: VisitorSession) -> str | None:
+    """The status of the visitor's open support chat (None: they have none) as last read with the session — by
+    the request's own session read, or by the session's last message. A hint, never a rule: the status may have
+    changed since (a socket holds its session for long). STATUS_UNKNOWN when no read said."""
+    return getattr(session, OPEN_CHAT_STATUS, STATUS_UNKNOWN)  # type: ignore[no-any-return]
+
+
+def note_open_chat_status(session: VisitorSession, chat: SupportChat | None) -> None:
+    """What a write found of the visitor's open chat, for the next message on the same session object."""
+    setattr(session, OPEN_CHAT_STATUS, chat.status if chat is not None else None)
 
 
 _SHARED_KEYS = ("id", "type", "text", "html", "more_html", "author", "created_at", "attachment")

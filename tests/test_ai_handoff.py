@@ -98,3 +98,35 @@ async def test_openai_backend_streams_pieces_and_summarizes_for_the_manager(
             assert offer.text.splitlines()[2].startswith("📝 Суть: Хочет арендовать машину эконом-класса.")
         finally:
             await product.stop()
+
+
+async def test_a_managers_chat_skips_the_ai_and_a_chat_closed_meanwhile_still_gets_its_answer(desk: Desk) -> None:
+    """The relay knows from the session's own read that a manager has the chat and works out no AI answer; when
+    that read is out of date (the chat closed since), the AI still answers, after the question is committed."""
+    await go_online(desk, MANAGER)
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    await visitor.transfer(name="Тихий")
+    offer = await offer_to(desk, MANAGER)
+    await press(desk, MANAGER, offer.message_id, "✅ Принять чат")
+    await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
+    assistant = desk.service.assistant
+    prepared: list[str] = []
+    original = assistant.prepare
+
+    async def counted(session: object, text: str) -> object:
+        prepared.append(text)
+        return await original(session, text)
+
+    assistant.prepare = counted
+    await visitor.send("Сколько стоит аренда?")
+    await desk.fake.wait_for_message(MANAGER.id, lambda m: "Сколько стоит аренда?" in (m.text or ""))
+    assert prepared == []  # a manager's chat: nothing for the AI to work out
+
+    session = await desk.service.visitors.authenticate(visitor.session_id, visitor.token)  # reads "assigned"
+    await desk.service.lifecycle.close_from_outside(int((await visitor.state())["support_chat_id"]), by="test")
+    question = await desk.service.relay.visitor_message(session, "Какие документы нужны?")
+    answer = await visitor.wait_for(lambda e: e["type"] == "ai_message" and e["id"] > question.id)
+    assert "документ" in answer["text"].lower()
+    assert prepared == []  # answered after the commit, as a remote model's question is
+    await visitor.send("А сколько стоит аренда?")  # the session read now says: no chat; the answer is inline
+    assert prepared == ["А сколько стоит аренда?"]
