@@ -149,9 +149,9 @@ class Relay:
                 await self.topics.mark(change, chat, Marker.WAITING, card=heading, topics=topics)
             answered = (answer is not None and assistant.may_answer(chat)
                         and not assistant.asked_for_person(chat, text))
-            if answered:
-                await assistant.store_answer(change, session, chat, answer)
+            stored_answer = await assistant.store_answer(change, session, chat, answer) if answered else None
         note_open_chat_status(session, chat)
+        assistant.written(session, message, stored_answer)
         if chat is not None:
             for hook in self.on_visitor_message:
                 hook(chat, message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from models import ChatMessage, SupportChat
 from tests.clients import MANAGER, Visitor, go_online, is_type, offer_to, press, ws_receive_until
@@ -130,3 +131,47 @@ async def test_a_managers_chat_skips_the_ai_and_a_chat_closed_meanwhile_still_ge
     assert prepared == []  # answered after the commit, as a remote model's question is
     await visitor.send("А сколько стоит аренда?")  # the session read now says: no chat; the answer is inline
     assert prepared == ["А сколько стоит аренда?"]
+
+
+async def test_the_ai_history_is_kept_between_turns_and_read_again_once_someone_else_wrote(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AI's history of a visitor is read once and then kept from turn to turn while the session's own read
+    (size and newest message) says nobody else wrote; a message written any other way (another process) is read."""
+    import support.assistant as assistant_module
+
+    reads: list[tuple[object, ...]] = []
+    read = assistant_module._HISTORY.tuples
+
+    async def counted(*values: object) -> list[tuple[object, ...]]:
+        reads.append(values)
+        return await read(*values)
+
+    monkeypatch.setattr(assistant_module._HISTORY, "tuples", counted)
+    assistant = desk.service.assistant
+    histories: list[list[object]] = []
+    latest = assistant._latest_history
+
+    async def seen(session: object) -> list[object]:
+        histories.append(await latest(session))
+        return histories[-1]
+
+    monkeypatch.setattr(assistant, "_latest_history", seen)
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    await ask(visitor, "Какие документы нужны?")
+    await ask(visitor, "Сколько стоит аренда?")
+    read_so_far = len(reads)
+    await ask(visitor, "А комиссия?")
+    assert len(reads) == read_so_far  # kept: nothing was written since this process's last turn
+    assert [turn.role for turn in histories[-1]] == ["user", "assistant", "user", "assistant"]
+    assert histories[-1][2].text == "Сколько стоит аренда?"
+
+    session = await desk.service.visitors.authenticate(visitor.session_id, visitor.token)
+    await ChatMessage.aio_create(session=session.id, sender="user", text="Написано в другом процессе")
+    await ask(visitor, "И последний вопрос")
+    assert len(reads) == read_so_far + 1
+    assert histories[-1][-1].text == "Написано в другом процессе"
+    assert histories[-1][-2].role == "assistant"  # the answer to «А комиссия?»
+    await ask(visitor, "Спасибо, а график?")
+    assert len(reads) == read_so_far + 1
+    assert histories[-1][-2].text == "И последний вопрос"
