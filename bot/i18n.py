@@ -100,6 +100,9 @@ class Localised:
             with scope:
                 return method(*args, **kwargs)
 
+        # Kept: the next call finds it at once, without asking inspect for the signature again (a relayed
+        # message renders through here, and the signature cost more than the rendering).
+        self.__dict__[name] = localised
         return localised
 
 
