@@ -147,8 +147,8 @@ class Relay:
                         calls = channel.visitor_message(heading, manager.telegram_id, text)
                     await change.send(calls, topics=topics)
                 await self.topics.mark(change, chat, Marker.WAITING, card=heading, topics=topics)
-            answered = (answer is not None and assistant.may_answer(chat)
-                        and not assistant.asked_for_person(chat, text))
+            asked_for_person = assistant.asked_for_person(chat, text)  # (matched once: asked again below)
+            answered = answer is not None and assistant.may_answer(chat) and not asked_for_person
             stored_answer = await assistant.store_answer(change, session, chat, answer) if answered else None
         note_open_chat_status(session, chat)
         assistant.written(session, message, stored_answer)
@@ -161,7 +161,7 @@ class Relay:
         elif assistant.may_answer(chat):
             if answer is None:
                 self._spawn(self._ask_assistant(session, message))
-            elif assistant.asked_for_person(chat, text):
+            elif asked_for_person:
                 self._spawn(self._follow_up(session, Needs.ASKED_FOR_PERSON))
             elif chat is None and not answer.confident:
                 self._spawn(self._after_miss(session, answer))
