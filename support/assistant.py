@@ -167,11 +167,15 @@ class Assistant:
 
     async def store_answer(self, change: Change, session: VisitorSession, chat: SupportChat | None,
                            answer: AIAnswer) -> ChatMessage:
-        return await change.message(
-            session.id, chat.id if chat else None, Sender.AI, answer.text,
-            meta=json.dumps({"confident": answer.confident, "topics": list(answer.topics),
-                             **({"more": answer.more} if answer.more else {}),
-                             **({"chips": list(answer.chips)} if answer.chips else {})}, ensure_ascii=False))
+        return await change.message(session.id, chat.id if chat else None, Sender.AI, answer.text,
+                                    meta=self.answer_meta(answer))
+
+    @staticmethod
+    def answer_meta(answer: AIAnswer) -> str:
+        """What an answer's row keeps beside its text (the widget's chips and "more", the misses' streak)."""
+        return json.dumps({"confident": answer.confident, "topics": list(answer.topics),
+                           **({"more": answer.more} if answer.more else {}),
+                           **({"chips": list(answer.chips)} if answer.chips else {})}, ensure_ascii=False)
 
     async def needs_after(self, session: VisitorSession, chat: SupportChat | None, answer: AIAnswer) -> Needs:
         """Whether a stored answer completes a streak of misses that calls for offering a person."""

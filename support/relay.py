@@ -112,11 +112,19 @@ class Relay:
         answer: AIAnswer | None,
     ) -> ChatMessage:
         store, channel, assistant = self.store, self.store.channel, self.assistant
+        # An answer worked out for a message that is no ask for a person is written with the question, in one
+        # statement: the chat the insert finds then decides whether it stays (it nearly always does).
+        together: ChatMessage | None = None
         async with store.change() as change:
             try:
-                message = await change.message_in_open_chat(session.id, Sender.USER, text,
-                                                            client_message_id=client_message_id,
-                                                            meta=_attachment_meta_json(attachment))
+                if answer is not None and not assistant.asked_for_person(None, text):
+                    message, together = await change.question_and_answer(
+                        session.id, text, answer.text, assistant.answer_meta(answer),
+                        client_message_id=client_message_id)
+                else:
+                    message = await change.message_in_open_chat(session.id, Sender.USER, text,
+                                                                client_message_id=client_message_id,
+                                                                meta=_attachment_meta_json(attachment))
             except peewee.IntegrityError:
                 existing = await _resent(session, client_message_id)
                 if existing is None:
@@ -149,7 +157,14 @@ class Relay:
                 await self.topics.mark(change, chat, Marker.WAITING, card=heading, topics=topics)
             asked_for_person = assistant.asked_for_person(chat, text)  # (matched once: asked again below)
             answered = answer is not None and assistant.may_answer(chat) and not asked_for_person
-            stored_answer = await assistant.store_answer(change, session, chat, answer) if answered else None
+            stored_answer = None
+            if together is not None and answered:
+                change.stored(session.id, together)
+                stored_answer = together
+            elif together is not None:
+                await change.withdraw(together)  # a chat opened meanwhile, and the AI may not answer in it
+            elif answered:
+                stored_answer = await assistant.store_answer(change, session, chat, answer)
         note_open_chat_status(session, chat)
         assistant.written(session, message, stored_answer)
         if chat is not None:

@@ -21,7 +21,17 @@ import peewee_async
 
 from core.config import SupportSettings
 from core.db import PreparedInsert, PreparedQuery, transaction
-from models import ChatMessage, ChatParticipant, ChatStatus, Manager, Outbox, Sender, SupportChat, VisitorSession
+from models import (
+    ChatMessage,
+    ChatParticipant,
+    ChatStatus,
+    Manager,
+    Outbox,
+    Sender,
+    SupportChat,
+    VisitorSession,
+    utcnow,
+)
 from support.attachments import AttachmentRejected, AttachmentStore
 from support.context import visitor_context
 from support.contracts import ChatCard, ChatNotFound, ManagerChannel
@@ -72,6 +82,32 @@ _TEAM = PreparedQuery(Manager, lambda chat_id, manager_id: Manager.select(
 ).where((Manager.id == manager_id) | ChatParticipant.id.is_null(False)))
 NO_MANAGER = 0  # a chat without a manager: no manager has this id, so the team is its colleagues alone
 
+
+
+def _question_and_answer(session: Any, question: Any, client_message_id: Any, answer: Any, answer_meta: Any,
+                         now: Any) -> peewee.Insert:
+    """A visitor's question and the AI's answer to it, two rows of one INSERT, both in the visitor's open support
+    chat if they have one (found by the insert itself, as for a question alone)."""
+    open_chat = SupportChat.select(SupportChat.id).where(
+        (SupportChat.session == session) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)
+    return ChatMessage.insert_many([
+        {ChatMessage.session: session, ChatMessage.support_chat: open_chat, ChatMessage.sender: Sender.USER,
+         ChatMessage.text: question, ChatMessage.client_message_id: client_message_id, ChatMessage.meta: None,
+         ChatMessage.created_at: now},
+        {ChatMessage.session: session, ChatMessage.support_chat: open_chat, ChatMessage.sender: Sender.AI,
+         ChatMessage.text: answer, ChatMessage.client_message_id: None, ChatMessage.meta: answer_meta,
+         ChatMessage.created_at: now},
+    ]).returning(ChatMessage.id, ChatMessage.support_chat, ChatMessage.previous_event_id)
+
+
+# Rendered once per shape: a question the widget numbered (client_message_id), and one it did not.
+_QUESTION_AND_ANSWER = {
+    True: PreparedQuery(ChatMessage, _question_and_answer),
+    False: PreparedQuery(ChatMessage, lambda session, question, answer, answer_meta, now: _question_and_answer(
+        session, question, None, answer, answer_meta, now)),
+}
+_WITHDRAWN = PreparedQuery(ChatMessage, lambda message_id: ChatMessage.delete().where(ChatMessage.id == message_id))
+
 _current: contextvars.ContextVar[Change | None] = contextvars.ContextVar("support_change", default=None)
 
 
@@ -112,6 +148,31 @@ class Change:
             session=session_pk, sender=sender, text=text, client_message_id=client_message_id, meta=meta)
         self.stored(session_pk, message)
         return message
+
+    async def question_and_answer(self, session_pk: int, question: str, answer: str, answer_meta: str, *,
+                                  client_message_id: str | None) -> tuple[ChatMessage, ChatMessage]:
+        """The visitor's question (as message_in_open_chat) and the AI's answer worked out before the write, in
+        one statement. The question is on the widget once committed; the answer only once the caller knows the
+        chat lets the AI answer: `stored()` it then, else `withdraw()` it."""
+        now = utcnow()
+        if client_message_id is None:
+            rows = await _QUESTION_AND_ANSWER[False].tuples(session_pk, question, answer, answer_meta, now)
+        else:
+            rows = await _QUESTION_AND_ANSWER[True].tuples(session_pk, question, client_message_id, answer,
+                                                           answer_meta, now)
+        (question_id, chat_id, question_previous), (answer_id, _, answer_previous) = sorted(rows)  # in id order
+        asked = ChatMessage(id=question_id, session=session_pk, support_chat=chat_id, sender=Sender.USER,
+                            text=question, client_message_id=client_message_id, meta=None, created_at=now,
+                            previous_event_id=question_previous)
+        answered = ChatMessage(id=answer_id, session=session_pk, support_chat=chat_id, sender=Sender.AI,
+                               text=answer, meta=answer_meta, created_at=now, previous_event_id=answer_previous)
+        self.stored(session_pk, asked)
+        return asked, answered
+
+    async def withdraw(self, message: ChatMessage) -> None:
+        """A row written in this change that must not be (the answer of question_and_answer in a chat where the
+        AI may not answer): deleted before anyone can see it."""
+        await _WITHDRAWN.execute(message.id)
 
     async def send(self, calls: Sequence[OutgoingCall], *, topics: Sequence[Any] | None = None) -> list[Outbox]:
         """Bot API calls, stored now, delivered by the outbox worker after commit. A chat's message to a manager

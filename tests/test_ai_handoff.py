@@ -175,3 +175,30 @@ async def test_the_ai_history_is_kept_between_turns_and_read_again_once_someone_
     await ask(visitor, "Спасибо, а график?")
     assert len(reads) == read_so_far + 1
     assert histories[-1][-2].text == "И последний вопрос"
+
+
+async def test_question_and_answer_in_one_statement_and_the_answer_withdrawn_in_a_managers_chat(desk: Desk) -> None:
+    """An answer worked out before the write goes in with its question (one INSERT). When the insert finds a chat
+    a manager took meanwhile (the session's read was older), the answer is withdrawn before anyone sees it."""
+    visitor = await Visitor(desk.http, desk.base_url).start()
+    asked = await visitor.send("Какие документы нужны?")
+    answer = await visitor.wait_for(lambda e: e["type"] == "ai_message" and e["id"] > asked["id"])
+    rows = list(await ChatMessage.select().where(ChatMessage.id.in_([asked["id"], answer["id"]])).order_by(
+        ChatMessage.id).aio_execute())
+    assert [row.sender for row in rows] == ["user", "ai"]
+    if desk.service.store.db.param == "%s":  # PostgreSQL: the trigger chains the two rows of the one insert
+        assert rows[1].previous_event_id == rows[0].id
+
+    await go_online(desk, MANAGER)
+    stale = await desk.service.visitors.authenticate(visitor.session_id, visitor.token)  # reads: no chat
+    await visitor.transfer(name="Тихий")
+    offer = await offer_to(desk, MANAGER)
+    await press(desk, MANAGER, offer.message_id, "✅ Принять чат")
+    await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
+    ai_before = await ChatMessage.select().where(ChatMessage.sender == "ai").aio_count()
+    question = await desk.service.relay.visitor_message(stale, "Сколько стоит аренда?")
+    await desk.fake.wait_for_message(MANAGER.id, lambda m: "Сколько стоит аренда?" in (m.text or ""))
+    assert await ChatMessage.select().where(ChatMessage.sender == "ai").aio_count() == ai_before
+    assert question.support_chat_id is not None
+    later = [e for e in await visitor.poll() if e["id"] >= question.id]
+    assert [e["type"] for e in later] == ["user_message"]
