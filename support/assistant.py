@@ -27,25 +27,20 @@ NO_LATER_THAN = 2**62  # `before` for a history that ends with the latest row
 HISTORY_SENDERS = (Sender.USER, Sender.AI)  # the rows the AI's history is made of
 SUMMARY_TIMEOUT_SECONDS = 8
 HISTORIES_KEPT = 4096  # visitors whose latest history this process keeps (the least recently asked go first)
-# The attributes a session read sets (support.visitors): how many messages the session has, and the newest's id.
-SESSION_SIZE, SESSION_LAST = "session_size", "session_last"
-
-
-def session_size(session: Any) -> peewee.SelectQuery:
-    """How many messages the visitor's session has, of any sender (a subquery; `session` may be a column): an
-    index range on (session, id)."""
-    return ChatMessage.select(peewee.fn.COUNT(ChatMessage.id)).where(ChatMessage.session == session)
+# The attribute a session read sets (support.visitors): the id of the session's newest message.
+SESSION_LAST = "session_last"
 
 
 def session_last(session: Any) -> peewee.SelectQuery:
-    """The id of the newest message of the visitor's session (a subquery, as session_size): one index seek."""
+    """The id of the newest message of the visitor's session, of any sender (a subquery; `session` may be a
+    column): one index seek on (session, id)."""
     return ChatMessage.select(peewee.fn.MAX(ChatMessage.id)).where(ChatMessage.session == session)
 
 
 # Read before every AI answer: the same select each time, rendered once. With it, in the same statement, the
-# session's size and newest message (see KeptHistory).
+# session's newest message (see KeptHistory).
 _HISTORY = PreparedQuery(ChatMessage, lambda session, before: ChatMessage.select(
-    ChatMessage.sender, ChatMessage.text, session_size(session).alias("size"), session_last(session).alias("last"),
+    ChatMessage.sender, ChatMessage.text, session_last(session).alias("last"),
 ).where(
     (ChatMessage.session == session) & ChatMessage.sender.in_((Sender.USER, Sender.AI)) & (ChatMessage.id < before)
 ).order_by(ChatMessage.id.desc()).limit(AI_HISTORY_TURNS))
@@ -53,12 +48,10 @@ _HISTORY = PreparedQuery(ChatMessage, lambda session, before: ChatMessage.select
 
 @dataclass(frozen=True)
 class KeptHistory:
-    """A visitor's latest history as this process last read or wrote it: true while their session has `size`
-    messages and the newest is `last`. Messages are never deleted and a session's ids grow in commit order
-    (one writer on SQLite, migration 007 on PostgreSQL), so a read finding that size and that newest message
-    finds the same messages: nobody else wrote meanwhile."""
+    """A visitor's latest history as this process last read or wrote it: true while their session's newest message
+    is `last`. A session's messages are never deleted once committed and its ids grow in commit order (one writer
+    on SQLite, migration 007 on PostgreSQL), so any message written since, by anyone, has a higher id."""
 
-    size: int
     last: int | None  # None: no message yet
     turns: tuple[Turn, ...]
 
@@ -135,29 +128,27 @@ class Assistant:
         """The history a read would give now: the one kept from this visitor's last turn when the session's own
         read (this request's) says their history is still that one, else read (and kept)."""
         kept = self._kept.get(session.id)
-        if kept is not None and (getattr(session, SESSION_SIZE, None), getattr(session, SESSION_LAST, None)) == (
-                kept.size, kept.last):
+        if kept is not None and getattr(session, SESSION_LAST, None) == kept.last:
             self._kept.move_to_end(session.id)
             return list(kept.turns)
         rows = await _HISTORY.tuples(session.id, NO_LATER_THAN)
         turns = [Turn(role="user" if sender == Sender.USER else "assistant", text=text)
-                 for sender, text, _, _ in reversed(rows)]
+                 for sender, text, _ in reversed(rows)]
         # No row: no message of the visitor's or the AI's, but the session may hold others (kept unknown then).
         if rows:
-            self._keep(session.id, KeptHistory(int(rows[0][2]), int(rows[0][3]), tuple(turns)))
+            self._keep(session.id, KeptHistory(int(rows[0][2]), tuple(turns)))
         return turns
 
     def written(self, session: VisitorSession, question: ChatMessage, answer: ChatMessage | None) -> None:
         """A question (and its answer) of the visitor committed, and nothing else in their session by the same
-        change: the kept history follows. Messages written any other way are not followed: the session's size
-        then differs from the kept one and the next turn reads the history again."""
+        change: the kept history follows. Messages written any other way are not followed: the session's newest
+        message then differs from the kept one and the next turn reads the history again."""
         kept = self._kept.get(session.id)
         if kept is None:
             return
         rows = [question] if answer is None else [question, answer]
         turns = [Turn(role="user" if row.sender == Sender.USER else "assistant", text=row.text) for row in rows]
-        self._keep(session.id, KeptHistory(kept.size + len(rows), rows[-1].id,
-                                           (*kept.turns, *turns)[-AI_HISTORY_TURNS:]))
+        self._keep(session.id, KeptHistory(rows[-1].id, (*kept.turns, *turns)[-AI_HISTORY_TURNS:]))
 
     def _keep(self, session_pk: int, history: KeptHistory) -> None:
         self._kept[session_pk] = history
@@ -223,7 +214,7 @@ class Assistant:
     async def history(self, session: VisitorSession, *, before: int = NO_LATER_THAN) -> list[Turn]:
         rows = await _HISTORY.tuples(session.id, before)
         return [Turn(role="user" if sender == Sender.USER else "assistant", text=text)
-                for sender, text, _, _ in reversed(rows)]
+                for sender, text, _ in reversed(rows)]
 
     async def _generate(self, session: VisitorSession, text: str, history: list[Turn], *,
                         reply_to: int | None = None, typing: bool = True) -> AIAnswer:

@@ -97,7 +97,7 @@ def _question_and_answer(session: Any, question: Any, client_message_id: Any, an
         {ChatMessage.session: session, ChatMessage.support_chat: open_chat, ChatMessage.sender: Sender.AI,
          ChatMessage.text: answer, ChatMessage.client_message_id: None, ChatMessage.meta: answer_meta,
          ChatMessage.created_at: now},
-    ]).returning(ChatMessage.id, ChatMessage.support_chat, ChatMessage.previous_event_id)
+    ]).returning(ChatMessage.id, ChatMessage.sender, ChatMessage.support_chat, ChatMessage.previous_event_id)
 
 
 # Rendered once per shape: a question the widget numbered (client_message_id), and one it did not.
@@ -160,7 +160,10 @@ class Change:
         else:
             rows = await _QUESTION_AND_ANSWER[True].tuples(session_pk, question, client_message_id, answer,
                                                            answer_meta, now)
-        (question_id, chat_id, question_previous), (answer_id, _, answer_previous) = sorted(rows)  # in id order
+        # Told apart by sender, not by position: RETURNING promises no order.
+        returned = {sender: (row_id, chat_id, previous) for row_id, sender, chat_id, previous in rows}
+        (question_id, chat_id, question_previous), (answer_id, _, answer_previous) = (
+            returned[Sender.USER], returned[Sender.AI])
         asked = ChatMessage(id=question_id, session=session_pk, support_chat=chat_id, sender=Sender.USER,
                             text=question, client_message_id=client_message_id, meta=None, created_at=now,
                             previous_event_id=question_previous)

@@ -25,7 +25,7 @@ from models import (
     VisitorSession,
     utcnow,
 )
-from support.assistant import SESSION_LAST, SESSION_SIZE, session_last, session_size
+from support.assistant import SESSION_LAST, session_last
 from support.batching import BatchedReads
 from support.context import add_page, sibling_session_ids
 from support.contracts import (
@@ -53,11 +53,11 @@ STATUS_UNKNOWN = "unknown"
 # then knows, before the write, whether the AI will have to answer (see open_chat_status).
 _OPEN_CHAT_STATUS = SupportChat.select(SupportChat.status).where(
     (SupportChat.session == VisitorSession.id) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)
-# And the session's size and newest message (two index lookups): the assistant's kept copy of the visitor's AI
-# history is then known to be current without reading it (Assistant.prepare).
+# And the session's newest message (one index seek): the assistant's kept copy of the visitor's AI history is then
+# known to be current without reading it (Assistant.prepare).
 _SESSION_BY_ID = PreparedQuery(VisitorSession, lambda key: VisitorSession.select(
-    VisitorSession, _OPEN_CHAT_STATUS.alias(OPEN_CHAT_STATUS), session_size(VisitorSession.id).alias(SESSION_SIZE),
-    session_last(VisitorSession.id).alias(SESSION_LAST)).where(VisitorSession.session_id == key).limit(1))
+    VisitorSession, _OPEN_CHAT_STATUS.alias(OPEN_CHAT_STATUS), session_last(VisitorSession.id).alias(SESSION_LAST),
+).where(VisitorSession.session_id == key).limit(1))
 
 # A widget socket reads its session and the session's newest event id at once: a client that already has
 # everything then needs no replay query. Sockets opening together read theirs in one query (support/batching).

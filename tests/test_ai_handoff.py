@@ -137,7 +137,7 @@ async def test_the_ai_history_is_kept_between_turns_and_read_again_once_someone_
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The AI's history of a visitor is read once and then kept from turn to turn while the session's own read
-    (size and newest message) says nobody else wrote; a message written any other way (another process) is read."""
+    (its newest message) says nobody else wrote; a message written any other way (another process) is read."""
     import support.assistant as assistant_module
 
     reads: list[tuple[object, ...]] = []
