@@ -10,6 +10,7 @@ import abc
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 import peewee
 
+from core.db import PreparedQuery
 from models import OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,41 @@ def backoff(attempts: int) -> float:
     """Exponential with jitter, so many failed calls do not all retry in the same instant."""
     base: float = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(attempts, 10))
     return base * random.uniform(0.8, 1.2)
+
+
+# Every statement a worker runs on each row, rendered once per table and shape (core.db.PreparedQuery): peewee's
+# rendering cost more than the statements themselves, and the outbox's run between a commit and a Bot API call.
+@functools.cache
+def _heads_query(model: Any, destination: str) -> PreparedQuery:
+    def build(limit: int) -> peewee.Query:
+        oldest = model.select(peewee.fn.MIN(model.id)).where(model.status == OutboxStatus.PENDING).group_by(
+            getattr(model, destination))
+        return model.select().where(model.id.in_(oldest)).order_by(model.id).limit(limit)
+
+    return PreparedQuery(model, build)
+
+
+@functools.cache
+def _retry_query(model: Any) -> PreparedQuery:
+    return PreparedQuery(model, lambda due, error, row_id: model.update(
+        status=OutboxStatus.PENDING, attempts=model.attempts + 1, next_attempt_at=due, last_error=error,
+    ).where(model.id == row_id))
+
+
+@functools.cache
+def _finish_query(model: Any, status: str, with_error: bool, columns: tuple[tuple[str, bool], ...]) -> PreparedQuery:
+    """The update that settles a row: its values are (error if `with_error`, sent_at if sent, the extra columns
+    that are not None, the row's id). A None is part of a prepared query's shape, hence one query per shape."""
+
+    def build(*values: Any) -> peewee.Query:
+        given = iter(values)
+        error = next(given) if with_error else None
+        sent_at = next(given) if status == OutboxStatus.SENT else None
+        extra = {name: None if is_none else next(given) for name, is_none in columns}
+        return model.update(status=status, attempts=model.attempts + 1, last_error=error, sent_at=sent_at,
+                            **extra).where(model.id == next(given))
+
+    return PreparedQuery(model, build)
 
 
 class DeliveryWorker(abc.ABC):
@@ -55,12 +92,9 @@ class DeliveryWorker(abc.ABC):
 
     async def deliver_due(self) -> tuple[int, float]:
         """One round: the oldest pending row of each destination, if due. Returns (delivered, seconds to next)."""
-        model = self.model
         # The head of every destination's queue, found in SQL: one destination with a long backlog in backoff
         # must not hide the others' rows behind a LIMIT.
-        oldest = model.select(peewee.fn.MIN(model.id)).where(model.status == OutboxStatus.PENDING).group_by(
-            getattr(model, self.destination))
-        heads = await model.select().where(model.id.in_(oldest)).order_by(model.id).limit(self.batch).aio_execute()
+        heads = await _heads_query(self.model, self.destination).rows(self.batch)
         now = utcnow()  # after the read: a row committed during it is due, not 50 ms away
         due = [row for row in heads if row.next_attempt_at <= now]
         waits = [(row.next_attempt_at - now).total_seconds() for row in heads if row not in due]
@@ -72,22 +106,19 @@ class DeliveryWorker(abc.ABC):
     async def _retry(self, row: Any, delay: float, error: str) -> None:
         log.warning("%s row %s (to %s) will be retried in %.1fs: %s",
                     self.name, row.id, getattr(row, self.destination), delay, error)
-        model = self.model
-        await model.update(
-            status=OutboxStatus.PENDING, attempts=model.attempts + 1,
-            next_attempt_at=utcnow() + dt.timedelta(seconds=delay), last_error=error[:2000],
-        ).where(model.id == row.id).aio_execute()
+        await _retry_query(self.model).execute(utcnow() + dt.timedelta(seconds=delay), error[:2000], row.id)
 
     async def _finish(self, row: Any, status: str, *, error: str | None = None, **columns: Any) -> None:
         """Sent or failed for good; `columns` are extra values to store with it (e.g. the Telegram message id)."""
         row.status = status
         for column, value in columns.items():
             setattr(row, column, value)
-        model = self.model
-        await model.update(
-            status=status, attempts=model.attempts + 1, last_error=error[:2000] if error else None,
-            sent_at=utcnow() if status == OutboxStatus.SENT else None, **columns,
-        ).where(model.id == row.id).aio_execute()
+        values: list[Any] = [error[:2000]] if error else []
+        if status == OutboxStatus.SENT:
+            values.append(utcnow())
+        values.extend(value for value in columns.values() if value is not None)
+        shape = tuple((name, value is None) for name, value in columns.items())
+        await _finish_query(self.model, status, bool(error), shape).execute(*values, row.id)
 
     def wake(self) -> None:
         self._wake.set()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import peewee
 
-from core.db import PreparedInsert
+from core.db import PreparedInsert, PreparedQuery
 from core.i18n import N_, translate
 from models import Manager, Outbox, OutboxStatus, utcnow
 from support.delivery import DeliveryWorker, backoff
@@ -135,6 +135,33 @@ REPEATABLE_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _heads_query(limit: int) -> peewee.Query:
+    groups = (Outbox.select(peewee.fn.MIN(Outbox.id).alias("head"), peewee.fn.COUNT(Outbox.id).alias("queued"))
+              .where(Outbox.status == OutboxStatus.PENDING)
+              .group_by(Outbox.chat_id, Outbox.priority).alias("groups"))
+    return (Outbox.select(Outbox, groups.c.queued).join(groups, on=(Outbox.id == groups.c.head))
+            .order_by(Outbox.priority, Outbox.id).limit(limit))
+
+
+# The worker's statements, rendered once (core.db.PreparedQuery): they run between a commit and the Bot API call.
+_HEADS = PreparedQuery(Outbox, _heads_query)
+_EARLIER_ABOUT_CHAT = PreparedQuery(Outbox, lambda chat_id, support_chat_id, before: Outbox.select().where(
+    (Outbox.status == OutboxStatus.PENDING) & (Outbox.chat_id == chat_id)
+    & (Outbox.support_chat == support_chat_id) & (Outbox.id < before)).order_by(Outbox.id).limit(1))
+_QUEUED_BEHIND = PreparedQuery(Outbox, lambda chat_id, priority, after: Outbox.select().where(
+    (Outbox.status == OutboxStatus.PENDING) & (Outbox.chat_id == chat_id) & (Outbox.priority == priority)
+    & (Outbox.id > after)).order_by(Outbox.id).limit(100))
+# One query per number of rows in flight (a merged message has several): the text depends on it.
+_MARK_SENDING = PreparedQuery(Outbox, lambda *ids: Outbox.update(status=OutboxStatus.SENDING).where(
+    Outbox.id.in_(list(ids))))
+_BY_ID = PreparedQuery(Outbox, lambda row_id: Outbox.select().where(Outbox.id == row_id))
+_IN_FLIGHT = PreparedQuery(Outbox, lambda: Outbox.select().where(
+    Outbox.status == OutboxStatus.SENDING).order_by(Outbox.id))
+_SEND_AGAIN = PreparedQuery(Outbox, lambda payload, row_id: Outbox.update(
+    status=OutboxStatus.PENDING, payload=payload, last_error="maybe sent before a restart",
+).where((Outbox.id == row_id) & (Outbox.status == OutboxStatus.SENDING)))
+
+
 class OutboxWorker(DeliveryWorker):
     name = "outbox"
     model = Outbox
@@ -196,34 +223,25 @@ class OutboxWorker(DeliveryWorker):
         """The oldest pending row of each priority in each chat, found in SQL so that a long backlog in one
         chat does not hide the other chats' rows behind the LIMIT. Each head also says how many rows wait in
         its group (`queued`): a head alone has nothing to merge with, which spares a query per send."""
-        groups = (Outbox.select(peewee.fn.MIN(Outbox.id).alias("head"), peewee.fn.COUNT(Outbox.id).alias("queued"))
-                  .where(Outbox.status == OutboxStatus.PENDING)
-                  .group_by(Outbox.chat_id, Outbox.priority).alias("groups"))
-        query = (Outbox.select(Outbox, groups.c.queued).join(groups, on=(Outbox.id == groups.c.head))
-                 .order_by(Outbox.priority, Outbox.id).limit(self.batch).objects())
-        return list(await query.aio_execute())
+        return list(await _HEADS.rows(self.batch))
 
     async def _next_for_chat(self, heads: list[Outbox]) -> Outbox:
         """The most urgent head, unless that overtakes an earlier row about the same support chat (a close
         notice must not arrive before the visitor's last words): then that earlier row goes first."""
         first = min(heads, key=lambda r: (r.priority, r.id))
-        if first.support_chat_id is None or all(first.id < other.id for other in heads):
+        # Every other head is the oldest row of its priority: when `first` is older than all of them, no row of
+        # the chat is older than it (a lone head, the usual case, needs no query).
+        if first.support_chat_id is None or all(first.id < other.id for other in heads if other is not first):
             return first
-        earlier = await (Outbox.select().where(
-            (Outbox.status == OutboxStatus.PENDING) & (Outbox.chat_id == first.chat_id)
-            & (Outbox.support_chat == first.support_chat_id) & (Outbox.id < first.id),
-        ).order_by(Outbox.id).limit(1).aio_execute())
-        return earlier[0] if earlier else first
+        earlier = await _EARLIER_ABOUT_CHAT.first(first.chat_id, first.support_chat_id, first.id)
+        return earlier if earlier is not None else first
 
     async def _mergeable_after(self, head: Outbox) -> list[Outbox]:
         """The text relays queued right behind `head` for the same chat that fit one message with it."""
         if (not self.pacer.enabled or head.coalesce is None or head.id in self._unmergeable
                 or head.edits_id is not None or getattr(head, "queued", None) == 1):
             return []
-        rows = await (Outbox.select().where(
-            (Outbox.status == OutboxStatus.PENDING) & (Outbox.chat_id == head.chat_id)
-            & (Outbox.priority == head.priority) & (Outbox.id > head.id),
-        ).order_by(Outbox.id).limit(100).aio_execute())
+        rows = await _QUEUED_BEHIND.rows(head.chat_id, head.priority, head.id)
         now = utcnow()
         parts = [head]
         for row in rows:
@@ -274,7 +292,7 @@ class OutboxWorker(DeliveryWorker):
         """Calls that were on their way when the last sender died may or may not have reached Telegram.
         Each is sent again, once, on its own (not merged) and with a visible marker, so a manager who sees it
         twice knows why."""
-        rows = await Outbox.select().where(Outbox.status == OutboxStatus.SENDING).order_by(Outbox.id).aio_execute()
+        rows = await _IN_FLIGHT.rows()
         for row in rows:
             params = json.loads(row.payload)
             marker = translate(await _recipient_language(row.chat_id), REPEAT_MARKER)
@@ -285,9 +303,7 @@ class OutboxWorker(DeliveryWorker):
             self._unmergeable.add(row.id)
             log.warning("Outbox call %s (%s to %s) may have reached Telegram before the restart; sending it again "
                         "marked as a repeat", row.id, row.method, row.chat_id)
-            await Outbox.update(status=OutboxStatus.PENDING, payload=json.dumps(params, ensure_ascii=False),
-                                last_error="maybe sent before a restart").where(
-                (Outbox.id == row.id) & (Outbox.status == OutboxStatus.SENDING)).aio_execute()
+            await _SEND_AGAIN.execute(json.dumps(params, ensure_ascii=False), row.id)
 
     async def _deliver(self, row: Outbox) -> int:
         from aiogram.exceptions import (
@@ -303,7 +319,7 @@ class OutboxWorker(DeliveryWorker):
         paced_by_outbox.set(True)  # this task's own context: the row already took its share of the buckets
         params = self._params(row)
         if row.edits_id is not None:
-            target = await Outbox.aio_get_or_none(Outbox.id == row.edits_id)
+            target = await _BY_ID.first(row.edits_id)
             if target is None or target.status == OutboxStatus.FAILED or target.telegram_message_id is None:
                 # The message to edit never reached Telegram: there is nothing to edit.
                 await self._finish(row, OutboxStatus.FAILED, error="edited message was never delivered")
@@ -330,7 +346,7 @@ class OutboxWorker(DeliveryWorker):
             call = _method_class(row.method)(**params)
             # From here on Telegram may get the call even if we never hear back: see _recover.
             in_flight = [row.id, *(part.id for part in self._merged.get(row.id, ()))]
-            await Outbox.update(status=OutboxStatus.SENDING).where(Outbox.id.in_(in_flight)).aio_execute()
+            await _MARK_SENDING.execute(*in_flight)
             result = await self.bot(call)
         except TelegramRetryAfter as exc:
             scope = self.pacer.pause(row.chat_id, float(exc.retry_after))

@@ -414,6 +414,11 @@ class Topics:
         return len(due)
 
 
+# What the outbox reads to send a topic call, rendered once (core.db.PreparedQuery): it runs before every such call.
+_TOPIC_BY_ID = PreparedQuery(ChatTopic, lambda topic_id: ChatTopic.select().where(ChatTopic.id == topic_id))
+_OUTBOX_BY_ID = PreparedQuery(Outbox, lambda row_id: Outbox.select().where(Outbox.id == row_id))
+
+
 class TopicDelivery:
     """support.outbox.Threads: the thread a topic call goes to when the outbox sends it."""
 
@@ -421,7 +426,7 @@ class TopicDelivery:
         self.topics = topics
 
     async def prepare(self, row: Outbox, params: dict[str, Any]) -> dict[str, Any] | None:
-        topic = await ChatTopic.aio_get_or_none(ChatTopic.id == row.topic_id)
+        topic = await _TOPIC_BY_ID.first(row.topic_id)
         method = row.method
         if method == "createForumTopic":
             return params if topic is not None and topic.state == TopicState.CREATING else None
@@ -451,7 +456,7 @@ class TopicDelivery:
         """An edit queued for the card of a topic that was re-created since: the old card went with the old
         topic, so the edit goes to the current card. If that card is not sent yet, it is sent with the chat as
         it is now, so the edit has nothing to add."""
-        current = await Outbox.aio_get_or_none(Outbox.id == topic.card_id)
+        current = await _OUTBOX_BY_ID.first(topic.card_id)
         if current is None or current.telegram_message_id is None:
             return None
         return {**params, "message_id": current.telegram_message_id}
