@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import peewee
@@ -120,7 +120,9 @@ class DeliveryWorker(abc.ABC):
         shape = tuple((name, value is None) for name, value in columns.items())
         await _finish_query(self.model, status, bool(error), shape).execute(*values, row.id)
 
-    def wake(self) -> None:
+    def wake(self, rows: Sequence[Any] | None = None) -> None:
+        """Rows were committed. `rows`: those rows, when the committer has them (a worker may then take them
+        from memory instead of reading its table); None: the table has news of any kind, it is read."""
         self._wake.set()
         if self.forward_wake is not None and not self._admitted():
             self.forward_wake()
@@ -144,6 +146,14 @@ class DeliveryWorker(abc.ABC):
     async def _recover(self) -> None:  # noqa: B027 - an optional hook, not an abstract step
         """Before the first round: settle rows an earlier process left half-done (none by default)."""
 
+    def _may_have_more(self) -> bool:
+        """After a round that delivered: whether another round must follow at once. By default always: rows may
+        wait behind the ones just sent (a destination's next, the batch's rest)."""
+        return True
+
+    def _polled(self) -> None:  # noqa: B027 - an optional hook, not an abstract step
+        """The wait for a wake-up ran out: the next round is the idle poll."""
+
     async def _run(self) -> None:
         sending = False  # this process is the sender (always, alone; the leader, among several)
         while not self._stopping:
@@ -164,10 +174,12 @@ class DeliveryWorker(abc.ABC):
             except Exception:
                 log.exception("%s round failed; retrying shortly", self.name)
                 delivered, next_due = 0, self.idle_poll_seconds
-            if delivered and not self._stopping:
+            if delivered and not self._stopping and self._may_have_more():
                 continue
             # asyncio.timeout rather than wait_for: no task in between, so a wake-up resumes this loop on the
             # event loop's next turn instead of two turns later, behind whatever else became ready meanwhile.
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(min(next_due, self.idle_poll_seconds)):
                     await self._wake.wait()
+            except TimeoutError:
+                self._polled()

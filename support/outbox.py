@@ -153,7 +153,18 @@ _QUEUED_BEHIND = PreparedQuery(Outbox, lambda chat_id, priority, after: Outbox.s
     & (Outbox.id > after)).order_by(Outbox.id).limit(100))
 # One query per number of rows in flight (a merged message has several): the text depends on it.
 _MARK_SENDING = PreparedQuery(Outbox, lambda *ids: Outbox.update(status=OutboxStatus.SENDING).where(
-    Outbox.id.in_(list(ids))))
+    Outbox.id.in_(list(ids)) & (Outbox.status == OutboxStatus.PENDING)))
+# A row taken from memory (OutboxWorker._known) goes only if no earlier row of its chat is pending: one another
+# process committed and announced (NOTIFY) after this one's wake-up, or anything else the table has and memory
+# has not. The check is part of the update, so it costs no statement more.
+_EARLIER = Outbox.alias("earlier")
+_MARK_SENDING_FIRST = PreparedQuery(Outbox, lambda chat_id, head_id, *ids: Outbox.update(
+    status=OutboxStatus.SENDING).where(
+    Outbox.id.in_(list(ids)) & (Outbox.status == OutboxStatus.PENDING) & ~peewee.fn.EXISTS(
+        _EARLIER.select(_EARLIER.id).where((_EARLIER.chat_id == chat_id) & (_EARLIER.status == OutboxStatus.PENDING)
+                                           & (_EARLIER.id < head_id)))))
+_UNMARK_SENDING = PreparedQuery(Outbox, lambda *ids: Outbox.update(status=OutboxStatus.PENDING).where(
+    Outbox.id.in_(list(ids)) & (Outbox.status == OutboxStatus.SENDING)))
 _BY_ID = PreparedQuery(Outbox, lambda row_id: Outbox.select().where(Outbox.id == row_id))
 _IN_FLIGHT = PreparedQuery(Outbox, lambda: Outbox.select().where(
     Outbox.status == OutboxStatus.SENDING).order_by(Outbox.id))
@@ -180,14 +191,82 @@ class OutboxWorker(DeliveryWorker):
         self._on_delivered: list[DeliveredHook] = []
         self._merged: dict[int, list[Outbox]] = {}  # head row id → the rows sent with it in one message
         self._unmergeable: set[int] = set()  # rows whose merged message Telegram refused: sent alone now
+        # The queue in memory, when a round has shown it: `_known` while every pending row is one this process
+        # committed since and handed to wake() (`_fresh`). The next round then takes its heads from there
+        # instead of reading the table between the commit and the Bot API call. Anything else (a wake-up with no
+        # rows: another process, a test, a job; the idle poll; a new sender's recovery; a row not sent in full)
+        # makes the next round read the table again.
+        self._known = False
+        self._fresh: list[Outbox] = []
+        self._from_memory: set[int] = set()  # this round's heads taken from `_fresh`, not read
+        self._contradicted = False  # a row from memory did not go: the table had an earlier one (or not it)
 
     def on_delivered(self, hook: DeliveredHook) -> None:
         self._on_delivered.append(hook)
 
+    def wake(self, rows: Sequence[Outbox] | None = None) -> None:
+        if rows is None or not self._admitted():
+            self._known = False
+        else:
+            for row in rows:  # the worker's own copies: it marks them sent, the committer may still read them
+                copy = Outbox(__no_default__=1)
+                copy.__data__.update(row.__data__)
+                self._fresh.append(copy)
+        super().wake(rows)
+
+    def _may_have_more(self) -> bool:
+        return not self._known
+
+    def _polled(self) -> None:
+        self._known = False
+
     async def deliver_due(self) -> tuple[int, float]:
         """One round: choose, per Telegram chat, the next row that may go now, send those, and say when
         the next one may. Returns (rows delivered, seconds until the next row is due)."""
-        heads = await self._heads()
+        known, fresh = self._known, self._fresh
+        # Until a wake-up with no rows says otherwise during this round, what is committed meanwhile is in
+        # `_fresh`; whether the round leaves nothing else pending decides if the queue stays known.
+        self._known, self._fresh = True, []
+        heads = self._heads_of(fresh) if known else None
+        self._from_memory = {row.id for row in heads or ()}
+        self._contradicted = False
+        try:
+            delivered, next_due, drained = await self._round(heads)
+        except BaseException:
+            self._known = False
+            raise
+        finally:
+            self._from_memory = set()
+        if self._contradicted:
+            next_due = 0.0  # the next round, which reads the table, at once
+        if drained is not None and self._known:
+            self._fresh = [row for row in self._fresh if row.id not in drained]
+        else:
+            self._known = False
+        return delivered, next_due
+
+    @staticmethod
+    def _heads_of(rows: list[Outbox]) -> list[Outbox]:
+        """What _heads reads from the table, from the rows themselves when they are all that is pending."""
+        groups: dict[tuple[int, int], list[Outbox]] = {}
+        for row in rows:
+            groups.setdefault((row.chat_id, row.priority), []).append(row)
+        heads = []
+        for group in groups.values():
+            head = min(group, key=lambda r: r.id)
+            head.queued = len(group)  # type: ignore[attr-defined]  # as _heads's column of that name
+            heads.append(head)
+        return sorted(heads, key=lambda r: (r.priority, r.id))
+
+    async def _round(self, known_heads: list[Outbox] | None) -> tuple[int, float, set[int] | None]:
+        """deliver_due's round, from the heads given (the queue in memory) or read from the table. Also returns
+        the ids sent when the round left no row pending that the heads showed (None when it may have)."""
+        complete = known_heads is not None
+        if known_heads is None:
+            heads = await self._heads()
+            complete = len(heads) < self.batch
+        else:
+            heads = known_heads
         # Taken after the read: a row stamped (next_attempt_at = its creation) just before the read is due now.
         # Taken before it, such a row looked 1 ms early and waited the 50 ms floor of next_due.
         now = utcnow()
@@ -208,13 +287,24 @@ class OutboxWorker(DeliveryWorker):
             chosen.append(row)
         next_due = max(0.05, min(waits)) if waits else self.idle_poll_seconds
         if not chosen:
-            return 0, next_due
+            return 0, next_due, set() if complete and not heads else None
         for row in chosen:
             followers = await self._mergeable_after(row)
             if followers:
                 self._merged[row.id] = followers
         try:
-            return sum(await asyncio.gather(*(self._deliver(row) for row in chosen))), next_due
+            # One row (the usual case) is sent from this task: gather would wrap it in a task of its own and start
+            # it a loop turn later, behind whatever else became ready meanwhile (the widget's frames).
+            counts = ([await self._deliver(chosen[0])] if len(chosen) == 1
+                      else await asyncio.gather(*(self._deliver(row) for row in chosen)))
+            # Drained: every head went, each with all of its group (a merged message's followers are the rows
+            # right behind it, so as many as were queued are those) and each sent in full.
+            sizes = {row.id: 1 + len(self._merged.get(row.id, ())) for row in chosen}
+            drained = complete and len(chosen) == len(heads) and all(
+                count == sizes[row.id] >= getattr(row, "queued", sizes[row.id] + 1)
+                for row, count in zip(chosen, counts, strict=True))
+            sent = {part.id for row in chosen for part in [row, *self._merged.get(row.id, ())]}
+            return sum(counts), next_due, sent if drained else None
         finally:
             for row in chosen:
                 self._merged.pop(row.id, None)
@@ -292,6 +382,7 @@ class OutboxWorker(DeliveryWorker):
         """Calls that were on their way when the last sender died may or may not have reached Telegram.
         Each is sent again, once, on its own (not merged) and with a visible marker, so a manager who sees it
         twice knows why."""
+        self._known, self._fresh = False, []  # a new sender reads the table
         rows = await _IN_FLIGHT.rows()
         for row in rows:
             params = json.loads(row.payload)
@@ -346,7 +437,16 @@ class OutboxWorker(DeliveryWorker):
             call = _method_class(row.method)(**params)
             # From here on Telegram may get the call even if we never hear back: see _recover.
             in_flight = [row.id, *(part.id for part in self._merged.get(row.id, ()))]
-            await _MARK_SENDING.execute(*in_flight)
+            marked = await (_MARK_SENDING_FIRST.execute(row.chat_id, row.id, *in_flight)
+                            if row.id in self._from_memory else _MARK_SENDING.execute(*in_flight))
+            if marked != len(in_flight):
+                # Taken from memory, and the table says otherwise: an earlier row of the chat is pending, or these
+                # are not. None is sent; the round did not empty the queue, so the next one reads the table.
+                log.debug("Outbox calls %s wait: the queue is read again first", in_flight)
+                self._contradicted = True
+                if marked:
+                    await _UNMARK_SENDING.execute(*in_flight)
+                return 0
             result = await self.bot(call)
         except TelegramRetryAfter as exc:
             scope = self.pacer.pause(row.chat_id, float(exc.retry_after))

@@ -118,7 +118,7 @@ class Change:
         self._store = store
         self._sessions: set[int] = set()
         self._stored: dict[int, list[ChatMessage]] = {}
-        self._outbox = False
+        self._outbox: list[Outbox] = []
         self._webhooks = False
         self.finished = False
 
@@ -188,7 +188,7 @@ class Change:
             placed = (self._store.topics.placed_in(topics, placed) if topics is not None
                       else await self._store.topics.place(placed))
         rows = await enqueue(placed)
-        self._outbox = True
+        self._outbox.extend(rows)
         return rows
 
     async def emit(self, event: str, chat_id: int, **extra: Any) -> None:
@@ -207,7 +207,7 @@ class Change:
         self.finished = True
         # The outbox first: its sender then gets the loop before the widget listeners' tasks.
         if self._outbox and self._store.outbox_worker is not None:
-            self._store.outbox_worker.wake()
+            self._store.outbox_worker.wake(self._outbox)  # the rows themselves: the worker need not read them
         hub = self._store.hub
         for session_pk in self._sessions:
             hub.wake(session_pk)
