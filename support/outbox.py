@@ -444,6 +444,7 @@ class OutboxWorker(DeliveryWorker):
                 # are not. None is sent; the round did not empty the queue, so the next one reads the table.
                 log.debug("Outbox calls %s wait: the queue is read again first", in_flight)
                 self._contradicted = True
+                self.pacer.give_back(row.chat_id, row.method)  # taken in this round's choice; nothing left
                 if marked:
                     await _UNMARK_SENDING.execute(*in_flight)
                 return 0

@@ -118,6 +118,14 @@ class Pacer:
         self._bot.take()
         return 0.0
 
+    def give_back(self, chat_id: int, method: str) -> None:
+        """A send taken from the buckets (try_take) did not leave after all: its share is returned."""
+        if not self.enabled or not counts(method):
+            return
+        chat = self._chat(chat_id, self._clock())
+        chat.tokens = min(float(chat.burst), chat.tokens + 1.0)
+        self._bot.tokens = min(float(self._bot.burst), self._bot.tokens + 1.0)
+
     async def acquire(self, chat_id: int, method: str) -> None:
         """Wait until a direct send may go, and take it; outbox rows for the chat wait meanwhile."""
         self._direct_waiters[chat_id] = self._direct_waiters.get(chat_id, 0) + 1

@@ -100,3 +100,20 @@ async def test_a_row_from_memory_does_not_overtake_an_earlier_row_of_its_chat(
     await eventually(lambda: len(received(desk)) == 3)
     assert received(desk) == ["первое", "второе, из другого процесса", "третье"]
     assert reads  # the row from memory did not go: the table was read
+
+
+def test_a_send_that_did_not_leave_gives_its_share_back() -> None:
+    from support.pacing import PaceLimits, Pacer
+
+    now = [100.0]
+    pacer = Pacer(PaceLimits(per_chat_rate=1.0, per_chat_burst=3, latency_allowance=0.0), clock=lambda: now[0])
+    for _ in range(3):
+        assert pacer.try_take(42, "sendMessage") == 0.0
+    assert pacer.try_take(42, "sendMessage") > 0.0  # the burst is spent
+    pacer.give_back(42, "sendMessage")
+    assert pacer.try_take(42, "sendMessage") == 0.0  # the one returned goes at once
+    pacer.give_back(42, "editMessageText")  # edits take nothing, so give nothing back
+    assert pacer.try_take(42, "sendMessage") > 0.0
+    for _ in range(5):
+        pacer.give_back(42, "sendMessage")
+    assert pacer._chats[42].tokens == 3.0  # never more than a full burst
