@@ -58,7 +58,6 @@ def test_topic_tabs_on_the_sandbox_page(live_server: LiveServer, open_page: Open
     # The general thread keeps its own messages; the topic's are not there.
     sandbox.locator("#topics .chip", has_text="Общий чат").click()
     bot_says(sandbox, "Смена начата")
-    return box
     expect(sandbox.locator(".row", has_text="Сейчас подскажу")).to_have_count(0)
 
     # An edit in Telegram reaches the widget, marked as edited.
