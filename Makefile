@@ -40,7 +40,8 @@ test: $(VENV)/.installed-test chromium lint
 # machine (their full sizes: run them without arguments, see their docstrings). bench/scale_out.py needs
 # PostgreSQL at BENCH_PG (the one on 127.0.0.1:5432 by default).
 BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/postgres
-BENCH_SCALE_ARGS ?= --visitors 50 --seconds 4 --rounds 10 --sockets 2000 --socket-clients 1 --cold-starts 1
+BENCH_SCALE_ARGS ?= --visitors 50 --seconds 4 --rounds 10 --sockets 2000 --socket-clients 1 --cold-starts 1 \
+	--busy-visitors 10 --busy-messages 3
 BENCH_SCALE_OUT_ARGS ?= --processes 1,2 --visitors 10 --messages 5 --rounds 10 --samples 100
 
 bench: $(VENV)/.installed-test

@@ -2,7 +2,8 @@
 on the same database driver doing the least work, measured in the same run and printed side by side with goals.
 
     python bench/scale.py [--database sqlite|postgresql|both] [--visitors 100] [--seconds 8] [--rounds 30]
-                          [--sockets 10000] [--socket-clients 2] [--cold-starts 3] [--parts throughput,relay,...]
+                          [--sockets 10000] [--socket-clients 2] [--cold-starts 3]
+                          [--busy-visitors 20] [--busy-messages 5] [--parts throughput,relay,sockets,cold,busy]
                           [--profile DIR] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Parts (each bounded in time; all of them take about 3–5 minutes at the default sizes):
@@ -15,7 +16,10 @@ Parts (each bounded in time; all of them take about 3–5 minutes at the default
   and a message reaching one socket while all are held; the bare server is a plain aiohttp WebSocket server
   taking the token in the URL; a product socket counts as open once it answered the widget's first frame (the
   token) with "ready", so authentication and the replay check are part of what opening one costs;
-- cold: run.py started on a migrated database until /healthz answers 200, beside the bare server's start.
+- cold: run.py started on a migrated database until /healthz answers 200, beside the bare server's start;
+- busy: 20 visitors × 5 messages within one second to one manager, against a fake Bot API that enforces Telegram's
+  flood limits: delivered, in order, 429s, Bot API sends and when the last arrived, with the outbox's pacing and,
+  as the same-run reference, without it.
 
 The machine may be shared: only the same-run ratios mean much. `--profile DIR` samples each server's event loop
 with py-spy during the measured windows and prints its top costs (the raw samples stay in DIR).
@@ -117,7 +121,7 @@ if __name__ == "__main__":
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="sqlite")
-    parser.add_argument("--parts", default="throughput,relay,sockets,cold")
+    parser.add_argument("--parts", default="throughput,relay,sockets,cold,busy")
     parser.add_argument("--visitors", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--rounds", type=int, default=15)
@@ -126,6 +130,8 @@ if __name__ == "__main__":
     parser.add_argument("--sockets", type=int, default=10_000)
     parser.add_argument("--socket-clients", type=int, default=2)
     parser.add_argument("--cold-starts", type=int, default=3)
+    parser.add_argument("--busy-visitors", type=int, default=20)
+    parser.add_argument("--busy-messages", type=int, default=5)
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")

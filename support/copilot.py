@@ -93,6 +93,9 @@ class Copilot:
         self.view = view
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._background: set[asyncio.Task[Any]] = set()
+        # Per chat, the newest visitor message a draft was asked for: an older one's draft is not started (a
+        # visitor who writes three lines in a row wants one answer, and a busy manager one draft, not three).
+        self._newest: dict[int, int] = {}
 
     @property
     def consultant(self) -> Consultant:
@@ -140,6 +143,7 @@ class Copilot:
             return
         if message.meta and "attachment" in json.loads(message.meta):
             return  # the consultant cannot read files
+        self._newest[chat.id] = max(self._newest.get(chat.id, 0), message.id)
         task = asyncio.create_task(self.suggest(chat.id, message))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -151,11 +155,16 @@ class Copilot:
             lock = self._locks[chat_id] = asyncio.Lock()
         async with lock:  # one chat's suggestions in the order its messages came
             await asyncio.sleep(DRAFT_AFTER_RELAY_SECONDS)
+            if self._newest.get(chat_id, 0) > question.id:
+                return None  # the visitor wrote again meanwhile: the draft is for their latest words
             try:
                 return await asyncio.wait_for(self._suggest(chat_id, question), SUGGESTION_TIMEOUT_SECONDS)
             except Exception:
                 log.exception("Co-pilot could not suggest a reply in chat %s", chat_id)
                 return None
+            finally:
+                if self._newest.get(chat_id) == question.id:
+                    del self._newest[chat_id]  # nothing newer waits: the chat is forgotten until it writes again
 
     async def _suggest(self, chat_id: int, question: ChatMessage) -> CopilotSuggestion | None:
         assert self.view is not None

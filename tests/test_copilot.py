@@ -209,3 +209,19 @@ async def test_in_topic_mode_the_copilot_works_in_each_chats_topic(copilot_topic
     assert len(await manager_messages(ivan)) == 1  # nothing more for Ivan
     assert await ChatMessage.select().where(
         (ChatMessage.sender == Sender.MANAGER) & (ChatMessage.support_chat == chat_b)).aio_count() == 1
+
+
+async def test_lines_written_in_a_row_get_one_draft_for_the_latest(copilot_desk: Desk) -> None:
+    """A visitor who writes several lines before the co-pilot starts wants one answer: a draft for the last line,
+    none for the ones it already followed (a busy manager would otherwise get a draft per line of every client)."""
+    desk = copilot_desk
+    visitor, _ = await visitor_in_chat(desk)
+    await visitor.send("Здравствуйте")
+    await visitor.send("Хочу работать водителем")
+    await visitor.send(QUESTION)
+    suggestion = await desk.fake.wait_for_message(MANAGER.id, lambda m: "Подсказка ИИ" in (m.text or ""))
+    assert "паспорт" in suggestion.text.lower()
+    await desk.service.copilot.drain()
+    latest = await ChatMessage.select().where(ChatMessage.text == QUESTION).aio_get()
+    assert [draft.draft_id for draft in desk.fake.drafts(MANAGER.id)] == [latest.id]
+    assert desk.service.copilot._newest == {}  # nothing kept once the latest line had its draft

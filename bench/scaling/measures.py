@@ -204,3 +204,72 @@ async def idle_sockets(server: Server, count: int, clients: int, probes: int, wo
             "rss_mb": after / 1024}
 
 
+
+
+# --- the busy manager: many visitors writing to one manager at once -------------------------------------------
+
+
+async def busy_manager(server: Server, telegram: Any, sessions: list[str], messages: int) -> dict[str, Any]:
+    """Each session hands over to the one manager, who accepts them all; then, against a fake Bot API that enforces
+    Telegram's flood limits, every visitor writes `messages` messages, all of them within one second. Returns what
+    reached the manager: delivered lines, each visitor's in order, 429 answers, sends, and when the last arrived."""
+    import re
+
+    from sandbox.bot_api import FakeUser
+
+    line = re.compile(r"^гость (\d+) · (\d+)$")
+    manager = FakeUser(id=MANAGER_ID, first_name="Занятой менеджер", username="busy_bench")
+    for text, expect in (("/start", "рабочее место"), ("/online", "Смена начата")):
+        await telegram.send_message(manager, text)
+        await telegram.wait_for_message(manager.id, lambda m, e=expect: e in (m.text or ""), timeout=30)
+    visitors = len(sessions)
+    async with aiohttp.ClientSession() as http:
+        for n, sid in enumerate(sessions):
+            async with http.post(f"{server.base}/api/chat/transfer-to-manager", headers=auth(),
+                                 json={"session_id": sid, "name": f"Гость {n}"}) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"transfer {response.status}: {await response.text()}")
+        # Accepting paces like any other send (offers and confirmations are urgent): this takes a while.
+        pressed: set[int] = set()
+        async with asyncio.timeout(240):
+            while sum("Режим ответа" in (m.text or "") for m in telegram.messages(manager.id)) < visitors:
+                for message in telegram.messages(manager.id):
+                    if "✅ Принять чат" in message.button_texts and message.message_id not in pressed:
+                        pressed.add(message.message_id)
+                        await telegram.press_button(manager, message.message_id, "✅ Принять чат")
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.5)  # the last confirmations leave before the clock starts
+
+        telegram.flood.enable()  # Telegram's documented limits, fresh buckets
+        calls_before = len(telegram.calls)
+        seen_before = len(telegram.messages(manager.id))
+
+        async def write(n: int, sid: str) -> None:
+            for m in range(1, messages + 1):
+                await asyncio.sleep(1.0 / messages * (n / visitors))  # everyone within one second
+                await send(http, server.base, sid, f"гость {n} · {m}")
+
+        started = time.monotonic()
+        await asyncio.gather(*(write(n, sid) for n, sid in enumerate(sessions)))
+        expected = visitors * messages
+        lines: list[tuple[int, int]] = []
+        last = float("inf")
+        give_up = started + 120
+        while time.monotonic() < give_up:
+            lines = [(int(found[1]), int(found[2])) for message in telegram.messages(manager.id)[seen_before:]
+                     for text in (message.text or "").splitlines() if (found := line.match(text))]
+            if len(lines) >= expected:
+                last = time.monotonic() - started
+                break
+            await asyncio.sleep(0.02)
+    in_order = all([m for v, m in lines if v == n] == list(range(1, messages + 1)) for n in range(visitors))
+    from support.pacing import counts
+
+    # Telegram's limits count messages put into a chat; the co-pilot's draft frames (sendMessageDraft) and chat
+    # actions are not messages: they are counted apart.
+    calls = [call for call in telegram.calls[calls_before:]
+             if call.params.get("chat_id") in (manager.id, str(manager.id))]
+    sends = [call for call in calls if counts(call.method)]
+    drafts = [call for call in calls if call.method == "sendMessageDraft"]
+    return {"delivered": len(lines), "in_order": in_order, "refused": len(telegram.flood.hits),
+            "sends": len(sends), "drafts": len(drafts), "last": last}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.scaling.measures import idle_sockets, relay, throughput
+from bench.scaling.measures import busy_manager, idle_sockets, relay, throughput
 from bench.scaling.support import (
     TOKEN,
     Databases,
@@ -123,5 +123,41 @@ async def part_cold(dbs: Databases, args: argparse.Namespace, workdir: Path) -> 
           f"the product's Telegram side up too: {spread(whole_times)}")
 
 
-PARTS = {"throughput": part_throughput, "relay": part_relay, "sockets": part_sockets, "cold": part_cold}
+async def part_busy(dbs: Databases, args: argparse.Namespace, workdir: Path) -> None:
+    """The busy manager, with the outbox's pacing (as the product runs) and, in the same run, without it (no buckets,
+    no merging, only the reaction to 429): the reference that shows what pacing prevents."""
+    from sandbox.bot_api import FakeBotAPI
+
+    outcomes = {}
+    for paced in (True, False):
+        url = dbs.create()
+        sessions = insert_sessions(url, args.busy_visitors)
+        telegram = FakeBotAPI(TOKEN, webhook_retry_delay=0.2)
+        await telegram.start()
+        try:
+            async with running(start_product(url, workdir, telegram_base=str(telegram.base_url),
+                                             label=f"busy-{dbs.engine}-{'paced' if paced else 'unpaced'}",
+                                             extra_env={"TELEGRAM_PACE_SENDS": "true" if paced else "false"})) as srv:
+                outcomes[paced] = await busy_manager(srv, telegram, sessions, args.busy_messages)
+        finally:
+            await telegram.stop()
+    total = args.busy_visitors * args.busy_messages
+    paced, unpaced = outcomes[True], outcomes[False]
+    print(f"[{dbs.engine}] busy manager: {args.busy_visitors} visitors × {args.busy_messages} messages within 1 s to "
+          "one manager (fake Bot API enforcing Telegram's flood limits), paced beside unpaced:")
+    rows = [
+        ("delivered", f"{total}", lambda o: f"{o['delivered']}", lambda o: o["delivered"] == total),
+        ("each visitor in order", "yes", lambda o: "yes" if o["in_order"] else "NO", lambda o: o["in_order"]),
+        ("429 answers", "0", lambda o: f"{o['refused']}", lambda o: o["refused"] == 0),
+        ("Bot API sends (messages)", "≤ 40", lambda o: f"{o['sends']}", lambda o: o["sends"] <= 40),
+        ("co-pilot draft frames", "—", lambda o: f"{o['drafts']}", lambda o: True),
+        ("last delivered after", "≤ 20 s", lambda o: f"{o['last']:.1f} s", lambda o: o["last"] <= 20),
+    ]
+    for name, goal, shown, met in rows:
+        print(f"    {name:26} goal {goal:>7}   paced {shown(paced):>8}   unpaced {shown(unpaced):>8}"
+              + (f"   ({verdict(met(paced))})" if goal != "—" else ""))
+
+
+PARTS = {"throughput": part_throughput, "relay": part_relay, "sockets": part_sockets, "cold": part_cold,
+         "busy": part_busy}
 
