@@ -185,6 +185,8 @@ class Copilot:
             chat = await self.store.chat(chat_id)
             if chat.status != ChatStatus.ASSIGNED or chat.manager_id != manager.id:
                 return None  # closed or handed over while the consultant thought
+            if await self.store.answered_since(chat.id, question.id):
+                return None  # a person answered while the consultant thought: a suggestion now is noise
             suggestion = await CopilotSuggestion.aio_create(
                 support_chat=chat.id, manager=manager.id, reply_to=question.id, text=answer.text)
             card = await self.store.card(chat)

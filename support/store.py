@@ -291,6 +291,12 @@ class ChatStore:
         return bool(await ChatParticipant.select().where(
             (ChatParticipant.support_chat == chat.id) & (ChatParticipant.manager == manager.id)).aio_exists())
 
+    async def answered_since(self, chat_id: int, message_id: int) -> bool:
+        """A manager wrote in the chat after that message."""
+        return bool(await ChatMessage.select(ChatMessage.id).where(
+            (ChatMessage.support_chat == chat_id) & (ChatMessage.sender == Sender.MANAGER)
+            & (ChatMessage.id > message_id)).aio_exists())
+
     async def works_on(self, chat: SupportChat, manager: Manager) -> bool:
         """The chat is the manager's own or they were invited into it (support.lifecycle.participates in SQL)."""
         return chat.manager_id == manager.id or await self.joined(chat, manager)

@@ -225,3 +225,21 @@ async def test_lines_written_in_a_row_get_one_draft_for_the_latest(copilot_desk:
     latest = await ChatMessage.select().where(ChatMessage.text == QUESTION).aio_get()
     assert [draft.draft_id for draft in desk.fake.drafts(MANAGER.id)] == [latest.id]
     assert desk.service.copilot._newest == {}  # nothing kept once the latest line had its draft
+
+
+async def test_no_suggestion_for_a_question_the_manager_answered_meanwhile(
+        copilot_desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    desk = copilot_desk
+    visitor, chat_id = await visitor_in_chat(desk)
+    copilot = desk.service.copilot
+    monkeypatch.setattr(copilot, "visitor_wrote", lambda chat, message: None)  # drafted by hand below
+    await visitor.send(QUESTION)
+    question = await ChatMessage.select().where(ChatMessage.text == QUESTION).aio_get()
+    anna = await Manager.aio_get(Manager.telegram_id == MANAGER.id)
+    await desk.service.relay.manager_reply(anna, chat_id, "Паспорт и права, подробнее расскажу")
+    assert await copilot.suggest(chat_id, question) is None
+    assert not any("Подсказка ИИ" in (m.text or "") for m in desk.fake.messages(MANAGER.id))
+    # Asked again after the answer, the co-pilot suggests as before.
+    await visitor.send("А " + QUESTION.lower())
+    again = await ChatMessage.select().where(ChatMessage.text == "А " + QUESTION.lower()).aio_get()
+    assert await copilot.suggest(chat_id, again) is not None
