@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 
 from models import ChatMessage, SupportChat
-from tests.clients import MANAGER, Visitor, go_online, is_type, offer_to, press, ws_receive_until
+from tests.clients import MANAGER, Visitor, accepted_chat, go_online, is_type, offer_to, press, ws_receive_until
 from tests.conftest import Desk, start_desk
 from tests.fakes import PIECES, FakeOpenAI
 
@@ -106,9 +106,7 @@ async def test_a_managers_chat_skips_the_ai_and_a_chat_closed_meanwhile_still_ge
     that read is out of date (the chat closed since), the AI still answers, after the question is committed."""
     await go_online(desk, MANAGER)
     visitor = await Visitor(desk.http, desk.base_url).start()
-    await visitor.transfer(name="Тихий")
-    offer = await offer_to(desk, MANAGER)
-    await press(desk, MANAGER, offer.message_id, "✅ Принять чат")
+    chat_id = await accepted_chat(desk, visitor)
     await visitor.wait_for(lambda e: e.get("chat", {}).get("status") == "assigned")
     assistant = desk.service.assistant
     prepared: list[str] = []
@@ -124,7 +122,7 @@ async def test_a_managers_chat_skips_the_ai_and_a_chat_closed_meanwhile_still_ge
     assert prepared == []  # a manager's chat: nothing for the AI to work out
 
     session = await desk.service.visitors.authenticate(visitor.session_id, visitor.token)  # reads "assigned"
-    await desk.service.lifecycle.close_from_outside(int((await visitor.state())["support_chat_id"]), by="test")
+    await desk.service.lifecycle.close_from_outside(chat_id, by="test")
     question = await desk.service.relay.visitor_message(session, "Какие документы нужны?")
     answer = await visitor.wait_for(lambda e: e["type"] == "ai_message" and e["id"] > question.id)
     assert "документ" in answer["text"].lower()
