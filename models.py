@@ -146,6 +146,12 @@ class SupportChat(BaseModel):
     # client_phone reduced to its national digits (support.search.phone_key), so any format finds it.
     phone_key = peewee.CharField(max_length=16, null=True, index=True)
 
+    @classmethod
+    def open_of(cls, session: Any, *columns: Any) -> peewee.ModelSelect:
+        """The visitor's open support chat (a session has at most one): a select of `columns`, the whole row by
+        default. `session` is a session's id or a column (a subquery correlated with visitor_sessions)."""
+        return cls.select(*columns).where((cls.session == session) & cls.status.in_(ChatStatus.OPEN)).limit(1)
+
     class Meta:
         table_name = "support_chats"
         indexes = (

@@ -53,8 +53,7 @@ class TopicPlacement(Protocol):
 # A chat by id: read by every manager's action on it (Lifecycle.own_chat), rendered once.
 _CHAT = PreparedQuery(SupportChat, lambda chat_id: SupportChat.select().where(SupportChat.id == chat_id))
 # Asked with every visitor message and AI answer: the same select each time, rendered once.
-_OPEN_CHAT_OF = PreparedQuery(SupportChat, lambda key: SupportChat.select().where(
-    (SupportChat.session == key) & (SupportChat.status.in_(ChatStatus.OPEN))).limit(1))
+_OPEN_CHAT_OF = PreparedQuery(SupportChat, lambda key: SupportChat.open_of(key))
 
 # A visitor's, the AI's and system messages: written with nearly every change, rendered once.
 # previous_event_id is read back so that the row can reach this process's sockets from memory (support.notify).
@@ -65,8 +64,8 @@ _NEW_MESSAGE = PreparedInsert(ChatMessage, ChatMessage.session, ChatMessage.supp
 _NEW_MESSAGE_IN_OPEN_CHAT = PreparedInsert(
     ChatMessage, ChatMessage.session, ChatMessage.sender, ChatMessage.text, ChatMessage.client_message_id,
     ChatMessage.meta,
-    computed={ChatMessage.support_chat: lambda values: SupportChat.select(SupportChat.id).where(
-        (SupportChat.session == values[ChatMessage.session]) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)},
+    computed={ChatMessage.support_chat: lambda values: SupportChat.open_of(values[ChatMessage.session],
+                                                                          SupportChat.id)},
     returning=(ChatMessage.support_chat, ChatMessage.previous_event_id))
 
 # The visitor wrote in their chat: its activity, its idle warning cleared, and the row read back (UPDATE …
@@ -83,13 +82,11 @@ _TEAM = PreparedQuery(Manager, lambda chat_id, manager_id: Manager.select(
 NO_MANAGER = 0  # a chat without a manager: no manager has this id, so the team is its colleagues alone
 
 
-
 def _question_and_answer(session: Any, question: Any, client_message_id: Any, answer: Any, answer_meta: Any,
                          now: Any) -> peewee.Insert:
     """A visitor's question and the AI's answer to it, two rows of one INSERT, both in the visitor's open support
     chat if they have one (found by the insert itself, as for a question alone)."""
-    open_chat = SupportChat.select(SupportChat.id).where(
-        (SupportChat.session == session) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)
+    open_chat = SupportChat.open_of(session, SupportChat.id)
     return ChatMessage.insert_many([
         {ChatMessage.session: session, ChatMessage.support_chat: open_chat, ChatMessage.sender: Sender.USER,
          ChatMessage.text: question, ChatMessage.client_message_id: client_message_id, ChatMessage.meta: None,

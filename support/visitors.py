@@ -18,7 +18,6 @@ from core.db import PreparedQuery
 from models import (
     Attachment,
     ChatMessage,
-    ChatStatus,
     Manager,
     SupportChat,
     VisitorIdentity,
@@ -51,8 +50,7 @@ STATUS_UNKNOWN = "unknown"
 # Every widget request reads its session: the same select each time, rendered once.
 # With it, the status of the visitor's open support chat (one indexed lookup in the same statement): the relay
 # then knows, before the write, whether the AI will have to answer (see open_chat_status).
-_OPEN_CHAT_STATUS = SupportChat.select(SupportChat.status).where(
-    (SupportChat.session == VisitorSession.id) & SupportChat.status.in_(ChatStatus.OPEN)).limit(1)
+_OPEN_CHAT_STATUS = SupportChat.open_of(VisitorSession.id, SupportChat.status)
 # And the session's newest message (one index seek): the assistant's kept copy of the visitor's AI history is then
 # known to be current without reading it (Assistant.prepare).
 _SESSION_BY_ID = PreparedQuery(VisitorSession, lambda key: VisitorSession.select(
