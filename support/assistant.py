@@ -46,6 +46,11 @@ _HISTORY = PreparedQuery(ChatMessage, lambda session, before: ChatMessage.select
 ).order_by(ChatMessage.id.desc()).limit(AI_HISTORY_TURNS))
 
 
+def _turn(sender: str, text: str) -> Turn:
+    """A history row (the visitor's or the AI's) as the consultant reads it."""
+    return Turn(role="user" if sender == Sender.USER else "assistant", text=text)
+
+
 @dataclass(frozen=True)
 class KeptHistory:
     """A visitor's latest history as this process last read or wrote it: true while their session's newest message
@@ -132,8 +137,7 @@ class Assistant:
             self._kept.move_to_end(session.id)
             return list(kept.turns)
         rows = await _HISTORY.tuples(session.id, NO_LATER_THAN)
-        turns = [Turn(role="user" if sender == Sender.USER else "assistant", text=text)
-                 for sender, text, _ in reversed(rows)]
+        turns = [_turn(sender, text) for sender, text, _ in reversed(rows)]
         # No row: no message of the visitor's or the AI's, but the session may hold others (kept unknown then).
         if rows:
             self._keep(session.id, KeptHistory(int(rows[0][2]), tuple(turns)))
@@ -147,7 +151,7 @@ class Assistant:
         if kept is None:
             return
         rows = [question] if answer is None else [question, answer]
-        turns = [Turn(role="user" if row.sender == Sender.USER else "assistant", text=row.text) for row in rows]
+        turns = [_turn(row.sender, row.text) for row in rows]
         self._keep(session.id, KeptHistory(rows[-1].id, (*kept.turns, *turns)[-AI_HISTORY_TURNS:]))
 
     def _keep(self, session_pk: int, history: KeptHistory) -> None:
@@ -213,8 +217,7 @@ class Assistant:
 
     async def history(self, session: VisitorSession, *, before: int = NO_LATER_THAN) -> list[Turn]:
         rows = await _HISTORY.tuples(session.id, before)
-        return [Turn(role="user" if sender == Sender.USER else "assistant", text=text)
-                for sender, text, _ in reversed(rows)]
+        return [_turn(sender, text) for sender, text, _ in reversed(rows)]
 
     async def _generate(self, session: VisitorSession, text: str, history: list[Turn], *,
                         reply_to: int | None = None, typing: bool = True) -> AIAnswer:
